@@ -1,0 +1,27 @@
+//! The dashboard's error type: what a server function may report to the browser. It is
+//! serialisable and carries only user-safe text; details stay in the server log.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AppError {
+    /// The database or another backing service could not answer.
+    #[error("the service is unavailable: {0}")]
+    Unavailable(String),
+    /// The request itself was wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Transport or framework failure between browser and server.
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}

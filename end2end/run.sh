@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Starts a throw-away catalyst (fresh SQLite file, loopback port), waits until it
+# answers, runs the Playwright tests against it and always stops it again. Expects
+# `cargo leptos build` to have run (scripts/test does that).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT="$(cd .. && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET/debug/catalyst"
+[ -x "$BIN" ] || { echo "end2end: $BIN not found; run 'cargo leptos build' first" >&2; exit 1; }
+
+if [ ! -d node_modules/@playwright/test ]; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
+fi
+
+WORK="$(mktemp -d)"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+export CATALYST_BIND="127.0.0.1:$PORT"
+export CATALYST_DATABASE_URL="sqlite://$WORK/e2e.db?mode=rwc"
+export CATALYST_GITHUB_WEBHOOK_SECRET="e2e-webhook-secret"
+export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
+export CATALYST_E2E_URL="http://$CATALYST_BIND"
+export CATALYST_E2E_WEBHOOK_SECRET="$CATALYST_GITHUB_WEBHOOK_SECRET"
+export CATALYST_FIXTURES="${CATALYST_FIXTURES:-$ROOT/../shared/fixtures/github-webhooks}"
+
+"$BIN" migrate >/dev/null
+CATALYST_E2E_TOKEN="$("$BIN" token create --name e2e --role operator | tail -n1)"
+export CATALYST_E2E_TOKEN
+
+"$BIN" serve >"$WORK/catalyst.log" 2>&1 &
+PID=$!
+cleanup() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+  if curl -fsS "$CATALYST_E2E_URL/healthz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$PID" 2>/dev/null; then cat "$WORK/catalyst.log" >&2; exit 1; fi
+  sleep 0.1
+done
+
+if ! npx playwright test "$@"; then
+  echo "---- catalyst log ----" >&2
+  tail -n 100 "$WORK/catalyst.log" >&2
+  exit 1
+fi

@@ -1,0 +1,31 @@
+//! Catalyst Preview's database schema as SeaORM migrations.
+//!
+//! The schema is identical on SQLite and PostgreSQL: only portable column types are used
+//! (text, integers, booleans, timestamps with time zone, blobs); JSON values are stored as
+//! text so both backends compare and return them the same way. Ids are UUID strings.
+//! The server runs these migrations at start-up (`catalyst serve`) and on `catalyst migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_projects_and_repositories;
+mod m20261127_000002_create_pull_requests;
+mod m20261127_000003_create_environments_and_deployments;
+mod m20261127_000004_create_webhook_deliveries;
+mod m20261127_000005_create_api_tokens;
+mod m20261127_000006_create_users_and_sessions;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_projects_and_repositories::Migration),
+            Box::new(m20261127_000002_create_pull_requests::Migration),
+            Box::new(m20261127_000003_create_environments_and_deployments::Migration),
+            Box::new(m20261127_000004_create_webhook_deliveries::Migration),
+            Box::new(m20261127_000005_create_api_tokens::Migration),
+            Box::new(m20261127_000006_create_users_and_sessions::Migration),
+        ]
+    }
+}

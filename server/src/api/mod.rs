@@ -1,0 +1,24 @@
+//! The JSON API under `/api/v1`: bearer-token auth, JSON errors, and thin handlers over
+//! the service layer.
+
+pub mod auth;
+pub mod environments;
+pub mod errors;
+pub mod repositories;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+use errors::ApiError;
+
+/// Routes relative to `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/repositories",
+            get(repositories::list).post(repositories::create),
+        )
+        .route("/environments", get(environments::list))
+        .fallback(|| async { ApiError::not_found("no such API endpoint") })
+}

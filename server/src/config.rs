@@ -1,0 +1,511 @@
+//! Service configuration: a TOML file (`--config`) plus `CATALYST_*` environment
+//! variables (environment wins), with defaults that start on a laptop.
+//!
+//! Every key is flat and maps one-to-one to a variable: `github_webhook_secret` in the
+//! file is `CATALYST_GITHUB_WEBHOOK_SECRET` in the environment. Values are read into
+//! per-area structs and checked at start-up; a bad value stops start-up with a message
+//! that names the key and says what is expected. Unknown keys in the file are errors
+//! (a typo must not silently fall back to a default).
+//!
+//! To add a key: add it to [`KEYS`], add a field to the area struct it belongs to and
+//! read it in that struct's `from_raw`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Every key the file may contain; `CATALYST_` + uppercase is the variable name.
+pub const KEYS: &[&str] = &[
+    "bind",
+    "database_url",
+    "public_url",
+    "preview_domain",
+    "github_webhook_secret",
+    "github_api_url",
+    "github_app_id",
+    "github_app_private_key_path",
+    "github_oauth_client_id",
+    "github_oauth_client_secret",
+    "encryption_key",
+];
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://catalyst.db?mode=rwc";
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config file {path}: unknown key `{key}` (known keys: {})", KEYS.join(", "))]
+    UnknownKey { path: PathBuf, key: String },
+    /// `label` is the variable name, or the file key and file when it came from the file.
+    #[error("{label}: {message}")]
+    Invalid { label: String, message: String },
+}
+
+/// A value that must never be printed (secrets, keys).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Where a raw value came from; used to name it in errors.
+#[derive(Clone, Debug)]
+enum Origin {
+    File(PathBuf),
+    Env,
+}
+
+/// The raw key/value pairs after merging file and environment.
+#[derive(Default, Debug)]
+struct Raw {
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+impl Raw {
+    fn label(key: &str, origin: &Origin) -> String {
+        match origin {
+            Origin::Env => env_name(key),
+            Origin::File(path) => format!("{key} (in {})", path.display()),
+        }
+    }
+
+    fn get(&self, key: &'static str) -> Option<(&str, String)> {
+        self.values
+            .get(key)
+            .map(|(v, origin)| (v.as_str(), Self::label(key, origin)))
+    }
+
+    fn invalid(label: String, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            label,
+            message: message.into(),
+        }
+    }
+
+    /// An optional value checked by `check`, which returns the error text.
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some((value, label)) => check(value).map(Some).map_err(|m| Self::invalid(label, m)),
+        }
+    }
+}
+
+/// The variable name of a key.
+pub fn env_name(key: &str) -> String {
+    format!("CATALYST_{}", key.to_ascii_uppercase())
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub preview: PreviewConfig,
+    pub github: GithubConfig,
+    pub security: SecurityConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    /// Where people reach Catalyst, without a trailing `/`.
+    pub public_url: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct PreviewConfig {
+    /// Environments are served at `https://{namespace}.{domain}`.
+    pub domain: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GithubConfig {
+    pub webhook_secret: Option<Secret>,
+    pub api_url: String,
+    pub app_id: Option<u64>,
+    pub app_private_key_path: Option<PathBuf>,
+    pub oauth_client_id: Option<String>,
+    pub oauth_client_secret: Option<Secret>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SecurityConfig {
+    /// 32-byte AES-256-GCM key for tokens stored at rest.
+    pub encryption_key: Option<Secret>,
+}
+
+impl Config {
+    /// Reads the file (if given) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(file, std::env::vars())
+    }
+
+    /// Reads the file (if given) and the given environment; tests pass their own.
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw = Raw::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            read_toml(&mut raw, &text, path)?;
+        }
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for key in KEYS {
+            if let Some(value) = env.get(&env_name(key)) {
+                raw.values.insert(key, (value.clone(), Origin::Env));
+            }
+        }
+        // An empty value means "unset": container tooling often passes `VAR=`.
+        raw.values.retain(|_, (v, _)| !v.trim().is_empty());
+        Self::from_raw(&raw)
+    }
+
+    /// Defaults only (what a laptop gets with nothing set).
+    pub fn defaults() -> Self {
+        Self::from_raw(&Raw::default()).unwrap_or_else(|_| unreachable_defaults())
+    }
+
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        Ok(Self {
+            http: HttpConfig::from_raw(raw)?,
+            database: DatabaseConfig::from_raw(raw)?,
+            preview: PreviewConfig::from_raw(raw)?,
+            github: GithubConfig::from_raw(raw)?,
+            security: SecurityConfig::from_raw(raw)?,
+        })
+    }
+}
+
+// The defaults are constants that parse; this only exists so `defaults()` needs no
+// `expect`.
+fn unreachable_defaults() -> Config {
+    Config {
+        http: HttpConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: None,
+        },
+        database: DatabaseConfig {
+            url: DEFAULT_DATABASE_URL.into(),
+        },
+        preview: PreviewConfig { domain: None },
+        github: GithubConfig {
+            webhook_secret: None,
+            api_url: DEFAULT_GITHUB_API_URL.into(),
+            app_id: None,
+            app_private_key_path: None,
+            oauth_client_id: None,
+            oauth_client_secret: None,
+        },
+        security: SecurityConfig {
+            encryption_key: None,
+        },
+    }
+}
+
+fn read_toml(raw: &mut Raw, text: &str, path: &Path) -> Result<(), ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })?;
+    for (key, value) in table {
+        let Some(known) = KEYS.iter().find(|k| **k == key) else {
+            return Err(ConfigError::UnknownKey {
+                path: path.to_owned(),
+                key,
+            });
+        };
+        let origin = Origin::File(path.to_owned());
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(Raw::invalid(
+                    Raw::label(known, &origin),
+                    format!("expected a string, found a {}", other.type_str()),
+                ));
+            }
+        };
+        raw.values.insert(known, (text, origin));
+    }
+    Ok(())
+}
+
+fn http_url(value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(value.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "{value:?} is not an http(s) URL (expected e.g. https://catalyst.example.com)"
+        )),
+    }
+}
+
+impl HttpConfig {
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let bind = raw
+            .parse("bind", |v| {
+                v.parse::<SocketAddr>().map_err(|_| {
+                    format!(
+                        "{v:?} is not a socket address (expected host:port, e.g. {DEFAULT_BIND})"
+                    )
+                })
+            })?
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3000)));
+        Ok(Self {
+            bind,
+            public_url: raw.parse("public_url", http_url)?,
+        })
+    }
+}
+
+impl DatabaseConfig {
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let url = raw
+            .parse("database_url", |v| {
+                let supported = ["sqlite:", "postgres://", "postgresql://"];
+                if supported.iter().any(|p| v.starts_with(p)) {
+                    Ok(v.to_owned())
+                } else {
+                    Err(format!(
+                        "{v:?} is not a supported database URL (expected sqlite://FILE?mode=rwc or postgres://USER@HOST/DB)"
+                    ))
+                }
+            })?
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        Ok(Self { url })
+    }
+}
+
+impl PreviewConfig {
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let domain = raw.parse("preview_domain", |v| {
+            let d = v.trim_matches('.');
+            let ok = !d.is_empty()
+                && d.len() <= 253
+                && d.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                });
+            if ok {
+                Ok(d.to_ascii_lowercase())
+            } else {
+                Err(format!(
+                    "{v:?} is not a DNS domain (expected e.g. preview.example.com, without scheme)"
+                ))
+            }
+        })?;
+        Ok(Self { domain })
+    }
+}
+
+impl GithubConfig {
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let app_id = raw.parse("github_app_id", |v| match v.parse::<u64>() {
+            Ok(id) if id > 0 => Ok(id),
+            _ => Err(format!("{v:?} is not a GitHub App id (expected a positive number)")),
+        })?;
+        let app_private_key_path = raw.parse("github_app_private_key_path", |v| {
+            let path = PathBuf::from(v);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(format!("{v:?} is not a readable file (expected the App's PEM private key)"))
+            }
+        })?;
+        let oauth_client_id = raw.parse("github_oauth_client_id", |v| Ok(v.to_owned()))?;
+        let oauth_client_secret =
+            raw.parse("github_oauth_client_secret", |v| Ok(Secret::new(v)))?;
+        // Half an OAuth configuration is a mistake worth stopping for.
+        match (&oauth_client_id, &oauth_client_secret) {
+            (Some(_), None) => {
+                return Err(Raw::invalid(
+                    env_name("github_oauth_client_secret"),
+                    "must be set when CATALYST_GITHUB_OAUTH_CLIENT_ID is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Raw::invalid(
+                    env_name("github_oauth_client_id"),
+                    "must be set when CATALYST_GITHUB_OAUTH_CLIENT_SECRET is set",
+                ));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            webhook_secret: raw.parse("github_webhook_secret", |v| Ok(Secret::new(v)))?,
+            api_url: raw
+                .parse("github_api_url", http_url)?
+                .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned()),
+            app_id,
+            app_private_key_path,
+            oauth_client_id,
+            oauth_client_secret,
+        })
+    }
+
+    /// Whether Catalyst can act as a GitHub App (comments, deployments).
+    pub fn app_configured(&self) -> bool {
+        self.app_id.is_some() && self.app_private_key_path.is_some()
+    }
+}
+
+impl SecurityConfig {
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let encryption_key = raw.parse("encryption_key", |v| {
+            let bytes = if v.len() == 64 {
+                hex::decode(v).ok()
+            } else {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(v).ok()
+            };
+            match bytes {
+                Some(b) if b.len() == 32 => Ok(Secret::new(v)),
+                _ => Err("is not a 32-byte key (expected 64 hex digits or 44 base64 characters, e.g. from `openssl rand -base64 32`)".to_owned()),
+            }
+        })?;
+        Ok(Self { encryption_key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn error(pairs: &[(&str, &str)]) -> String {
+        match Config::from_sources(None, env(pairs)) {
+            Ok(_) => panic!("expected an error for {pairs:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn nothing_set_gives_laptop_defaults() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.http.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(c.database.url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.github.api_url, DEFAULT_GITHUB_API_URL);
+        assert!(c.github.webhook_secret.is_none());
+        assert_eq!(Config::defaults().http.bind.to_string(), DEFAULT_BIND);
+    }
+
+    #[test]
+    fn a_bad_bind_names_the_variable_and_the_expectation() {
+        assert_eq!(
+            error(&[("CATALYST_BIND", "abc")]),
+            r#"CATALYST_BIND: "abc" is not a socket address (expected host:port, e.g. 127.0.0.1:3000)"#
+        );
+    }
+
+    #[test]
+    fn other_bad_values_name_their_variables() {
+        for (key, value) in [
+            ("CATALYST_DATABASE_URL", "mysql://x"),
+            ("CATALYST_PUBLIC_URL", "catalyst.example.com"),
+            ("CATALYST_PREVIEW_DOMAIN", "https://x.com"),
+            ("CATALYST_GITHUB_API_URL", "ftp://x"),
+            ("CATALYST_GITHUB_APP_ID", "abc"),
+            ("CATALYST_GITHUB_APP_PRIVATE_KEY_PATH", "/nonexistent/key.pem"),
+            ("CATALYST_ENCRYPTION_KEY", "short"),
+        ] {
+            let message = error(&[(key, value)]);
+            assert!(message.starts_with(&format!("{key}: ")), "{message}");
+        }
+        let half = error(&[("CATALYST_GITHUB_OAUTH_CLIENT_ID", "abc")]);
+        assert!(half.starts_with("CATALYST_GITHUB_OAUTH_CLIENT_SECRET: "), "{half}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalyst.toml");
+        std::fs::write(
+            &path,
+            "bind = \"0.0.0.0:8080\"\npreview_domain = \"preview.example.com\"\ngithub_app_id = 42\n",
+        )
+        .unwrap();
+        let c = Config::from_sources(Some(&path), env(&[("CATALYST_BIND", "127.0.0.1:9")])).unwrap();
+        assert_eq!(c.http.bind.to_string(), "127.0.0.1:9");
+        assert_eq!(c.preview.domain.as_deref(), Some("preview.example.com"));
+        assert_eq!(c.github.app_id, Some(42));
+    }
+
+    #[test]
+    fn unknown_and_bad_file_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalyst.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:1\"\nwebhook_secret = \"x\"\n").unwrap();
+        let message = Config::from_sources(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(message.contains("unknown key `webhook_secret`"), "{message}");
+
+        std::fs::write(&path, "bind = \"nope\"\n").unwrap();
+        let message = Config::from_sources(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(message.starts_with("bind (in "), "{message}");
+        assert!(message.contains("is not a socket address"), "{message}");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset_and_secrets_are_not_printed() {
+        let c = Config::from_sources(
+            None,
+            env(&[("CATALYST_GITHUB_WEBHOOK_SECRET", "s3cr3t"), ("CATALYST_BIND", "")]),
+        )
+        .unwrap();
+        assert_eq!(c.http.bind.to_string(), DEFAULT_BIND);
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,46 @@
+//! The HTTP router: health, webhook (with its own body limit), JSON API, and the Leptos
+//! dashboard with its static files, under one tracing layer.
+
+use app::service::SharedDashboard;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+use crate::{api, health, webhook};
+
+/// Every route Catalyst serves.
+pub fn build_router(state: AppState) -> Router {
+    let dashboard: SharedDashboard = state.service.clone();
+    let context = move || provide_context(dashboard.clone());
+    let routes = generate_route_list(app::App);
+    let leptos = state.leptos.clone();
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(webhook_routes())
+        .nest("/api/v1", api::router())
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            app::shell(leptos.clone())
+        })
+        .fallback(file_and_error_handler_with_context::<AppState, _>(
+            context,
+            app::shell,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn webhook_routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/github", post(webhook::receive))
+        // Replace axum's 2 MB default with GitHub's 25 MB cap; a larger Content-Length
+        // is refused with 413 before the body is read.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(webhook::MAX_BODY_BYTES))
+}

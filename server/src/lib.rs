@@ -1,0 +1,140 @@
+//! Catalyst Preview's server: one axum service with the GitHub webhook entrance, the JSON
+//! API, the Leptos dashboard and health endpoints over a SeaORM store.
+//!
+//! This file holds only the crate's error type, the module list and the start-up
+//! sequence; tests start the server in-process through [`build_router`] and [`AppState`].
+//!
+//! Error policy: each layer has one `thiserror` type (`ConfigError`, `StoreError`,
+//! `ServiceError`, `ApiError`, ...); `anyhow` is not used in the library; request paths
+//! never panic — failures become a logged error and a short answer.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod health;
+pub mod http;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod webhook;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+pub use config::{Config, ConfigError};
+pub use http::build_router;
+pub use service::{CatalystService, ReconcileSignal};
+pub use state::AppState;
+
+/// Why `catalyst` could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database: {0}")]
+    Database(#[source] store::StoreError),
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(#[source] store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Token(#[from] store::tokens::TokenError),
+}
+
+/// Opens the configured database and brings its schema up to date.
+pub async fn open_database(config: &Config) -> Result<DatabaseConnection, Error> {
+    let db = store::connect(store::connect_options(&config.database.url))
+        .await
+        .map_err(Error::Database)?;
+    store::migrate(&db).await.map_err(Error::Migrate)?;
+    Ok(db)
+}
+
+/// A Kubernetes client from `KUBECONFIG`, the usual kubeconfig locations or the
+/// in-cluster service account; `None` (with a warning) when there is none, because
+/// Catalyst must start without a cluster.
+pub async fn cluster_client() -> Option<kube::Client> {
+    match kube::Config::infer().await {
+        Ok(mut cfg) => {
+            cfg.connect_timeout = Some(Duration::from_secs(2));
+            cfg.read_timeout = Some(Duration::from_secs(10));
+            match kube::Client::try_from(cfg) {
+                Ok(client) => Some(client),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Kubernetes configuration found but unusable; running without a cluster");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no Kubernetes configuration found; running without a cluster");
+            None
+        }
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    axum::serve(listener, build_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
+}
+
+/// `catalyst serve`: migrate, then serve until Ctrl-C / SIGTERM.
+pub async fn run(config: Config) -> Result<(), Error> {
+    if config.github.webhook_secret.is_none() {
+        tracing::warn!(
+            "CATALYST_GITHUB_WEBHOOK_SECRET is not set: POST /webhooks/github answers 503 until it is"
+        );
+    }
+    let db = open_database(&config).await?;
+    let cluster = cluster_client().await;
+    let bind = config.http.bind;
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| Error::Bind { addr: bind, source })?;
+    tracing::info!(address = %bind, "catalyst listening");
+    let state = AppState::new(config, db, cluster);
+    serve(listener, state, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

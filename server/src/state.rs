@@ -1,0 +1,60 @@
+//! The state every handler shares: configuration, database, the service layer, the
+//! reconciler signal, the (optional) cluster client and the Leptos options.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use sea_orm::DatabaseConnection;
+
+use crate::config::Config;
+use crate::service::{CatalystService, ReconcileSignal};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub service: Arc<CatalystService>,
+    /// Subscribe here to be woken when desired state changes (the engine).
+    pub reconcile: ReconcileSignal,
+    /// `None` when no kubeconfig or in-cluster account was found.
+    pub cluster: Option<kube::Client>,
+    pub leptos: LeptosOptions,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: DatabaseConnection, cluster: Option<kube::Client>) -> Self {
+        let reconcile = ReconcileSignal::default();
+        let service = Arc::new(CatalystService::new(
+            db.clone(),
+            config.preview.domain.clone(),
+            reconcile.clone(),
+        ));
+        Self {
+            config: Arc::new(config),
+            db,
+            service,
+            reconcile,
+            cluster,
+            leptos: leptos_options(),
+        }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// Built explicitly so the binary does not depend on cargo-leptos' environment at run
+/// time; only the site root may be moved with `LEPTOS_SITE_ROOT`.
+pub fn leptos_options() -> LeptosOptions {
+    let site_root =
+        std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".to_owned());
+    LeptosOptions::builder()
+        .output_name("catalyst")
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .build()
+}

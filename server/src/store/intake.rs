@@ -1,0 +1,177 @@
+//! Webhook intake: records a verified delivery and applies the desired-state change it
+//! carries in one transaction, so a delivery is either fully processed or not at all.
+//!
+//! Two rules keep desired state right whatever GitHub's delivery order:
+//! - a `X-GitHub-Delivery` id seen before is acknowledged and not applied again;
+//! - a pull request snapshot older (by GitHub's `updated_at`) than the stored one does
+//!   not overwrite it.
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait, TryInsertResult,
+};
+
+use super::entities::{pull_request, webhook_delivery};
+use super::{Result, StoreError, encode_list, environments, new_id, repositories};
+use crate::core::webhook_event::{PullRequestEvent, WebhookEvent};
+
+/// The headers that identify a delivery.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery<'a> {
+    /// `X-GitHub-Delivery`.
+    pub id: &'a str,
+    /// `X-GitHub-Event`.
+    pub event: &'a str,
+}
+
+/// What happened to a delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Desired state changed (or was confirmed).
+    Applied,
+    /// Older than what is stored; recorded, not applied.
+    Stale,
+    /// Nothing Catalyst acts on; recorded.
+    Ignored,
+    Ping,
+    /// Seen before; not processed again.
+    Duplicate,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Stale => "stale",
+            Self::Ignored => "ignored",
+            Self::Ping => "ping",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Records `delivery` and applies `event`.
+pub async fn record(
+    db: &DatabaseConnection,
+    delivery: Delivery<'_>,
+    event: &WebhookEvent,
+    preview_domain: Option<&str>,
+) -> Result<DeliveryOutcome> {
+    let (outcome, action, repository, pr_number) = match event {
+        WebhookEvent::Ping => (DeliveryOutcome::Ping, None, None, None),
+        WebhookEvent::Ignored(i) => (
+            DeliveryOutcome::Ignored,
+            i.action.clone(),
+            i.repository.clone(),
+            i.pr_number,
+        ),
+        WebhookEvent::PullRequest(e) => (
+            DeliveryOutcome::Applied,
+            Some(e.action.as_str().to_owned()),
+            Some(e.repository.to_string()),
+            Some(e.pull_request.number.0),
+        ),
+    };
+    let txn = db.begin().await?;
+    let row = webhook_delivery::ActiveModel {
+        id: Set(new_id()),
+        delivery_id: Set(delivery.id.to_owned()),
+        event: Set(delivery.event.to_owned()),
+        action: Set(action),
+        repository: Set(repository),
+        pr_number: Set(pr_number.and_then(|n| i64::try_from(n).ok())),
+        received_at: Set(Utc::now()),
+        outcome: Set(outcome.as_str().to_owned()),
+    };
+    let inserted = webhook_delivery::Entity::insert(row)
+        .on_conflict_do_nothing_on([webhook_delivery::Column::DeliveryId])
+        .exec_without_returning(&txn)
+        .await?;
+    if matches!(inserted, TryInsertResult::Conflicted | TryInsertResult::Inserted(0)) {
+        txn.rollback().await?;
+        return Ok(DeliveryOutcome::Duplicate);
+    }
+    let outcome = match event {
+        WebhookEvent::PullRequest(e) => {
+            let applied = apply_pull_request(&txn, e, preview_domain).await?;
+            if applied {
+                DeliveryOutcome::Applied
+            } else {
+                webhook_delivery::Entity::update_many()
+                    .col_expr(
+                        webhook_delivery::Column::Outcome,
+                        Expr::value(DeliveryOutcome::Stale.as_str()),
+                    )
+                    .filter(webhook_delivery::Column::DeliveryId.eq(delivery.id))
+                    .exec(&txn)
+                    .await?;
+                DeliveryOutcome::Stale
+            }
+        }
+        _ => outcome,
+    };
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+/// Writes the snapshot unless a newer one is stored; returns whether it was applied.
+async fn apply_pull_request(
+    db: &impl ConnectionTrait,
+    e: &PullRequestEvent,
+    preview_domain: Option<&str>,
+) -> Result<bool> {
+    let key = e.repository.key();
+    let repo = repositories::find_by_key(db, &key).await?;
+    let snap = &e.pull_request;
+    let number = i64::try_from(snap.number.0)
+        .map_err(|_| StoreError::Corrupt(format!("pull request number {}", snap.number)))?;
+    let now = Utc::now();
+
+    let find = || {
+        pull_request::Entity::find()
+            .filter(pull_request::Column::RepositoryKey.eq(&key))
+            .filter(pull_request::Column::Number.eq(number))
+            // Serialises concurrent deliveries for one PR on Postgres (no-op on SQLite,
+            // whose single connection already serialises them).
+            .lock_exclusive()
+    };
+    let (mut active, is_new) = match find().one(db).await? {
+        Some(stored) if stored.github_updated_at > snap.updated_at => return Ok(false),
+        Some(stored) => (pull_request::ActiveModel::from(stored), false),
+        None => (pull_request::ActiveModel {
+            id: Set(new_id()),
+            repository_key: Set(key.clone()),
+            number: Set(number),
+            config_missing_notified_at: Set(None),
+            created_at: Set(now),
+            ..Default::default()
+        }, true),
+    };
+    active.repository_full_name = Set(e.repository.to_string());
+    active.repository_id = Set(repo.as_ref().map(|r| r.id.clone()));
+    active.title = Set(snap.title.clone());
+    active.head_sha = Set(snap.head_sha.to_string());
+    active.head_ref = Set(snap.head_ref.clone());
+    active.base_ref = Set(snap.base_ref.clone());
+    active.author = Set(snap.author.clone());
+    active.is_fork = Set(snap.is_fork);
+    active.draft = Set(snap.draft);
+    active.labels = Set(encode_list(&snap.labels));
+    active.state = Set(if snap.open { "open" } else { "closed" }.to_owned());
+    active.merged = Set(snap.merged);
+    active.github_updated_at = Set(snap.updated_at);
+    active.installation_id = Set(e.installation_id);
+    active.configured = Set(repo.is_some());
+    active.updated_at = Set(now);
+    let row = if is_new {
+        active.insert(db).await?
+    } else {
+        active.update(db).await?
+    };
+    if let (Some(repo), true) = (repo, snap.open) {
+        environments::ensure_pending(db, &repo, &row, preview_domain).await?;
+    }
+    Ok(true)
+}

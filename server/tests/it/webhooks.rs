@@ -1,0 +1,315 @@
+//! `POST /webhooks/github`: signatures, body cap, every real fixture, de-duplication,
+//! ordering, unconfigured repositories and the reconciler wake-up.
+
+use std::time::Duration;
+
+use catalyst_server::core::signature;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::both_backends;
+use crate::support::{
+    Backend, Options, SECRET, fixture, fixtures_dir, json_of, pr_payload, start, start_with,
+};
+
+both_backends!(
+    unsigned_and_badly_signed_deliveries_are_refused_and_not_stored,
+    without_a_secret_the_endpoint_answers_503,
+    oversized_bodies_are_refused_with_413,
+    ping_answers_200,
+    every_fixture_gets_the_right_outcome,
+    malformed_json_with_a_valid_signature_is_400,
+    a_redelivery_is_processed_once,
+    older_snapshots_never_roll_a_pull_request_back,
+    pull_requests_of_unconfigured_repositories_are_recorded,
+    open_pull_requests_of_configured_repositories_get_pending_environments,
+    only_base_changes_of_edited_count,
+    applied_deliveries_wake_the_reconciler,
+);
+
+async fn unsigned_and_badly_signed_deliveries_are_refused_and_not_stored(b: Backend) {
+    let s = start(b).await;
+    let body = fixture("pull_request/opened.payload.json");
+    let good = signature::sign(SECRET.as_bytes(), &body);
+    let wrong = signature::sign(b"another secret", &body);
+    let cases: Vec<(Option<(&str, String)>, &str)> = vec![
+        (None, "missing X-Hub-Signature-256"),
+        (Some(("x-hub-signature", "sha1=0123456789abcdef".into())), "sha1"),
+        (Some(("x-hub-signature-256", "sha1=0123".into())), "sha1"),
+        (Some(("x-hub-signature-256", "sha256=nothex".into())), "malformed"),
+        (Some(("x-hub-signature-256", good[..20].to_owned())), "malformed"),
+        (Some(("x-hub-signature-256", wrong)), "does not match"),
+    ];
+    for (header, reason) in cases {
+        let mut req = s
+            .http
+            .post(s.url("/webhooks/github"))
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", s.fresh_delivery_id())
+            .body(body.clone());
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
+        }
+        let (status, json) = json_of(req.send().await.unwrap()).await;
+        assert_eq!(status, 401, "{reason}: {json}");
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains(reason), "{error:?} should mention {reason:?}");
+    }
+    assert_eq!(s.count("webhook_deliveries").await, 0);
+    assert_eq!(s.count("pull_requests").await, 0);
+    s.finish().await;
+}
+
+async fn without_a_secret_the_endpoint_answers_503(b: Backend) {
+    let s = start_with(
+        b,
+        Options {
+            webhook_secret: None,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (status, json) = s.deliver("ping", &fixture("ping/payload.json")).await;
+    assert_eq!(status, 503);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CATALYST_GITHUB_WEBHOOK_SECRET"),
+        "{json}"
+    );
+    s.finish().await;
+}
+
+async fn oversized_bodies_are_refused_with_413(b: Backend) {
+    let s = start(b).await;
+    // Announce one byte more than GitHub's cap; the server must refuse before reading.
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /webhooks/github HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         x-github-event: ping\r\nx-github-delivery: big\r\nx-hub-signature-256: sha256=00\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{{",
+        25 * 1024 * 1024 + 1
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&response[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+
+    // A body at the cap is read (and then refused for its signature, not its size).
+    let body = vec![b' '; 25 * 1024 * 1024];
+    let res = s
+        .http
+        .post(s.url("/webhooks/github"))
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "at-cap")
+        .header("x-hub-signature-256", "sha256=00")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(s.count("webhook_deliveries").await, 0);
+    s.finish().await;
+}
+
+async fn ping_answers_200(b: Backend) {
+    let s = start(b).await;
+    let (status, json) = s.deliver("ping", &fixture("ping/payload.json")).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["outcome"], "ping");
+    s.finish().await;
+}
+
+/// The outcome GitHub's real payloads must get.
+fn expected_outcome(event: &str, action: Option<&str>) -> (u16, &'static str) {
+    match (event, action) {
+        ("ping", _) => (200, "ping"),
+        (
+            "pull_request",
+            Some(
+                "opened" | "reopened" | "synchronize" | "closed" | "ready_for_review"
+                | "converted_to_draft" | "labeled" | "unlabeled",
+            ),
+        ) => (200, "applied"),
+        _ => (202, "ignored"),
+    }
+}
+
+async fn every_fixture_gets_the_right_outcome(b: Backend) {
+    let s = start(b).await;
+    let mut seen = 0;
+    let mut events: Vec<_> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    events.sort();
+    for dir in events {
+        let event = dir.file_name().unwrap().to_string_lossy().to_string();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let body = std::fs::read(&file).unwrap();
+            let payload: Value = serde_json::from_slice(&body).unwrap();
+            let (want_status, want_outcome) = expected_outcome(&event, payload["action"].as_str());
+            let (status, json) = s.deliver(&event, &body).await;
+            // Fixtures share one PR; an older snapshot after a newer one is "stale", which
+            // is also a correct, acknowledged outcome.
+            let outcome = json["outcome"].as_str().unwrap_or_default();
+            let ok = status == want_status
+                && (outcome == want_outcome || (want_outcome == "applied" && outcome == "stale"));
+            assert!(ok, "{}: got {status} {json}, want {want_status} {want_outcome}", file.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 40, "only {seen} fixtures found in {}", fixtures_dir().display());
+    assert_eq!(s.count("webhook_deliveries").await, seen);
+    assert_eq!(s.count("pull_requests").await, 1);
+    s.finish().await;
+}
+
+async fn malformed_json_with_a_valid_signature_is_400(b: Backend) {
+    let s = start(b).await;
+    for (event, body) in [
+        ("pull_request", &b"{\"action\": \"opened\", "[..]),
+        ("push", &b"not json"[..]),
+        ("pull_request", &br#"{"action":"opened","pull_request":{"number":"x"}}"#[..]),
+    ] {
+        let (status, json) = s.deliver(event, body).await;
+        assert_eq!(status, 400, "{json}");
+    }
+    assert_eq!(s.count("webhook_deliveries").await, 0);
+    s.finish().await;
+}
+
+async fn a_redelivery_is_processed_once(b: Backend) {
+    let s = start(b).await;
+    s.configure("Codertocat/Hello-World").await;
+    let body = fixture("pull_request/opened.payload.json");
+    let (first, json) = s.deliver_as("pull_request", "same-id", &body).await;
+    assert_eq!((first, json["outcome"].as_str()), (200, Some("applied")));
+    let (second, json) = s.deliver_as("pull_request", "same-id", &body).await;
+    assert_eq!((second, json["outcome"].as_str()), (200, Some("duplicate")));
+    // Even an ignored event keeps its id: replaying it changes nothing.
+    let push = fixture("push/payload.json");
+    assert_eq!(s.deliver_as("push", "push-id", &push).await.0, 202);
+    assert_eq!(s.deliver_as("push", "push-id", &push).await.0, 200);
+    assert_eq!(s.count("webhook_deliveries").await, 2);
+    assert_eq!(s.count("pull_requests").await, 1);
+    assert_eq!(s.environments().await.len(), 1);
+    s.finish().await;
+}
+
+async fn older_snapshots_never_roll_a_pull_request_back(b: Backend) {
+    let s = start(b).await;
+    s.configure("acme/web").await;
+    let newer = pr_payload("synchronize", "acme/web", 7, "bbbb", "2026-01-01T10:05:00Z", true);
+    let older = pr_payload("opened", "acme/web", 7, "aaaa", "2026-01-01T10:00:00Z", true);
+    assert_eq!(s.deliver("pull_request", &newer).await.1["outcome"], "applied");
+    let (status, json) = s.deliver("pull_request", &older).await;
+    assert_eq!((status, json["outcome"].as_str()), (200, Some("stale")));
+    let envs = s.environments().await;
+    assert_eq!(envs.len(), 1);
+    assert_eq!(envs[0]["head_sha"], "bbbb");
+
+    // A late "opened" must not resurrect a closed PR either.
+    let closed = pr_payload("closed", "acme/web", 7, "bbbb", "2026-01-01T10:10:00Z", false);
+    assert_eq!(s.deliver("pull_request", &closed).await.1["outcome"], "applied");
+    assert_eq!(s.deliver("pull_request", &older).await.1["outcome"], "stale");
+    assert!(s.environments().await.is_empty());
+
+    // The same timestamp is applied (GitHub sends several events per second).
+    let same = pr_payload("reopened", "acme/web", 7, "cccc", "2026-01-01T10:10:00Z", true);
+    assert_eq!(s.deliver("pull_request", &same).await.1["outcome"], "applied");
+    assert_eq!(s.environments().await[0]["head_sha"], "cccc");
+    s.finish().await;
+}
+
+async fn pull_requests_of_unconfigured_repositories_are_recorded(b: Backend) {
+    let s = start(b).await;
+    let body = pr_payload("opened", "stranger/app", 3, "abc", "2026-01-01T00:00:00Z", true);
+    let (status, json) = s.deliver("pull_request", &body).await;
+    assert_eq!((status, json["outcome"].as_str()), (200, Some("applied")));
+    assert_eq!(s.count("pull_requests").await, 1);
+    let unconfigured = s
+        .count("pull_requests WHERE configured = false AND repository_key = 'stranger/app'")
+        .await;
+    assert_eq!(unconfigured, 1);
+    assert!(s.environments().await.is_empty());
+
+    // Configuring the repository later adopts the open PR.
+    s.configure("stranger/app").await;
+    let envs = s.environments().await;
+    assert_eq!(envs.len(), 1);
+    assert_eq!(envs[0]["namespace"], "pr-app-3");
+    s.finish().await;
+}
+
+async fn open_pull_requests_of_configured_repositories_get_pending_environments(b: Backend) {
+    let s = start(b).await;
+    s.configure("Codertocat/Hello-World").await;
+    let (status, _) = s
+        .deliver("pull_request", &fixture("pull_request/opened.payload.json"))
+        .await;
+    assert_eq!(status, 200);
+    let envs = s.environments().await;
+    assert_eq!(envs.len(), 1);
+    let env = &envs[0];
+    assert_eq!(env["repository"], "Codertocat/Hello-World");
+    assert_eq!(env["pr_number"], 2);
+    assert_eq!(env["namespace"], "pr-hello-world-2");
+    assert_eq!(env["status"], "pending");
+    assert_eq!(env["url"], "https://pr-hello-world-2.preview.example.test");
+    assert_eq!(env["head_sha"], "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
+    for key in ["id", "created_at", "updated_at"] {
+        assert!(env[key].is_string(), "{key} missing in {env}");
+    }
+
+    s.deliver("pull_request", &fixture("pull_request/closed.payload.json"))
+        .await;
+    assert!(s.environments().await.is_empty(), "closed PRs are not listed");
+    assert_eq!(s.count("preview_environments").await, 1, "the row stays for the engine");
+
+    let reopened = pr_payload("reopened", "Codertocat/Hello-World", 2, "ffff", "2030-01-01T00:00:00Z", true);
+    s.deliver("pull_request", &reopened).await;
+    let envs = s.environments().await;
+    assert_eq!(envs.len(), 1);
+    assert_eq!(envs[0]["head_sha"], "ffff");
+    assert_eq!(envs[0]["namespace"], "pr-hello-world-2");
+    s.finish().await;
+}
+
+async fn only_base_changes_of_edited_count(b: Backend) {
+    let s = start(b).await;
+    let mut v: Value =
+        serde_json::from_slice(&pr_payload("edited", "acme/web", 1, "a", "2026-01-01T00:00:00Z", true))
+            .unwrap();
+    v["changes"] = serde_json::json!({ "title": { "from": "old" } });
+    let (status, json) = s.deliver("pull_request", &serde_json::to_vec(&v).unwrap()).await;
+    assert_eq!((status, json["outcome"].as_str()), (202, Some("ignored")));
+    v["changes"] = serde_json::json!({ "base": { "ref": { "from": "develop" } } });
+    let (status, json) = s.deliver("pull_request", &serde_json::to_vec(&v).unwrap()).await;
+    assert_eq!((status, json["outcome"].as_str()), (200, Some("applied")));
+    s.finish().await;
+}
+
+async fn applied_deliveries_wake_the_reconciler(b: Backend) {
+    let s = start(b).await;
+    let signal = s.state.reconcile.clone();
+    s.deliver("pull_request", &fixture("pull_request/opened.payload.json"))
+        .await;
+    tokio::time::timeout(Duration::from_secs(5), signal.notified())
+        .await
+        .expect("the reconciler was not woken");
+    s.finish().await;
+}

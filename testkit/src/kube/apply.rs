@@ -1,0 +1,249 @@
+//! Server-side apply and `metadata.managedFields` bookkeeping.
+//!
+//! Each manager owns a set of field paths, per operation (`Apply` or `Update`). Applying a
+//! value to a field another manager owns with a different value is a conflict unless
+//! `force`; fields a manager applied before and now omits are removed when nobody else owns
+//! them. Non-apply writes (create, update, patch) give the writer the fields it changed.
+
+use serde_json::{Value, json};
+
+use super::errors::Cause;
+use super::fieldpath::{FieldSet, display, field_set, from_fields_v1, remove_at, status_field_set, to_fields_v1, value_at};
+use super::patch::apply_merge;
+
+/// One `managedFields` entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    manager: String,
+    operation: String,
+    api_version: String,
+    subresource: Option<String>,
+    time: String,
+    set: FieldSet,
+}
+
+fn read(obj: &Value) -> Vec<Entry> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| Entry {
+                    manager: e["manager"].as_str().unwrap_or("").to_string(),
+                    operation: e["operation"].as_str().unwrap_or("Update").to_string(),
+                    api_version: e["apiVersion"].as_str().unwrap_or("").to_string(),
+                    subresource: e["subresource"].as_str().map(str::to_string),
+                    time: e["time"].as_str().unwrap_or("").to_string(),
+                    set: from_fields_v1(&e["fieldsV1"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn write(obj: &mut Value, entries: Vec<Entry>) {
+    let arr: Vec<Value> = entries
+        .into_iter()
+        .filter(|e| !e.set.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager,
+                "operation": e.operation,
+                "apiVersion": e.api_version,
+                "time": e.time,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": to_fields_v1(&e.set),
+            });
+            if let Some(s) = e.subresource {
+                v["subresource"] = json!(s);
+            }
+            v
+        })
+        .collect();
+    if arr.is_empty() {
+        if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+    } else {
+        obj["metadata"]["managedFields"] = Value::Array(arr);
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn fields_for(obj: &Value, subresource: Option<&str>) -> FieldSet {
+    if subresource == Some("status") {
+        status_field_set(obj)
+    } else {
+        field_set(obj)
+    }
+}
+
+/// Records a non-apply write: the writer takes the fields it added or changed, and
+/// fields that disappeared are dropped from every manager.
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    api_version: &str,
+    subresource: Option<&str>,
+) {
+    let mut entries = old.map(read).unwrap_or_default();
+    let new_set = fields_for(new, subresource);
+    let changed: FieldSet = new_set
+        .iter()
+        .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
+        .cloned()
+        .collect();
+    let sub_matches = |e: &Entry| e.subresource.as_deref() == subresource;
+    for e in entries.iter_mut() {
+        // Fields removed by this write are owned by nobody any more.
+        if sub_matches(e) {
+            e.set.retain(|p| new_set.contains(p));
+        }
+        e.set.retain(|p| !changed.contains(p));
+    }
+    if !changed.is_empty() {
+        match entries
+            .iter_mut()
+            .find(|e| e.manager == manager && e.operation == "Update" && sub_matches(e))
+        {
+            Some(e) => {
+                e.set.extend(changed);
+                e.time = now();
+                e.api_version = api_version.to_string();
+            }
+            None => entries.push(Entry {
+                manager: manager.to_string(),
+                operation: "Update".into(),
+                api_version: api_version.to_string(),
+                subresource: subresource.map(str::to_string),
+                time: now(),
+                set: changed,
+            }),
+        }
+    }
+    write(new, entries);
+}
+
+/// Merges `applied` into `live` (or into nothing, for a create) on behalf of `manager`.
+/// Returns the new object with updated `managedFields`, or the conflicts.
+pub fn apply(
+    live: Option<&Value>,
+    applied: &Value,
+    manager: &str,
+    force: bool,
+    api_version: &str,
+    subresource: Option<&str>,
+) -> Result<Value, Vec<Cause>> {
+    let mut entries = live.map(read).unwrap_or_default();
+    let new_set = fields_for(applied, subresource);
+    let empty = Value::Null;
+    let live_v = live.unwrap_or(&empty);
+    let is_mine = |e: &Entry| e.manager == manager && e.operation == "Apply";
+
+    let mut conflicts = Vec::new();
+    let mut forced = FieldSet::new();
+    for e in entries.iter().filter(|e| !is_mine(e)) {
+        for p in new_set.intersection(&e.set) {
+            if matches!(p.last(), Some(super::fieldpath::Step::Key(_))) {
+                continue; // list membership never conflicts; its fields might
+            }
+            if value_at(live_v, p) != value_at(applied, p) {
+                if force {
+                    forced.insert(p.clone());
+                } else {
+                    conflicts.push(Cause {
+                        reason: "FieldManagerConflict".into(),
+                        message: format!("conflict with \"{}\" using {}", e.manager, e.api_version),
+                        field: display(p),
+                    });
+                }
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(conflicts);
+    }
+
+    let previous: FieldSet = entries
+        .iter()
+        .find(|e| is_mine(e) && e.subresource.as_deref() == subresource)
+        .map(|e| e.set.clone())
+        .unwrap_or_default();
+    let owned_by_others: FieldSet = entries
+        .iter()
+        .filter(|e| !is_mine(e))
+        .flat_map(|e| e.set.iter().cloned())
+        .collect();
+
+    let mut result = live.cloned().unwrap_or_else(|| json!({}));
+    // Deepest paths first, so members go before the lists that hold them.
+    let mut removed: Vec<_> = previous
+        .difference(&new_set)
+        .filter(|p| !owned_by_others.contains(*p))
+        .cloned()
+        .collect();
+    removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in &removed {
+        remove_at(&mut result, p);
+    }
+    let mut applied_body = applied.clone();
+    if let Some(m) = applied_body.as_object_mut() {
+        // Identity comes from the URL and the live object, never from the applied body.
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in ["resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"] {
+                meta.remove(k);
+            }
+        }
+    }
+    apply_merge(&mut result, &applied_body);
+
+    for e in entries.iter_mut().filter(|e| !is_mine(e)) {
+        e.set.retain(|p| !forced.contains(p));
+    }
+    entries.retain(|e| !(is_mine(e) && e.subresource.as_deref() == subresource));
+    entries.push(Entry {
+        manager: manager.to_string(),
+        operation: "Apply".into(),
+        api_version: api_version.to_string(),
+        subresource: subresource.map(str::to_string),
+        time: now(),
+        set: new_set,
+    });
+    write(&mut result, entries);
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cm(data: Value) -> Value {
+        json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"n"},"data":data})
+    }
+
+    #[test]
+    fn second_manager_conflicts_unless_forced() {
+        let a = apply(None, &cm(json!({"k":"1"})), "alice", false, "v1", None).unwrap();
+        let errs = apply(Some(&a), &cm(json!({"k":"2"})), "bob", false, "v1", None).unwrap_err();
+        assert_eq!(errs[0].field, ".data.k");
+        assert_eq!(errs[0].message, "conflict with \"alice\" using v1");
+        // Same value: shared ownership, no conflict.
+        assert!(apply(Some(&a), &cm(json!({"k":"1"})), "bob", false, "v1", None).is_ok());
+        let forced = apply(Some(&a), &cm(json!({"k":"2"})), "bob", true, "v1", None).unwrap();
+        assert_eq!(forced["data"]["k"], "2");
+        let mf = forced["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(mf.len(), 1, "alice lost her only field: {mf:?}");
+        assert_eq!(mf[0]["manager"], "bob");
+    }
+
+    #[test]
+    fn omitted_fields_are_removed_unless_shared() {
+        let a = apply(None, &cm(json!({"x":"1","y":"2"})), "alice", false, "v1", None).unwrap();
+        let b = apply(Some(&a), &cm(json!({"y":"2"})), "bob", false, "v1", None).unwrap();
+        let a2 = apply(Some(&b), &cm(json!({})), "alice", false, "v1", None).unwrap();
+        assert_eq!(a2["data"], json!({"y":"2"}));
+    }
+}

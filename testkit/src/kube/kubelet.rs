@@ -1,0 +1,354 @@
+//! The simulated scheduler and kubelet: places each pod on the one simulated node when its
+//! requests fit (or leaves it Pending/Unschedulable), then plays the pod's behaviour —
+//! run and exit for Job pods, start and become Ready (or crash-loop) for workload pods —
+//! writing container statuses and logs as a kubelet would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::behaviour::{JobBehaviour, NodeCapacity, WorkloadBehaviour};
+use super::ops::{WriteOpts, mutate};
+use super::quantity::{format_milli, parse_milli};
+use super::resources::{ResourceType, find};
+use super::store::Inner;
+use super::KubeState;
+
+/// The name of the simulated node.
+pub const NODE_NAME: &str = "catalyst-testkit-node";
+
+pub(crate) fn rt(group: &str, plural: &str) -> &'static ResourceType {
+    let version = if group.is_empty() { "v1" } else { super::resources::group_version(group) };
+    find(group, version, plural).expect("simulated kinds are served")
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The pod, if it still exists with this uid.
+pub(crate) fn alive(st: &KubeState, rt: &'static ResourceType, ns: &str, name: &str, uid: &str) -> Option<Value> {
+    st.store.lock().get(rt, ns, name).filter(|o| o["metadata"]["uid"] == uid).cloned()
+}
+
+fn containers(pod: &Value) -> Vec<(String, String)> {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["name"].as_str().unwrap_or("").to_string(), c["image"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+fn requests(pod: &Value, res: &str) -> i128 {
+    pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let r = &c["resources"];
+            r["requests"][res].as_str().or(r["limits"][res].as_str()).and_then(parse_milli).unwrap_or(0)
+        })
+        .sum()
+}
+
+fn terminal(pod: &Value) -> bool {
+    matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+}
+
+/// Why a pod does not fit on the node, in the scheduler's words.
+fn unschedulable(inner: &Inner, pod: &Value, cap: NodeCapacity) -> Option<String> {
+    let placed: Vec<&Value> = inner
+        .list(rt("", "pods"), None)
+        .into_iter()
+        .filter(|p| p["spec"]["nodeName"] == NODE_NAME && !terminal(p))
+        .collect();
+    let mut reasons = Vec::new();
+    if placed.len() + 1 > cap.pods {
+        reasons.push("1 Too many pods");
+    }
+    let cpu: i128 = placed.iter().map(|p| requests(p, "cpu")).sum();
+    if cpu + requests(pod, "cpu") > cap.cpu_milli {
+        reasons.push("1 Insufficient cpu");
+    }
+    let mem: i128 = placed.iter().map(|p| requests(p, "memory")).sum();
+    if mem + requests(pod, "memory") > cap.memory_milli {
+        reasons.push("1 Insufficient memory");
+    }
+    (!reasons.is_empty()).then(|| {
+        format!(
+            "0/1 nodes are available: {}. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+            reasons.join(", ")
+        )
+    })
+}
+
+pub(crate) fn condition(kind: &str, status: bool, reason: Option<&str>, message: Option<&str>) -> Value {
+    let mut c = json!({"type": kind, "status": if status { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now()});
+    if let Some(r) = reason {
+        c["reason"] = json!(r);
+    }
+    if let Some(m) = message {
+        c["message"] = json!(m);
+    }
+    c
+}
+
+pub(crate) fn set_condition(status: &mut Value, c: Value) {
+    if !status["conditions"].is_array() {
+        status["conditions"] = json!([]);
+    }
+    let list = status["conditions"].as_array_mut().expect("made an array above");
+    match list.iter_mut().find(|x| x["type"] == c["type"]) {
+        Some(x) => {
+            if x["status"] != c["status"] || x["reason"] != c["reason"] {
+                *x = c;
+            }
+        }
+        None => list.push(c),
+    }
+}
+
+/// Writes the pod's status through the status subresource, as the kubelet does.
+fn write_status(st: &KubeState, ns: &str, name: &str, uid: &str, f: impl FnOnce(&mut Value)) -> bool {
+    let mut inner = st.store.lock();
+    if inner.get(rt("", "pods"), ns, name).is_none_or(|p| p["metadata"]["uid"] != uid) {
+        return false;
+    }
+    mutate(&mut inner, rt("", "pods"), ns, name, WriteOpts::status_by("kubelet"), |p| f(&mut p["status"])).is_ok()
+}
+
+/// Binds the pod when it fits; otherwise records why not. Returns whether it is placed.
+fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
+    let cap = st.sim().capacity;
+    let mut inner = st.store.lock();
+    let pod = inner.get(rt("", "pods"), ns, name).filter(|p| p["metadata"]["uid"] == uid)?.clone();
+    if pod["spec"]["nodeName"] == NODE_NAME {
+        return Some(true);
+    }
+    let pods = rt("", "pods");
+    match unschedulable(&inner, &pod, cap) {
+        Some(msg) => {
+            let _ = mutate(&mut inner, pods, ns, name, WriteOpts::status_by("kube-scheduler"), |p| {
+                set_condition(&mut p["status"], condition("PodScheduled", false, Some("Unschedulable"), Some(&msg)));
+            });
+            Some(false)
+        }
+        None => {
+            let _ = mutate(&mut inner, pods, ns, name, WriteOpts::by("kube-scheduler"), |p| p["spec"]["nodeName"] = json!(NODE_NAME));
+            let _ = mutate(&mut inner, pods, ns, name, WriteOpts::status_by("kube-scheduler"), |p| {
+                set_condition(&mut p["status"], condition("PodScheduled", true, None, None));
+            });
+            Some(true)
+        }
+    }
+}
+
+fn container_status(name: &str, image: &str, state: Value, ready: bool, restarts: i64, last: Option<Value>) -> Value {
+    let started = state.get("running").is_some();
+    let mut s = json!({
+        "name": name,
+        "image": image,
+        "imageID": format!("{image}@sha256:{}", "0".repeat(64)),
+        "state": state,
+        "ready": ready,
+        "started": started,
+        "restartCount": restarts,
+        "lastState": last.unwrap_or_else(|| json!({})),
+    });
+    if started || s["state"].get("terminated").is_some() {
+        s["containerID"] = json!(format!("containerd://{}", uuid::Uuid::new_v4().simple()));
+    }
+    s
+}
+
+fn all_containers(pod: &Value, f: impl Fn(&str, &str) -> Value) -> Value {
+    Value::Array(containers(pod).iter().map(|(n, i)| f(n, i)).collect())
+}
+
+/// Plays one pod's life; ends when the pod is gone or has terminated.
+pub async fn run_pod(st: Arc<KubeState>, ns: String, name: String, uid: String) {
+    let pods = rt("", "pods");
+    loop {
+        match schedule(&st, &ns, &name, &uid) {
+            None => return,
+            Some(true) => break,
+            Some(false) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let Some(pod) = alive(&st, pods, &ns, &name, &uid) else { return };
+    write_status(&st, &ns, &name, &uid, |s| {
+        s["phase"] = json!("Pending");
+        s["hostIP"] = json!("10.0.0.10");
+        s["startTime"] = json!(now());
+        set_condition(s, condition("PodReadyToStartContainers", false, None, None));
+        set_condition(s, condition("Initialized", true, None, None));
+        set_condition(s, condition("Ready", false, Some("ContainersNotReady"), Some("containers with unready status")));
+        set_condition(s, condition("ContainersReady", false, Some("ContainersNotReady"), Some("containers with unready status")));
+        s["containerStatuses"] = all_containers(&pod, |n, i| container_status(n, i, json!({"waiting": {"reason": "ContainerCreating"}}), false, 0, None));
+    });
+    match script_for(&st, &pod) {
+        Script::Job(b) => run_job_pod(&st, &pod, &ns, &name, &uid, b).await,
+        Script::Workload(b) => run_workload_pod(&st, &pod, &ns, &name, &uid, b).await,
+    }
+}
+
+enum Script {
+    Job(JobBehaviour),
+    Workload(WorkloadBehaviour),
+}
+
+fn script_for(st: &KubeState, pod: &Value) -> Script {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
+    let owner = &pod["metadata"]["ownerReferences"][0];
+    let owner_name = owner["name"].as_str().unwrap_or("");
+    let sim = st.sim();
+    match owner["kind"].as_str() {
+        Some("Job") => Script::Job(sim.job(ns, owner_name)),
+        Some("ReplicaSet") => {
+            let rs = st.store.lock().get(rt("apps", "replicasets"), ns, owner_name).cloned();
+            let workload = rs
+                .as_ref()
+                .and_then(|r| r["metadata"]["ownerReferences"][0]["name"].as_str().map(str::to_string))
+                .unwrap_or_else(|| owner_name.to_string());
+            Script::Workload(sim.workload(ns, &workload))
+        }
+        Some(_) => Script::Workload(sim.workload(ns, owner_name)),
+        None => Script::Workload(sim.workload(ns, pod["metadata"]["name"].as_str().unwrap_or(""))),
+    }
+}
+
+fn set_running(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &str, ready: bool, restarts: i64, last: Option<Value>) -> bool {
+    let started = now();
+    write_status(st, ns, name, uid, |s| {
+        s["phase"] = json!("Running");
+        s["podIP"] = json!(format!("10.244.0.{}", rand::random_range(2..250u8)));
+        set_condition(s, condition("PodReadyToStartContainers", true, None, None));
+        let (reason, msg) = if ready { (None, None) } else { (Some("ContainersNotReady"), Some("containers with unready status")) };
+        set_condition(s, condition("Ready", ready, reason, msg));
+        set_condition(s, condition("ContainersReady", ready, reason, msg));
+        s["containerStatuses"] = all_containers(pod, |n, i| container_status(n, i, json!({"running": {"startedAt": started}}), ready, restarts, last.clone()));
+    })
+}
+
+fn reset_logs(st: &KubeState, pod: &Value, ns: &str, name: &str) {
+    for (c, _) in containers(pod) {
+        st.logs.reset(ns, name, &c);
+    }
+}
+
+fn log_all(st: &KubeState, pod: &Value, ns: &str, name: &str, line: &str) {
+    for (c, _) in containers(pod) {
+        st.logs.append(ns, name, &c, &[line.to_string()]);
+    }
+}
+
+async fn run_job_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &str, b: JobBehaviour) {
+    tokio::time::sleep(b.pending_for).await;
+    reset_logs(st, pod, ns, name);
+    if !set_running(st, pod, ns, name, uid, true, 0, None) {
+        return;
+    }
+    let step = b.run_for / (b.logs.len() as u32 + 1);
+    for line in &b.logs {
+        tokio::time::sleep(step).await;
+        if alive(st, rt("", "pods"), ns, name, uid).is_none() {
+            return;
+        }
+        log_all(st, pod, ns, name, line);
+    }
+    if b.forever {
+        return;
+    }
+    tokio::time::sleep(step).await;
+    let code = b.exit_code;
+    let finished = now();
+    let ok = write_status(st, ns, name, uid, |s| {
+        let started = s["containerStatuses"][0]["state"]["running"]["startedAt"].clone();
+        s["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
+        set_condition(s, condition("Ready", false, Some("PodCompleted"), None));
+        set_condition(s, condition("ContainersReady", false, Some("PodCompleted"), None));
+        set_condition(s, condition("PodReadyToStartContainers", false, None, None));
+        let reason = if code == 0 { "Completed" } else { "Error" };
+        s["containerStatuses"] = all_containers(pod, |n, i| {
+            container_status(n, i, json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished}}), false, 0, None)
+        });
+    });
+    if ok {
+        for (c, _) in containers(pod) {
+            st.logs.finish(ns, name, &c);
+        }
+    }
+}
+
+async fn run_workload_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &str, b: WorkloadBehaviour) {
+    let pods = rt("", "pods");
+    tokio::time::sleep(b.pending_for).await;
+    let Some(code) = b.crash_exit_code else {
+        reset_logs(st, pod, ns, name);
+        if !set_running(st, pod, ns, name, uid, false, 0, None) {
+            return;
+        }
+        for line in &b.logs {
+            log_all(st, pod, ns, name, line);
+        }
+        tokio::time::sleep(b.ready_after).await;
+        set_running(st, pod, ns, name, uid, true, 0, None);
+        return;
+    };
+    let mut restarts = 0;
+    let mut last: Option<Value> = None;
+    loop {
+        reset_logs(st, pod, ns, name);
+        if !set_running(st, pod, ns, name, uid, false, restarts, last.clone()) {
+            return;
+        }
+        for line in &b.logs {
+            log_all(st, pod, ns, name, line);
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        for (c, _) in containers(pod) {
+            st.logs.finish(ns, name, &c);
+        }
+        let terminated = json!({"terminated": {"exitCode": code, "reason": "Error", "startedAt": now(), "finishedAt": now()}});
+        last = Some(terminated.clone());
+        restarts += 1;
+        let backoff = 10 * (1 << (restarts - 1).min(4));
+        let ok = write_status(st, ns, name, uid, |s| {
+            s["containerStatuses"] = all_containers(pod, |n, i| {
+                let msg = format!("back-off {backoff}s restarting failed container={n} pod={name}_{ns}({uid})");
+                container_status(n, i, json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}}), false, restarts, Some(terminated.clone()))
+            });
+        });
+        if !ok {
+            return;
+        }
+        // Simulated back-off is short; the reported one is the real schedule.
+        tokio::time::sleep(Duration::from_millis(100 * restarts.min(5) as u64)).await;
+        if alive(st, pods, ns, name, uid).is_none() {
+            return;
+        }
+    }
+}
+
+/// The node object the simulated cluster reports.
+pub fn node_object(cap: NodeCapacity) -> Value {
+    let alloc = json!({
+        "cpu": format_milli("cpu", cap.cpu_milli),
+        "memory": format_milli("memory", cap.memory_milli),
+        "pods": cap.pods.to_string(),
+    });
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux"}},
+        "spec": {},
+        "status": {
+            "capacity": alloc.clone(),
+            "allocatable": alloc,
+            "conditions": [condition("Ready", true, Some("KubeletReady"), Some("kubelet is posting ready status"))],
+            "nodeInfo": {"kubeletVersion": "v1.37.0", "operatingSystem": "linux", "architecture": "amd64", "containerRuntimeVersion": "containerd://2.1.0"}
+        }
+    })
+}

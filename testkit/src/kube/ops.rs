@@ -1,0 +1,459 @@
+//! The verbs (create, replace, patch, apply, delete) with everything the API server does
+//! around them: identity, status rules, managed fields, defaulting, validation, admission,
+//! optimistic concurrency and garbage collection. Both the HTTP layer and the simulated
+//! controllers write through here, so the rules hold for every writer.
+
+use serde_json::{Value, json};
+
+use super::admission::{apply_limit_ranges, check_quota};
+use super::apply::{apply, record_update};
+use super::defaults::{apply_defaults, default_protocols, initial_status};
+use super::errors::{ApiError, ApiResult};
+use super::patch::{json_patch, merge_patch, strategic_merge_patch};
+use super::resources::{ResourceType, find};
+use super::store::{EventType, Inner};
+use super::validation::validate;
+
+/// Who writes, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOpts<'a> {
+    /// The field manager (`fieldManager`, or derived from the User-Agent).
+    pub manager: &'a str,
+    pub dry_run: bool,
+    /// `Some("status")` for writes to the `/status` subresource.
+    pub subresource: Option<&'a str>,
+}
+
+impl<'a> WriteOpts<'a> {
+    /// A plain write to the main resource by `manager`.
+    pub fn by(manager: &'a str) -> Self {
+        Self {
+            manager,
+            dry_run: false,
+            subresource: None,
+        }
+    }
+
+    /// A write to `/status` by `manager` (controllers, the kubelet).
+    pub fn status_by(manager: &'a str) -> Self {
+        Self {
+            manager,
+            dry_run: false,
+            subresource: Some("status"),
+        }
+    }
+}
+
+/// Patch body formats, by `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    Merge,
+    Strategic,
+    Json,
+    Apply { force: bool },
+}
+
+fn namespace_rt() -> &'static ResourceType {
+    find("", "v1", "namespaces").expect("namespaces are served")
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn has_generation(rt: &ResourceType) -> bool {
+    !matches!(
+        rt.kind,
+        "ConfigMap" | "Secret" | "ServiceAccount" | "Event" | "Role" | "RoleBinding" | "Namespace" | "Lease" | "Node"
+    )
+}
+
+/// Whether a namespace is being deleted.
+pub fn is_terminating(ns: &Value) -> bool {
+    !ns["metadata"]["deletionTimestamp"].is_null()
+}
+
+/// Namespace must exist and not be terminating for anything to be created in it.
+fn check_namespace(inner: &Inner, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<()> {
+    if !rt.namespaced {
+        return Ok(());
+    }
+    match inner.get(namespace_rt(), "", ns) {
+        None => Err(ApiError::not_found("", "namespaces", ns)),
+        Some(n) if is_terminating(n) => Err(ApiError::forbidden(
+            rt.group,
+            rt.plural,
+            name,
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                super::errors::qualified(rt.group, rt.plural)
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn check_kind(rt: &ResourceType, body: &mut Value) -> ApiResult<()> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the body of the request must be an object"));
+    }
+    let av = rt.api_version();
+    match (body["apiVersion"].as_str(), body["kind"].as_str()) {
+        (Some(a), _) if a != av => Err(ApiError::bad_request(format!(
+            "the API version in the data ({a}) does not match the expected API version ({av})"
+        ))),
+        (_, Some(k)) if k != rt.kind => Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            rt.kind
+        ))),
+        _ => {
+            body["apiVersion"] = json!(av);
+            body["kind"] = json!(rt.kind);
+            Ok(())
+        }
+    }
+}
+
+fn generate_name(prefix: &str) -> String {
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5)
+        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
+/// The object without the fields that change on every write, to detect no-op updates.
+fn comparable(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(meta) = o["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+        if let Some(mf) = meta.get_mut("managedFields").and_then(Value::as_array_mut) {
+            for e in mf {
+                if let Some(e) = e.as_object_mut() {
+                    e.remove("time");
+                }
+            }
+        }
+    }
+    o
+}
+
+fn spec_part(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+    }
+    o
+}
+
+/// Stores a new state of an object after applying the server's rules.
+fn finalize(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    old: Option<&Value>,
+    mut new: Value,
+    opts: WriteOpts<'_>,
+    managed: bool,
+) -> ApiResult<Value> {
+    let create = old.is_none();
+    if let Some(old) = old {
+        let new_rv = new["metadata"]["resourceVersion"].as_str().unwrap_or("");
+        if !new_rv.is_empty() && new_rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("") {
+            let name = old["metadata"]["name"].as_str().unwrap_or("");
+            return Err(ApiError::conflict_stale(rt.group, rt.plural, name));
+        }
+        for k in ["uid", "creationTimestamp", "generation", "deletionTimestamp", "name", "namespace"] {
+            match old["metadata"].get(k) {
+                Some(v) => new["metadata"][k] = v.clone(),
+                None => {
+                    if let Some(m) = new["metadata"].as_object_mut() {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+    }
+    if rt.has_status {
+        match (opts.subresource, old) {
+            (Some("status"), Some(old)) => {
+                let status = new.get("status").cloned();
+                let mf = new["metadata"].get("managedFields").cloned();
+                new = old.clone();
+                match status {
+                    Some(s) => new["status"] = s,
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+                if let Some(mf) = mf {
+                    new["metadata"]["managedFields"] = mf;
+                }
+            }
+            (_, Some(old)) => match old.get("status") {
+                Some(s) => new["status"] = s.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            },
+            (_, None) => match initial_status(rt, &new) {
+                Some(s) => new["status"] = s,
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            },
+        }
+    }
+    if !managed {
+        record_update(old, &mut new, opts.manager, &rt.api_version(), opts.subresource);
+    }
+    if create {
+        new["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        new["metadata"]["creationTimestamp"] = json!(now());
+        if has_generation(rt) {
+            new["metadata"]["generation"] = json!(1);
+        }
+    } else if has_generation(rt) && old.map(spec_part) != Some(spec_part(&new)) {
+        let g = new["metadata"]["generation"].as_i64().unwrap_or(0);
+        new["metadata"]["generation"] = json!(g + 1);
+    }
+    apply_defaults(rt, &mut new, create);
+    validate(rt, &new)?;
+    let ns = new["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+    if create && rt.kind == "Pod" && rt.group.is_empty() {
+        apply_limit_ranges(inner, &ns, &mut new);
+        check_quota(inner, &ns, &new)?;
+        new["status"] = initial_status(rt, &new).unwrap_or(json!({}));
+    }
+    if let Some(old) = old
+        && comparable(old) == comparable(&new)
+    {
+        return Ok(old.clone());
+    }
+    if opts.dry_run {
+        return Ok(new);
+    }
+    let finalizers_done = new["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
+    if !create && !new["metadata"]["deletionTimestamp"].is_null() && finalizers_done && rt.kind != "Namespace" {
+        return Ok(inner.put(rt, new, EventType::Deleted));
+    }
+    let kind = if create { EventType::Added } else { EventType::Modified };
+    Ok(inner.put(rt, new, kind))
+}
+
+/// `POST` to a collection.
+pub fn create(inner: &mut Inner, rt: &'static ResourceType, ns: &str, mut body: Value, opts: WriteOpts<'_>) -> ApiResult<Value> {
+    check_kind(rt, &mut body)?;
+    if rt.namespaced {
+        match body["metadata"]["namespace"].as_str() {
+            Some(n) if !n.is_empty() && n != ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => body["metadata"]["namespace"] = json!(ns),
+        }
+    } else if let Some(m) = body["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    if body["metadata"]["name"].as_str().is_none_or(str::is_empty)
+        && let Some(prefix) = body["metadata"]["generateName"].as_str()
+    {
+        body["metadata"]["name"] = json!(generate_name(prefix));
+    }
+    if let Some(m) = body["metadata"].as_object_mut() {
+        for k in ["resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "generation"] {
+            m.remove(k);
+        }
+    }
+    let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+    validate(rt, &body)?;
+    check_namespace(inner, rt, ns, &name)?;
+    if inner.get(rt, ns, &name).is_some() {
+        return Err(ApiError::already_exists(rt.group, rt.plural, &name));
+    }
+    finalize(inner, rt, None, body, opts, false)
+}
+
+/// `PUT` of a whole object (or of its `/status`).
+pub fn replace(inner: &mut Inner, rt: &'static ResourceType, ns: &str, name: &str, mut body: Value, opts: WriteOpts<'_>) -> ApiResult<Value> {
+    check_kind(rt, &mut body)?;
+    if body["metadata"]["name"].as_str().is_some_and(|n| n != name) {
+        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+    }
+    let old = inner
+        .get(rt, ns, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
+    finalize(inner, rt, Some(&old), body, opts, false)
+}
+
+/// `PATCH`, including server-side apply. Returns the object and whether it was created.
+pub fn patch(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    ptype: PatchType,
+    body: Value,
+    opts: WriteOpts<'_>,
+) -> ApiResult<(Value, bool)> {
+    let old = inner.get(rt, ns, name).cloned();
+    let PatchType::Apply { force } = ptype else {
+        let old = old.ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
+        let mut new = old.clone();
+        match ptype {
+            PatchType::Merge => merge_patch(&mut new, &body),
+            PatchType::Strategic => strategic_merge_patch(&mut new, &body),
+            PatchType::Json => json_patch(&mut new, &body)?,
+            PatchType::Apply { .. } => unreachable!("handled above"),
+        }
+        return finalize(inner, rt, Some(&old), new, opts, false).map(|v| (v, false));
+    };
+    let mut applied = body;
+    match (applied["apiVersion"].as_str(), applied["kind"].as_str()) {
+        (Some(a), Some(k)) if a == rt.api_version() && k == rt.kind => {}
+        (a, k) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid object type: {}, Kind={}",
+                a.unwrap_or("/"),
+                k.unwrap_or("")
+            )));
+        }
+    }
+    if applied["metadata"]["name"].as_str().is_some_and(|n| n != name) {
+        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+    }
+    applied["metadata"]["name"] = json!(name);
+    if rt.namespaced {
+        applied["metadata"]["namespace"] = json!(ns);
+    }
+    default_protocols(&mut applied);
+    if old.is_none() {
+        check_namespace(inner, rt, ns, name)?;
+    }
+    let merged = apply(old.as_ref(), &applied, opts.manager, force, &rt.api_version(), opts.subresource)
+        .map_err(|causes| ApiError::apply_conflict(rt.group, rt.plural, name, causes))?;
+    let created = old.is_none();
+    finalize(inner, rt, old.as_ref(), merged, opts, true).map(|v| (v, created))
+}
+
+/// Reads an object, changes it with `f`, and writes it back through the rules (controllers).
+pub fn mutate(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    opts: WriteOpts<'_>,
+    f: impl FnOnce(&mut Value),
+) -> ApiResult<Value> {
+    let old = inner
+        .get(rt, ns, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
+    let mut new = old.clone();
+    f(&mut new);
+    finalize(inner, rt, Some(&old), new, opts, false)
+}
+
+/// Preconditions of a delete (`DeleteOptions.preconditions`).
+#[derive(Debug, Default, Clone)]
+pub struct Preconditions {
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+/// `DELETE` of one object, with `propagationPolicy` (`Background`, `Foreground`, `Orphan`).
+pub fn delete(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    policy: Option<&str>,
+    pre: &Preconditions,
+    dry_run: bool,
+) -> ApiResult<Value> {
+    let obj = inner
+        .get(rt, ns, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
+    let uid = obj["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    if let Some(want) = &pre.uid
+        && *want != uid
+    {
+        return Err(ApiError::conflict_precondition(rt.group, rt.plural, name, &format!("UID in precondition: {want}, UID in object meta: {uid}")));
+    }
+    if let Some(want) = &pre.resource_version {
+        let have = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
+        if want != have {
+            return Err(ApiError::conflict_precondition(rt.group, rt.plural, name, &format!("ResourceVersion in precondition: {want}, ResourceVersion in object meta: {have}")));
+        }
+    }
+    if dry_run {
+        return Ok(obj);
+    }
+    if rt.kind == "Namespace" && rt.group.is_empty() {
+        if is_terminating(&obj) {
+            return Ok(obj);
+        }
+        let mut new = obj.clone();
+        new["metadata"]["deletionTimestamp"] = json!(now());
+        new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        new["status"]["phase"] = json!("Terminating");
+        return Ok(inner.put(rt, new, EventType::Modified));
+    }
+    if obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+        if obj["metadata"]["deletionTimestamp"].is_null() {
+            let mut new = obj.clone();
+            new["metadata"]["deletionTimestamp"] = json!(now());
+            new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            return Ok(inner.put(rt, new, EventType::Modified));
+        }
+        return Ok(obj);
+    }
+    // batch/v1 Jobs orphan their pods unless told otherwise, for compatibility.
+    let default = if rt.kind == "Job" { "Orphan" } else { "Background" };
+    let policy = policy.unwrap_or(default);
+    collect_dependents(inner, ns, &uid, policy);
+    Ok(inner.put(rt, obj, EventType::Deleted))
+}
+
+fn collect_dependents(inner: &mut Inner, ns: &str, owner_uid: &str, policy: &str) {
+    let dependents: Vec<(&'static ResourceType, String)> = inner
+        .all_in_namespace(ns)
+        .into_iter()
+        .filter(|(_, v)| {
+            v["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
+        })
+        .filter_map(|(k, v)| {
+            let rt = super::resources::RESOURCES.iter().find(|r| r.group == k.0 && r.plural == k.1)?;
+            Some((rt, v["metadata"]["name"].as_str().unwrap_or("").to_string()))
+        })
+        .collect();
+    for (rt, name) in dependents {
+        if policy == "Orphan" {
+            let _ = mutate(inner, rt, ns, &name, WriteOpts::by("kube-controller-manager"), |o| {
+                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"] != owner_uid);
+                    if refs.is_empty()
+                        && let Some(m) = o["metadata"].as_object_mut()
+                    {
+                        m.remove("ownerReferences");
+                    }
+                }
+            });
+        } else {
+            // A dependent already gone is fine: someone else collected it.
+            let _ = delete(inner, rt, ns, &name, Some("Background"), &Preconditions::default(), false);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The object store: one JSON document per object, one global `resourceVersion` counter,
+//! and a bounded history of watch events.
+//!
+//! Objects are kept as `serde_json::Value` so every kind is handled the same way and the
+//! wire format is exactly what was stored; kind-specific rules live in the verb layer.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use super::resources::ResourceType;
+
+/// Type of a watch event, as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    /// `ADDED`, `MODIFIED`, `DELETED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change to one object, kept for watches and for the simulated cluster.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    pub rv: u64,
+    pub resource: &'static ResourceType,
+    pub namespace: String,
+    pub name: String,
+    pub kind: EventType,
+    /// The object after the change (for `DELETED`, its last state with a new `resourceVersion`).
+    pub object: Value,
+}
+
+/// Store key: group, plural, namespace (`""` for cluster-scoped), name. Sorted, so lists
+/// come out in the API server's order (by namespace, then name).
+pub type Key = (&'static str, &'static str, String, String);
+
+/// The mutable state behind the lock.
+pub struct Inner {
+    objects: BTreeMap<Key, Value>,
+    rv: u64,
+    history: VecDeque<Arc<WatchEvent>>,
+    history_limit: usize,
+    /// Highest `resourceVersion` whose event was dropped from `history`.
+    compacted: u64,
+    events: broadcast::Sender<Arc<WatchEvent>>,
+}
+
+/// The shared store.
+pub struct Store {
+    inner: Mutex<Inner>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    /// An empty store; `resourceVersion`s start above 1000 like a real etcd that has history.
+    pub fn new() -> Self {
+        let (events, _) = broadcast::channel(65_536);
+        Self {
+            inner: Mutex::new(Inner {
+                objects: BTreeMap::new(),
+                rv: 1000,
+                history: VecDeque::new(),
+                history_limit: 10_000,
+                compacted: 0,
+                events,
+            }),
+        }
+    }
+
+    /// Locks the store; every verb runs entirely under this lock so it is atomic.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock only happens in a failing test; keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn key(rt: &'static ResourceType, ns: &str, name: &str) -> Key {
+    (rt.group, rt.plural, ns.to_string(), name.to_string())
+}
+
+impl Inner {
+    /// The current (latest) `resourceVersion`.
+    pub fn current_rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// One object.
+    pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<&Value> {
+        self.objects.get(&key(rt, ns, name))
+    }
+
+    /// All objects of a kind, in one namespace or (`None`) in all.
+    pub fn list(&self, rt: &'static ResourceType, ns: Option<&str>) -> Vec<&Value> {
+        let lo = (rt.group, rt.plural, String::new(), String::new());
+        self.objects
+            .range(lo..)
+            .take_while(|(k, _)| k.0 == rt.group && k.1 == rt.plural)
+            .filter(|(k, _)| ns.is_none_or(|n| k.2 == n))
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// Every namespaced object in a namespace, of any kind (namespace deletion, GC).
+    pub fn all_in_namespace(&self, ns: &str) -> Vec<(Key, Value)> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| k.2 == ns && !ns.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Every object (garbage collection walks owner references across kinds).
+    pub fn all(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.objects.iter()
+    }
+
+    /// Writes an object: assigns the next `resourceVersion`, stores it, records the event.
+    pub fn put(&mut self, rt: &'static ResourceType, mut obj: Value, kind: EventType) -> Value {
+        self.rv += 1;
+        let rv = self.rv;
+        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let k = key(rt, &ns, &name);
+        if kind == EventType::Deleted {
+            self.objects.remove(&k);
+        } else {
+            self.objects.insert(k, obj.clone());
+        }
+        self.record(WatchEvent {
+            rv,
+            resource: rt,
+            namespace: ns,
+            name,
+            kind,
+            object: obj.clone(),
+        });
+        obj
+    }
+
+    fn record(&mut self, ev: WatchEvent) {
+        let ev = Arc::new(ev);
+        self.history.push_back(ev.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = old.rv;
+            }
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.events.send(ev);
+    }
+
+    /// Events after `rv`, or `Err(oldest)` when some of them were compacted away.
+    pub fn events_since(&self, rv: u64) -> Result<Vec<Arc<WatchEvent>>, u64> {
+        if rv < self.compacted {
+            return Err(self.compacted + 1);
+        }
+        Ok(self.history.iter().filter(|e| e.rv > rv).cloned().collect())
+    }
+
+    /// A receiver for events from now on (take it under the lock with a backlog for no gaps).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
+        self.events.subscribe()
+    }
+
+    /// How many events are kept for `resourceVersion` watches; older ones answer 410 Gone.
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history_limit = limit.max(1);
+        while self.history.len() > self.history_limit {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted = old.rv;
+            }
+        }
+    }
+}
