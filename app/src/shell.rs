@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -54,7 +54,7 @@ pub fn App() -> impl IntoView {
                 </header>
                 <main id="main">
                     <Routes fallback=|| view! { <NotFound /> }>
-                        <Route path=StaticSegment("") view=EnvironmentsPage />
+                        <Route path=StaticSegment("") view=EnvironmentsPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>

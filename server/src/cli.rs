@@ -12,7 +12,11 @@ use crate::store::tokens;
 use crate::{Error, open_database, run};
 
 #[derive(Debug, Parser)]
-#[command(name = "catalyst", version, about = "Preview environments for GitHub pull requests")]
+#[command(
+    name = "catalyst",
+    version,
+    about = "Preview environments for GitHub pull requests"
+)]
 pub struct Cli {
     /// TOML configuration file; CATALYST_* environment variables override it.
     #[arg(long, global = true, env = "CATALYST_CONFIG")]
@@ -61,7 +65,11 @@ impl From<RoleArg> for Role {
 }
 
 /// `catalyst token create`: the new token's plain text.
-pub async fn create_token(db: &DatabaseConnection, name: &str, role: Role) -> Result<String, Error> {
+pub async fn create_token(
+    db: &DatabaseConnection,
+    name: &str,
+    role: Role,
+) -> Result<String, Error> {
     Ok(tokens::create(db, name, role).await?)
 }
 

@@ -241,10 +241,12 @@ fn unreachable_defaults() -> Config {
 }
 
 fn read_toml(raw: &mut Raw, text: &str, path: &Path) -> Result<(), ConfigError> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-        path: path.to_owned(),
-        message: e.message().to_owned(),
-    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
     for (key, value) in table {
         let Some(known) = KEYS.iter().find(|k| **k == key) else {
             return Err(ConfigError::UnknownKey {
@@ -328,9 +330,7 @@ impl PreviewConfig {
                 && d.split('.').all(|label| {
                     !label.is_empty()
                         && label.len() <= 63
-                        && label
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                         && !label.starts_with('-')
                         && !label.ends_with('-')
                 });
@@ -350,14 +350,18 @@ impl GithubConfig {
     fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
         let app_id = raw.parse("github_app_id", |v| match v.parse::<u64>() {
             Ok(id) if id > 0 => Ok(id),
-            _ => Err(format!("{v:?} is not a GitHub App id (expected a positive number)")),
+            _ => Err(format!(
+                "{v:?} is not a GitHub App id (expected a positive number)"
+            )),
         })?;
         let app_private_key_path = raw.parse("github_app_private_key_path", |v| {
             let path = PathBuf::from(v);
             if path.is_file() {
                 Ok(path)
             } else {
-                Err(format!("{v:?} is not a readable file (expected the App's PEM private key)"))
+                Err(format!(
+                    "{v:?} is not a readable file (expected the App's PEM private key)"
+                ))
             }
         })?;
         let oauth_client_id = raw.parse("github_oauth_client_id", |v| Ok(v.to_owned()))?;
@@ -459,14 +463,20 @@ mod tests {
             ("CATALYST_PREVIEW_DOMAIN", "https://x.com"),
             ("CATALYST_GITHUB_API_URL", "ftp://x"),
             ("CATALYST_GITHUB_APP_ID", "abc"),
-            ("CATALYST_GITHUB_APP_PRIVATE_KEY_PATH", "/nonexistent/key.pem"),
+            (
+                "CATALYST_GITHUB_APP_PRIVATE_KEY_PATH",
+                "/nonexistent/key.pem",
+            ),
             ("CATALYST_ENCRYPTION_KEY", "short"),
         ] {
             let message = error(&[(key, value)]);
             assert!(message.starts_with(&format!("{key}: ")), "{message}");
         }
         let half = error(&[("CATALYST_GITHUB_OAUTH_CLIENT_ID", "abc")]);
-        assert!(half.starts_with("CATALYST_GITHUB_OAUTH_CLIENT_SECRET: "), "{half}");
+        assert!(
+            half.starts_with("CATALYST_GITHUB_OAUTH_CLIENT_SECRET: "),
+            "{half}"
+        );
     }
 
     #[test]
@@ -478,7 +488,8 @@ mod tests {
             "bind = \"0.0.0.0:8080\"\npreview_domain = \"preview.example.com\"\ngithub_app_id = 42\n",
         )
         .unwrap();
-        let c = Config::from_sources(Some(&path), env(&[("CATALYST_BIND", "127.0.0.1:9")])).unwrap();
+        let c =
+            Config::from_sources(Some(&path), env(&[("CATALYST_BIND", "127.0.0.1:9")])).unwrap();
         assert_eq!(c.http.bind.to_string(), "127.0.0.1:9");
         assert_eq!(c.preview.domain.as_deref(), Some("preview.example.com"));
         assert_eq!(c.github.app_id, Some(42));
@@ -489,11 +500,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalyst.toml");
         std::fs::write(&path, "bind = \"127.0.0.1:1\"\nwebhook_secret = \"x\"\n").unwrap();
-        let message = Config::from_sources(Some(&path), env(&[])).unwrap_err().to_string();
-        assert!(message.contains("unknown key `webhook_secret`"), "{message}");
+        let message = Config::from_sources(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("unknown key `webhook_secret`"),
+            "{message}"
+        );
 
         std::fs::write(&path, "bind = \"nope\"\n").unwrap();
-        let message = Config::from_sources(Some(&path), env(&[])).unwrap_err().to_string();
+        let message = Config::from_sources(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(message.starts_with("bind (in "), "{message}");
         assert!(message.contains("is not a socket address"), "{message}");
     }
@@ -502,7 +520,10 @@ mod tests {
     fn empty_values_count_as_unset_and_secrets_are_not_printed() {
         let c = Config::from_sources(
             None,
-            env(&[("CATALYST_GITHUB_WEBHOOK_SECRET", "s3cr3t"), ("CATALYST_BIND", "")]),
+            env(&[
+                ("CATALYST_GITHUB_WEBHOOK_SECRET", "s3cr3t"),
+                ("CATALYST_BIND", ""),
+            ]),
         )
         .unwrap();
         assert_eq!(c.http.bind.to_string(), DEFAULT_BIND);

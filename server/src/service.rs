@@ -93,10 +93,11 @@ pub struct QuotaView {
 impl RepositoryView {
     fn from_stored(s: StoredRepository) -> Result<Self, StoreError> {
         let r = s.row;
-        let build = (r.build_dockerfile.is_some() || r.build_context.is_some()).then(|| BuildView {
-            dockerfile: r.build_dockerfile.clone(),
-            context: r.build_context.clone(),
-        });
+        let build =
+            (r.build_dockerfile.is_some() || r.build_context.is_some()).then(|| BuildView {
+                dockerfile: r.build_dockerfile.clone(),
+                context: r.build_context.clone(),
+            });
         Ok(Self {
             values_files: decode_list(&r.values_files)?,
             secrets: decode_list(&r.secrets)?,
@@ -201,7 +202,10 @@ impl CatalystService {
     }
 
     /// The owner of a presented API token.
-    pub async fn authenticate_token(&self, token: &str) -> Result<Option<TokenOwner>, ServiceError> {
+    pub async fn authenticate_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<TokenOwner>, ServiceError> {
         Ok(tokens::authenticate(&self.db, token).await?)
     }
 

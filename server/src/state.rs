@@ -50,8 +50,7 @@ impl FromRef<AppState> for LeptosOptions {
 /// Built explicitly so the binary does not depend on cargo-leptos' environment at run
 /// time; only the site root may be moved with `LEPTOS_SITE_ROOT`.
 pub fn leptos_options() -> LeptosOptions {
-    let site_root =
-        std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".to_owned());
+    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".to_owned());
     LeptosOptions::builder()
         .output_name("catalyst")
         .site_root(site_root)

@@ -23,7 +23,10 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response {
 }
 
 fn refuse(status: StatusCode, error: impl std::fmt::Display) -> Response {
-    reply(status, json!({ "error": error.to_string(), "detail": null }))
+    reply(
+        status,
+        json!({ "error": error.to_string(), "detail": null }),
+    )
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -70,17 +73,28 @@ pub async fn receive(
     };
     match state.service.ingest_webhook(delivery, &event).await {
         Ok(outcome) => {
-            tracing::info!(delivery = delivery_id, event = event_name, outcome = outcome.as_str(), "webhook delivery");
+            tracing::info!(
+                delivery = delivery_id,
+                event = event_name,
+                outcome = outcome.as_str(),
+                "webhook delivery"
+            );
             let status = match outcome {
                 DeliveryOutcome::Ignored => StatusCode::ACCEPTED,
                 _ => StatusCode::OK,
             };
-            reply(status, json!({ "delivery": delivery_id, "outcome": outcome.as_str() }))
+            reply(
+                status,
+                json!({ "delivery": delivery_id, "outcome": outcome.as_str() }),
+            )
         }
         Err(e) => {
             tracing::error!(delivery = delivery_id, error = %e, "webhook delivery could not be recorded");
             // 5xx lets GitHub's redelivery try again later.
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "could not record the delivery")
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not record the delivery",
+            )
         }
     }
 }

@@ -21,4 +21,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/environments", get(environments::list))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+                serde_json::Value::Null,
+            )
+        })
 }

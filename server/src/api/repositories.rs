@@ -131,12 +131,14 @@ impl CreateRepositoryRequest {
             .map_err(|_| ApiError::invalid_field("full_name", "expected owner/name"))?;
         let project = non_blank("project", self.project)?;
         if let Some(values) = &self.values {
-            serde_yaml::from_str::<serde_yaml::Value>(values).map_err(|e| {
-                ApiError::invalid_field("values", format!("not valid YAML: {e}"))
-            })?;
+            serde_yaml::from_str::<serde_yaml::Value>(values)
+                .map_err(|e| ApiError::invalid_field("values", format!("not valid YAML: {e}")))?;
         }
         if self.values_files.iter().any(|f| f.trim().is_empty()) {
-            return Err(ApiError::invalid_field("values_files", "paths must not be empty"));
+            return Err(ApiError::invalid_field(
+                "values_files",
+                "paths must not be empty",
+            ));
         }
         let chart = self.chart.unwrap_or(ChartRequest {
             repo: None,
@@ -201,7 +203,10 @@ impl CreateRepositoryRequest {
             ));
         }
         if self.installation_id.is_some_and(|id| id < 1) {
-            return Err(ApiError::invalid_field("installation_id", "must be positive"));
+            return Err(ApiError::invalid_field(
+                "installation_id",
+                "must be positive",
+            ));
         }
         Ok(NewRepository {
             full_name,

@@ -149,7 +149,9 @@ mod tests {
 
     #[test]
     fn malformed_repository_names_are_rejected() {
-        for bad in ["", "noslash", "/x", "x/", "a/b/c", "a b/c", "o/..", "o/na me"] {
+        for bad in [
+            "", "noslash", "/x", "x/", "a/b/c", "a b/c", "o/..", "o/na me",
+        ] {
             assert!(RepositoryName::parse(bad).is_err(), "{bad}");
         }
     }

@@ -73,7 +73,11 @@ fn normalize(name: &str) -> String {
     while out.ends_with('-') {
         out.pop();
     }
-    if out.is_empty() { "repo".to_owned() } else { out }
+    if out.is_empty() {
+        "repo".to_owned()
+    } else {
+        out
+    }
 }
 
 fn short_hash(repo: &RepositoryName) -> String {
@@ -119,7 +123,11 @@ pub fn namespace(slug: &NamespaceSlug, number: PullRequestNumber) -> NamespaceNa
 
 /// `https://{namespace}.{preview_domain}`.
 pub fn public_url(namespace: &NamespaceName, preview_domain: &str) -> String {
-    format!("https://{}.{}", namespace.0, preview_domain.trim_matches('.'))
+    format!(
+        "https://{}.{}",
+        namespace.0,
+        preview_domain.trim_matches('.')
+    )
 }
 
 #[cfg(test)]
@@ -133,14 +141,18 @@ mod tests {
     fn is_dns1123_label(s: &str) -> bool {
         !s.is_empty()
             && s.len() <= NAMESPACE_MAX
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-')
             && !s.ends_with('-')
     }
 
     #[test]
     fn short_names_give_plain_namespaces() {
-        let ns = namespace(&plain_slug(&repo("Codertocat/Hello-World")), PullRequestNumber(2));
+        let ns = namespace(
+            &plain_slug(&repo("Codertocat/Hello-World")),
+            PullRequestNumber(2),
+        );
         assert_eq!(ns.as_str(), "pr-hello-world-2");
     }
 
@@ -185,12 +197,18 @@ mod tests {
     #[test]
     fn hashes_are_stable_and_case_insensitive() {
         assert_eq!(hashed_slug(&repo("Org/Web")), hashed_slug(&repo("org/web")));
-        assert_eq!(hashed_slug(&repo("org/web")).as_str().len(), "web".len() + 1 + 8);
+        assert_eq!(
+            hashed_slug(&repo("org/web")).as_str().len(),
+            "web".len() + 1 + 8
+        );
     }
 
     #[test]
     fn public_urls_join_namespace_and_domain() {
         let ns = namespace(&plain_slug(&repo("o/web")), PullRequestNumber(3));
-        assert_eq!(public_url(&ns, "preview.example.com"), "https://pr-web-3.preview.example.com");
+        assert_eq!(
+            public_url(&ns, "preview.example.com"),
+            "https://pr-web-3.preview.example.com"
+        );
     }
 }

@@ -91,8 +91,14 @@ mod tests {
 
     #[test]
     fn missing_and_sha1_only_are_told_apart() {
-        assert_eq!(verify(SECRET, BODY, None, false), Err(SignatureError::Missing));
-        assert_eq!(verify(SECRET, BODY, None, true), Err(SignatureError::Sha1Only));
+        assert_eq!(
+            verify(SECRET, BODY, None, false),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(SECRET, BODY, None, true),
+            Err(SignatureError::Sha1Only)
+        );
         assert_eq!(
             verify(SECRET, BODY, Some("sha1=abcdef"), false),
             Err(SignatureError::Sha1Only)
@@ -101,7 +107,14 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_rejected() {
-        for bad in ["", "sha256=", "sha256=zz", "sha256=abcd", "md5=00", "757107ea"] {
+        for bad in [
+            "",
+            "sha256=",
+            "sha256=zz",
+            "sha256=abcd",
+            "md5=00",
+            "757107ea",
+        ] {
             assert_eq!(
                 verify(SECRET, BODY, Some(bad), false),
                 Err(SignatureError::Malformed),

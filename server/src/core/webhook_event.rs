@@ -253,7 +253,9 @@ mod tests {
 
     #[test]
     fn opened_becomes_a_pull_request_event() {
-        let WebhookEvent::PullRequest(e) = parse("pull_request", pr_body("opened", "").as_bytes()).unwrap() else {
+        let WebhookEvent::PullRequest(e) =
+            parse("pull_request", pr_body("opened", "").as_bytes()).unwrap()
+        else {
             panic!("not a pull request event");
         };
         assert_eq!(e.action, PullRequestAction::Opened);
@@ -262,7 +264,10 @@ mod tests {
         let pr = e.pull_request;
         assert_eq!(pr.number, PullRequestNumber(5));
         assert_eq!(pr.head_sha.as_str(), "abc123");
-        assert_eq!((pr.head_ref.as_str(), pr.base_ref.as_str()), ("feature", "main"));
+        assert_eq!(
+            (pr.head_ref.as_str(), pr.base_ref.as_str()),
+            ("feature", "main")
+        );
         assert!(pr.is_fork);
         assert!(pr.open);
         assert_eq!(pr.labels, vec!["preview".to_owned()]);
@@ -281,18 +286,29 @@ mod tests {
 
     #[test]
     fn other_actions_and_events_are_ignored_but_described() {
-        let WebhookEvent::Ignored(i) = parse("pull_request", pr_body("assigned", "").as_bytes()).unwrap() else {
+        let WebhookEvent::Ignored(i) =
+            parse("pull_request", pr_body("assigned", "").as_bytes()).unwrap()
+        else {
             panic!("assigned should be ignored");
         };
         assert_eq!(i.action.as_deref(), Some("assigned"));
         assert_eq!(i.pr_number, Some(5));
-        assert!(matches!(parse("push", b"{}").unwrap(), WebhookEvent::Ignored(_)));
-        assert_eq!(parse("ping", b"{\"zen\":\"x\"}").unwrap(), WebhookEvent::Ping);
+        assert!(matches!(
+            parse("push", b"{}").unwrap(),
+            WebhookEvent::Ignored(_)
+        ));
+        assert_eq!(
+            parse("ping", b"{\"zen\":\"x\"}").unwrap(),
+            WebhookEvent::Ping
+        );
     }
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(matches!(parse("pull_request", b"{nope"), Err(PayloadError::Json(_))));
+        assert!(matches!(
+            parse("pull_request", b"{nope"),
+            Err(PayloadError::Json(_))
+        ));
         assert!(matches!(parse("push", b"[1,"), Err(PayloadError::Json(_))));
         assert!(matches!(
             parse("pull_request", br#"{"action":"opened","pull_request":{}}"#),

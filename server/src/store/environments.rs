@@ -92,8 +92,9 @@ pub async fn list_open(db: &impl ConnectionTrait) -> Result<Vec<EnvironmentSumma
             continue;
         };
         items.push(EnvironmentSummary {
-            status: EnvironmentStatus::parse(&env.status)
-                .ok_or_else(|| StoreError::Corrupt(format!("environment status {:?}", env.status)))?,
+            status: EnvironmentStatus::parse(&env.status).ok_or_else(|| {
+                StoreError::Corrupt(format!("environment status {:?}", env.status))
+            })?,
             id: env.id,
             repository: repo.full_name.clone(),
             pr_number: pr_number(env.pr_number)?,

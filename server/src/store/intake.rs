@@ -9,11 +9,11 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait, TryInsertResult,
 };
 
-use super::entities::{pull_request, webhook_delivery};
+use super::entities::{pull_request, repository, webhook_delivery};
 use super::{Result, StoreError, encode_list, environments, new_id, repositories};
 use crate::core::webhook_event::{PullRequestEvent, WebhookEvent};
 
@@ -89,7 +89,10 @@ pub async fn record(
         .on_conflict_do_nothing_on([webhook_delivery::Column::DeliveryId])
         .exec_without_returning(&txn)
         .await?;
-    if matches!(inserted, TryInsertResult::Conflicted | TryInsertResult::Inserted(0)) {
+    if matches!(
+        inserted,
+        TryInsertResult::Conflicted | TryInsertResult::Inserted(0)
+    ) {
         txn.rollback().await?;
         return Ok(DeliveryOutcome::Duplicate);
     }
@@ -118,17 +121,15 @@ pub async fn record(
 
 /// Writes the snapshot unless a newer one is stored; returns whether it was applied.
 async fn apply_pull_request(
-    db: &impl ConnectionTrait,
+    txn: &DatabaseTransaction,
     e: &PullRequestEvent,
     preview_domain: Option<&str>,
 ) -> Result<bool> {
     let key = e.repository.key();
-    let repo = repositories::find_by_key(db, &key).await?;
-    let snap = &e.pull_request;
-    let number = i64::try_from(snap.number.0)
-        .map_err(|_| StoreError::Corrupt(format!("pull request number {}", snap.number)))?;
-    let now = Utc::now();
-
+    let repo = repositories::find_by_key(txn, &key).await?;
+    let number = i64::try_from(e.pull_request.number.0).map_err(|_| {
+        StoreError::Corrupt(format!("pull request number {}", e.pull_request.number))
+    })?;
     let find = || {
         pull_request::Entity::find()
             .filter(pull_request::Column::RepositoryKey.eq(&key))
@@ -137,20 +138,73 @@ async fn apply_pull_request(
             // whose single connection already serialises them).
             .lock_exclusive()
     };
-    let (mut active, is_new) = match find().one(db).await? {
-        Some(stored) if stored.github_updated_at > snap.updated_at => return Ok(false),
-        Some(stored) => (pull_request::ActiveModel::from(stored), false),
-        None => (pull_request::ActiveModel {
-            id: Set(new_id()),
-            repository_key: Set(key.clone()),
-            number: Set(number),
-            config_missing_notified_at: Set(None),
-            created_at: Set(now),
-            ..Default::default()
-        }, true),
+    let row = match find().one(txn).await? {
+        Some(stored) => match update_if_newer(txn, stored, e, repo.as_ref()).await? {
+            Some(row) => row,
+            None => return Ok(false),
+        },
+        None => {
+            let mut fresh = pull_request::ActiveModel {
+                id: Set(new_id()),
+                repository_key: Set(key.clone()),
+                number: Set(number),
+                config_missing_notified_at: Set(None),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            };
+            fill(&mut fresh, e, repo.as_ref());
+            // A concurrent first delivery for the same PR (Postgres) makes this insert
+            // wait, then conflict; the savepoint lets the transaction go on with the
+            // row the other delivery wrote.
+            let savepoint = txn.begin().await?;
+            match fresh.insert(&savepoint).await {
+                Ok(row) => {
+                    savepoint.commit().await?;
+                    row
+                }
+                Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                    savepoint.rollback().await?;
+                    let stored = find().one(txn).await?.ok_or(StoreError::Db(err))?;
+                    match update_if_newer(txn, stored, e, repo.as_ref()).await? {
+                        Some(row) => row,
+                        None => return Ok(false),
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
     };
+    if let (Some(repo), true) = (repo, e.pull_request.open) {
+        environments::ensure_pending(txn, &repo, &row, preview_domain).await?;
+    }
+    Ok(true)
+}
+
+/// Applies the snapshot to a stored pull request unless the stored one is newer.
+async fn update_if_newer(
+    txn: &DatabaseTransaction,
+    stored: pull_request::Model,
+    e: &PullRequestEvent,
+    repo: Option<&repository::Model>,
+) -> Result<Option<pull_request::Model>> {
+    // Equal timestamps are applied: GitHub sends several events within one second.
+    if stored.github_updated_at > e.pull_request.updated_at {
+        return Ok(None);
+    }
+    let mut active = pull_request::ActiveModel::from(stored);
+    fill(&mut active, e, repo);
+    Ok(Some(active.update(txn).await?))
+}
+
+/// Copies the snapshot's desired-state fields onto a row.
+fn fill(
+    active: &mut pull_request::ActiveModel,
+    e: &PullRequestEvent,
+    repo: Option<&repository::Model>,
+) {
+    let snap = &e.pull_request;
     active.repository_full_name = Set(e.repository.to_string());
-    active.repository_id = Set(repo.as_ref().map(|r| r.id.clone()));
+    active.repository_id = Set(repo.map(|r| r.id.clone()));
     active.title = Set(snap.title.clone());
     active.head_sha = Set(snap.head_sha.to_string());
     active.head_ref = Set(snap.head_ref.clone());
@@ -164,14 +218,5 @@ async fn apply_pull_request(
     active.github_updated_at = Set(snap.updated_at);
     active.installation_id = Set(e.installation_id);
     active.configured = Set(repo.is_some());
-    active.updated_at = Set(now);
-    let row = if is_new {
-        active.insert(db).await?
-    } else {
-        active.update(db).await?
-    };
-    if let (Some(repo), true) = (repo, snap.open) {
-        environments::ensure_pending(db, &repo, &row, preview_domain).await?;
-    }
-    Ok(true)
+    active.updated_at = Set(Utc::now());
 }

@@ -117,7 +117,9 @@ pub async fn create(
     let txn = db.begin().await?;
     let key = new.full_name.key();
     if find_by_key(&txn, &key).await?.is_some() {
-        return Err(CreateRepositoryError::AlreadyExists(new.full_name.to_string()));
+        return Err(CreateRepositoryError::AlreadyExists(
+            new.full_name.to_string(),
+        ));
     }
     let now = Utc::now();
     let project_name = new
@@ -184,13 +186,18 @@ pub async fn create(
         Ok(row) => row,
         // A concurrent request configured it first (Postgres, several replicas).
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            return Err(CreateRepositoryError::AlreadyExists(new.full_name.to_string()));
+            return Err(CreateRepositoryError::AlreadyExists(
+                new.full_name.to_string(),
+            ));
         }
         Err(e) => return Err(e.into()),
     };
 
     pull_request::Entity::update_many()
-        .col_expr(pull_request::Column::RepositoryId, Expr::value(row.id.clone()))
+        .col_expr(
+            pull_request::Column::RepositoryId,
+            Expr::value(row.id.clone()),
+        )
         .col_expr(pull_request::Column::Configured, Expr::value(true))
         .filter(pull_request::Column::RepositoryKey.eq(&key))
         .exec(&txn)

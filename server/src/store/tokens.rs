@@ -66,7 +66,9 @@ pub async fn create(
         if existing.revoked_at.is_none() {
             return Err(TokenError::NameTaken(name.to_owned()));
         }
-        api_token::Entity::delete_by_id(existing.id).exec(db).await?;
+        api_token::Entity::delete_by_id(existing.id)
+            .exec(db)
+            .await?;
     }
     let token = generate_token();
     api_token::ActiveModel {
@@ -120,8 +122,16 @@ pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Opti
         name: row.name.clone(),
         role,
     };
-    let mut active: api_token::ActiveModel = row.into();
-    active.last_used_at = Set(Some(Utc::now()));
-    active.update(db).await?;
+    // Recorded at minute precision: a write per request would serialise reads behind
+    // SQLite's single writer for no useful information.
+    let now = Utc::now();
+    let stale = row
+        .last_used_at
+        .is_none_or(|t| now - t > chrono::TimeDelta::minutes(1));
+    if stale {
+        let mut active: api_token::ActiveModel = row.into();
+        active.last_used_at = Set(Some(now));
+        active.update(db).await?;
+    }
     Ok(Some(owner))
 }

@@ -21,7 +21,10 @@ async fn requests_without_a_valid_token_are_401(b: Backend) {
     for token in [None, Some("cat_unknown")] {
         let (status, body) = s.get("/api/v1/environments", token).await;
         assert_eq!(status, 401, "{body}");
-        assert!(body["error"].is_string() && body.get("detail").is_some(), "{body}");
+        assert!(
+            body["error"].is_string() && body.get("detail").is_some(),
+            "{body}"
+        );
     }
     let res = s
         .http
@@ -43,12 +46,24 @@ async fn viewers_may_read_but_not_configure(b: Backend) {
     let s = start(b).await;
     let viewer = s.token("dashboard-bot", Role::Viewer).await;
     let (status, body) = s.get("/api/v1/repositories", Some(&viewer)).await;
-    assert_eq!((status, body["items"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        (status, body["items"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
     let (status, body) = s
-        .post("/api/v1/repositories", Some(&viewer), &json!({ "full_name": "acme/web" }))
+        .post(
+            "/api/v1/repositories",
+            Some(&viewer),
+            &json!({ "full_name": "acme/web" }),
+        )
         .await;
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"].as_str().unwrap_or_default().contains("operator"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("operator")
+    );
     assert_eq!(body["detail"], serde_json::Value::Null);
     s.finish().await;
 }
@@ -87,7 +102,11 @@ async fn configuring_a_repository_answers_201_then_409(b: Backend) {
     assert_eq!(status, 409, "{body}");
     // GitHub names are case-insensitive.
     let (status, _) = s
-        .post("/api/v1/repositories", Some(&op), &json!({ "full_name": "ACME/Web" }))
+        .post(
+            "/api/v1/repositories",
+            Some(&op),
+            &json!({ "full_name": "ACME/Web" }),
+        )
         .await;
     assert_eq!(status, 409);
 
@@ -102,7 +121,11 @@ async fn invalid_repository_bodies_name_the_field(b: Backend) {
     let s = start(b).await;
     let op = s.token("ops", Role::Operator).await;
     let (status, body) = s
-        .post("/api/v1/repositories", Some(&op), &json!({ "full_name": "not-a-repo" }))
+        .post(
+            "/api/v1/repositories",
+            Some(&op),
+            &json!({ "full_name": "not-a-repo" }),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(
@@ -111,20 +134,41 @@ async fn invalid_repository_bodies_name_the_field(b: Backend) {
     );
     let cases = [
         (json!({ "full_name": "a/b", "colour": "red" }), "colour"),
-        (json!({ "full_name": "a/b", "quota": { "cpus": "1" } }), "quota.cpus"),
-        (json!({ "full_name": "a/b", "quota": { "cpu": "lots" } }), "quota.cpu"),
-        (json!({ "full_name": "a/b", "quota": { "pods": "x" } }), "quota.pods"),
+        (
+            json!({ "full_name": "a/b", "quota": { "cpus": "1" } }),
+            "quota.cpus",
+        ),
+        (
+            json!({ "full_name": "a/b", "quota": { "cpu": "lots" } }),
+            "quota.cpu",
+        ),
+        (
+            json!({ "full_name": "a/b", "quota": { "pods": "x" } }),
+            "quota.pods",
+        ),
         (json!({ "full_name": "a/b", "values": "a: [1" }), "values"),
-        (json!({ "full_name": "a/b", "health_path": "healthz" }), "health_path"),
-        (json!({ "full_name": "a/b", "image_pattern": "x:{sha}", "build": {"dockerfile": "D"} }), "image_pattern"),
-        (json!({ "full_name": "a/b", "secrets": ["Bad Name"], "secret_store_namespace": "s" }), "secrets"),
+        (
+            json!({ "full_name": "a/b", "health_path": "healthz" }),
+            "health_path",
+        ),
+        (
+            json!({ "full_name": "a/b", "image_pattern": "x:{sha}", "build": {"dockerfile": "D"} }),
+            "image_pattern",
+        ),
+        (
+            json!({ "full_name": "a/b", "secrets": ["Bad Name"], "secret_store_namespace": "s" }),
+            "secrets",
+        ),
         (json!({ "project": "x" }), "full_name"),
     ];
     for (request, field) in cases {
         let (status, body) = s.post("/api/v1/repositories", Some(&op), &request).await;
         assert_eq!(status, 422, "{request} -> {body}");
         assert_eq!(body["detail"]["field"], field, "{request} -> {body}");
-        assert!(body["error"].as_str().unwrap_or_default().contains(field), "{body}");
+        assert!(
+            body["error"].as_str().unwrap_or_default().contains(field),
+            "{body}"
+        );
     }
     for bad in ["{\"full_name\": ", "[1,2", "{} trailing"] {
         let (status, body) = s.post_raw("/api/v1/repositories", Some(&op), bad).await;
@@ -141,6 +185,11 @@ async fn unknown_api_paths_are_json_404(b: Backend) {
     let (status, body) = s.get("/api/v1/nothing-here", Some(&op)).await;
     assert_eq!(status, 404);
     assert!(body["error"].is_string(), "{body}");
+    let (status, body) = s
+        .post("/api/v1/environments", Some(&op), &json!({}))
+        .await;
+    assert_eq!(status, 405);
+    assert!(body["error"].is_string(), "{body}");
     s.finish().await;
 }
 
@@ -154,15 +203,34 @@ async fn environments_list_one_item_per_open_pr_with_distinct_namespaces(b: Back
     s.configure(&long_b).await;
     let t = "2026-01-01T00:00:00Z";
     for repo in ["org-a/web", "org-b/web", long_a.as_str(), long_b.as_str()] {
-        s.deliver("pull_request", &pr_payload("opened", repo, 12, "s1", t, true))
-            .await;
+        s.deliver(
+            "pull_request",
+            &pr_payload("opened", repo, 12, "s1", t, true),
+        )
+        .await;
     }
-    s.deliver("pull_request", &pr_payload("opened", "org-a/web", 13, "s2", t, true))
-        .await;
-    s.deliver("pull_request", &pr_payload("closed", "org-a/web", 13, "s2", "2026-01-02T00:00:00Z", false))
-        .await;
-    s.deliver("pull_request", &pr_payload("opened", "unconfigured/web", 12, "s3", t, true))
-        .await;
+    s.deliver(
+        "pull_request",
+        &pr_payload("opened", "org-a/web", 13, "s2", t, true),
+    )
+    .await;
+    s.deliver(
+        "pull_request",
+        &pr_payload(
+            "closed",
+            "org-a/web",
+            13,
+            "s2",
+            "2026-01-02T00:00:00Z",
+            false,
+        ),
+    )
+    .await;
+    s.deliver(
+        "pull_request",
+        &pr_payload("opened", "unconfigured/web", 12, "s3", t, true),
+    )
+    .await;
 
     let envs = s.environments().await;
     assert_eq!(envs.len(), 4, "{envs:?}");
@@ -170,13 +238,23 @@ async fn environments_list_one_item_per_open_pr_with_distinct_namespaces(b: Back
         .iter()
         .map(|e| e["namespace"].as_str().unwrap().to_owned())
         .collect();
-    let web_a = envs.iter().find(|e| e["repository"] == "org-a/web").unwrap();
+    let web_a = envs
+        .iter()
+        .find(|e| e["repository"] == "org-a/web")
+        .unwrap();
     assert_eq!(web_a["namespace"], "pr-web-12");
-    let web_b = envs.iter().find(|e| e["repository"] == "org-b/web").unwrap();
+    let web_b = envs
+        .iter()
+        .find(|e| e["repository"] == "org-b/web")
+        .unwrap();
     assert!(web_b["namespace"].as_str().unwrap().starts_with("pr-web-"));
     for ns in &namespaces {
         assert!(ns.len() <= 63, "{ns}");
-        assert!(ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{ns}");
+        assert!(
+            ns.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{ns}"
+        );
         assert!(ns.ends_with("-12"), "{ns}");
     }
     namespaces.sort();

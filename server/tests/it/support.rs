@@ -41,7 +41,10 @@ macro_rules! both_backends {
 /// Keeps a test's database alive and removes it afterwards.
 enum DbGuard {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin: DatabaseConnection, schema: String },
+    Postgres {
+        admin: DatabaseConnection,
+        schema: String,
+    },
 }
 
 fn postgres_url() -> String {
@@ -54,7 +57,10 @@ async fn fresh_database(backend: Backend, migrate: bool) -> (DatabaseConnection,
     let (db, guard) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("catalyst.db").display());
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("catalyst.db").display()
+            );
             let db = store::connect(store::connect_options(&url)).await.unwrap();
             (db, DbGuard::Sqlite(dir))
         }
@@ -90,6 +96,8 @@ pub struct Options {
     pub webhook_secret: Option<&'static str>,
     pub preview_domain: Option<&'static str>,
     pub migrate: bool,
+    /// A Kubernetes API URL for the cluster client (none: "not configured").
+    pub cluster_url: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -98,6 +106,7 @@ impl Default for Options {
             webhook_secret: Some(SECRET),
             preview_domain: Some("preview.example.test"),
             migrate: true,
+            cluster_url: None,
         }
     }
 }
@@ -120,13 +129,21 @@ pub async fn start_with(backend: Backend, options: Options) -> TestServer {
     let (db, guard) = fresh_database(backend, options.migrate).await;
     let mut env = vec![];
     if let Some(secret) = options.webhook_secret {
-        env.push(("CATALYST_GITHUB_WEBHOOK_SECRET".to_owned(), secret.to_owned()));
+        env.push((
+            "CATALYST_GITHUB_WEBHOOK_SECRET".to_owned(),
+            secret.to_owned(),
+        ));
     }
     if let Some(domain) = options.preview_domain {
         env.push(("CATALYST_PREVIEW_DOMAIN".to_owned(), domain.to_owned()));
     }
     let config = Config::from_sources(None, env).unwrap();
-    let state = AppState::new(config, db, None);
+    let cluster = options.cluster_url.map(|url| {
+        let mut cfg = kube::Config::new(url.parse().unwrap());
+        cfg.connect_timeout = Some(Duration::from_millis(500));
+        kube::Client::try_from(cfg).unwrap()
+    });
+    let state = AppState::new(config, db, cluster);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -233,7 +250,12 @@ impl TestServer {
 
     /// Configures `full_name` through the API with an operator token.
     pub async fn configure(&self, full_name: &str) -> Value {
-        let token = self.token(&format!("setup-{}", uuid::Uuid::new_v4().simple()), Role::Operator).await;
+        let token = self
+            .token(
+                &format!("setup-{}", uuid::Uuid::new_v4().simple()),
+                Role::Operator,
+            )
+            .await;
         let (status, body) = self
             .post(
                 "/api/v1/repositories",
@@ -247,7 +269,12 @@ impl TestServer {
 
     /// The environments list as an operator sees it.
     pub async fn environments(&self) -> Vec<Value> {
-        let token = self.token(&format!("env-{}", uuid::Uuid::new_v4().simple()), Role::Viewer).await;
+        let token = self
+            .token(
+                &format!("env-{}", uuid::Uuid::new_v4().simple()),
+                Role::Viewer,
+            )
+            .await;
         let (status, body) = self.get("/api/v1/environments", Some(&token)).await;
         assert_eq!(status, 200, "{body}");
         body["items"].as_array().cloned().unwrap_or_default()
@@ -277,10 +304,7 @@ pub async fn json_of(res: reqwest::Response) -> (u16, Value) {
 /// The shared fixtures (real GitHub payloads), beside the repository.
 pub fn fixtures_dir() -> PathBuf {
     std::env::var("CATALYST_FIXTURES_DIR").map_or_else(
-        |_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/fixtures/github-webhooks")
-        },
+        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/github-webhooks"),
         PathBuf::from,
     )
 }
@@ -299,7 +323,8 @@ pub fn pr_payload(
     updated_at: &str,
     open: bool,
 ) -> Vec<u8> {
-    let mut v: Value = serde_json::from_slice(&fixture("pull_request/opened.payload.json")).unwrap();
+    let mut v: Value =
+        serde_json::from_slice(&fixture("pull_request/opened.payload.json")).unwrap();
     v["action"] = action.into();
     v["number"] = number.into();
     v["repository"]["full_name"] = repo.into();

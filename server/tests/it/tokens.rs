@@ -11,14 +11,21 @@ both_backends!(tokens_are_shown_once_stored_hashed_and_revocable);
 
 async fn tokens_are_shown_once_stored_hashed_and_revocable(b: Backend) {
     let s = start(b).await;
-    let token = cli::create_token(s.db(), "ci", Role::Operator).await.unwrap();
+    let token = cli::create_token(s.db(), "ci", Role::Operator)
+        .await
+        .unwrap();
     assert!(token.starts_with("cat_") && token.len() > 40, "{token}");
     let stored = s
-        .count(&format!("api_tokens WHERE token_sha256 = '{}'", token_hash(&token)))
+        .count(&format!(
+            "api_tokens WHERE token_sha256 = '{}'",
+            token_hash(&token)
+        ))
         .await;
     assert_eq!(stored, 1);
     let plain = s
-        .count(&format!("api_tokens WHERE token_sha256 = '{token}' OR name = '{token}'"))
+        .count(&format!(
+            "api_tokens WHERE token_sha256 = '{token}' OR name = '{token}'"
+        ))
         .await;
     assert_eq!(plain, 0, "the plain token must not be stored");
 

@@ -25,6 +25,7 @@ both_backends!(
     open_pull_requests_of_configured_repositories_get_pending_environments,
     only_base_changes_of_edited_count,
     applied_deliveries_wake_the_reconciler,
+    concurrent_deliveries_for_one_new_pull_request_all_succeed,
 );
 
 async fn unsigned_and_badly_signed_deliveries_are_refused_and_not_stored(b: Backend) {
@@ -34,10 +35,19 @@ async fn unsigned_and_badly_signed_deliveries_are_refused_and_not_stored(b: Back
     let wrong = signature::sign(b"another secret", &body);
     let cases: Vec<(Option<(&str, String)>, &str)> = vec![
         (None, "missing X-Hub-Signature-256"),
-        (Some(("x-hub-signature", "sha1=0123456789abcdef".into())), "sha1"),
+        (
+            Some(("x-hub-signature", "sha1=0123456789abcdef".into())),
+            "sha1",
+        ),
         (Some(("x-hub-signature-256", "sha1=0123".into())), "sha1"),
-        (Some(("x-hub-signature-256", "sha256=nothex".into())), "malformed"),
-        (Some(("x-hub-signature-256", good[..20].to_owned())), "malformed"),
+        (
+            Some(("x-hub-signature-256", "sha256=nothex".into())),
+            "malformed",
+        ),
+        (
+            Some(("x-hub-signature-256", good[..20].to_owned())),
+            "malformed",
+        ),
         (Some(("x-hub-signature-256", wrong)), "does not match"),
     ];
     for (header, reason) in cases {
@@ -53,7 +63,10 @@ async fn unsigned_and_badly_signed_deliveries_are_refused_and_not_stored(b: Back
         let (status, json) = json_of(req.send().await.unwrap()).await;
         assert_eq!(status, 401, "{reason}: {json}");
         let error = json["error"].as_str().unwrap_or_default();
-        assert!(error.contains(reason), "{error:?} should mention {reason:?}");
+        assert!(
+            error.contains(reason),
+            "{error:?} should mention {reason:?}"
+        );
     }
     assert_eq!(s.count("webhook_deliveries").await, 0);
     assert_eq!(s.count("pull_requests").await, 0);
@@ -168,11 +181,19 @@ async fn every_fixture_gets_the_right_outcome(b: Backend) {
             let outcome = json["outcome"].as_str().unwrap_or_default();
             let ok = status == want_status
                 && (outcome == want_outcome || (want_outcome == "applied" && outcome == "stale"));
-            assert!(ok, "{}: got {status} {json}, want {want_status} {want_outcome}", file.display());
+            assert!(
+                ok,
+                "{}: got {status} {json}, want {want_status} {want_outcome}",
+                file.display()
+            );
             seen += 1;
         }
     }
-    assert!(seen >= 40, "only {seen} fixtures found in {}", fixtures_dir().display());
+    assert!(
+        seen >= 40,
+        "only {seen} fixtures found in {}",
+        fixtures_dir().display()
+    );
     assert_eq!(s.count("webhook_deliveries").await, seen);
     assert_eq!(s.count("pull_requests").await, 1);
     s.finish().await;
@@ -183,7 +204,10 @@ async fn malformed_json_with_a_valid_signature_is_400(b: Backend) {
     for (event, body) in [
         ("pull_request", &b"{\"action\": \"opened\", "[..]),
         ("push", &b"not json"[..]),
-        ("pull_request", &br#"{"action":"opened","pull_request":{"number":"x"}}"#[..]),
+        (
+            "pull_request",
+            &br#"{"action":"opened","pull_request":{"number":"x"}}"#[..],
+        ),
     ] {
         let (status, json) = s.deliver(event, body).await;
         assert_eq!(status, 400, "{json}");
@@ -213,9 +237,26 @@ async fn a_redelivery_is_processed_once(b: Backend) {
 async fn older_snapshots_never_roll_a_pull_request_back(b: Backend) {
     let s = start(b).await;
     s.configure("acme/web").await;
-    let newer = pr_payload("synchronize", "acme/web", 7, "bbbb", "2026-01-01T10:05:00Z", true);
-    let older = pr_payload("opened", "acme/web", 7, "aaaa", "2026-01-01T10:00:00Z", true);
-    assert_eq!(s.deliver("pull_request", &newer).await.1["outcome"], "applied");
+    let newer = pr_payload(
+        "synchronize",
+        "acme/web",
+        7,
+        "bbbb",
+        "2026-01-01T10:05:00Z",
+        true,
+    );
+    let older = pr_payload(
+        "opened",
+        "acme/web",
+        7,
+        "aaaa",
+        "2026-01-01T10:00:00Z",
+        true,
+    );
+    assert_eq!(
+        s.deliver("pull_request", &newer).await.1["outcome"],
+        "applied"
+    );
     let (status, json) = s.deliver("pull_request", &older).await;
     assert_eq!((status, json["outcome"].as_str()), (200, Some("stale")));
     let envs = s.environments().await;
@@ -223,21 +264,51 @@ async fn older_snapshots_never_roll_a_pull_request_back(b: Backend) {
     assert_eq!(envs[0]["head_sha"], "bbbb");
 
     // A late "opened" must not resurrect a closed PR either.
-    let closed = pr_payload("closed", "acme/web", 7, "bbbb", "2026-01-01T10:10:00Z", false);
-    assert_eq!(s.deliver("pull_request", &closed).await.1["outcome"], "applied");
-    assert_eq!(s.deliver("pull_request", &older).await.1["outcome"], "stale");
+    let closed = pr_payload(
+        "closed",
+        "acme/web",
+        7,
+        "bbbb",
+        "2026-01-01T10:10:00Z",
+        false,
+    );
+    assert_eq!(
+        s.deliver("pull_request", &closed).await.1["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        s.deliver("pull_request", &older).await.1["outcome"],
+        "stale"
+    );
     assert!(s.environments().await.is_empty());
 
     // The same timestamp is applied (GitHub sends several events per second).
-    let same = pr_payload("reopened", "acme/web", 7, "cccc", "2026-01-01T10:10:00Z", true);
-    assert_eq!(s.deliver("pull_request", &same).await.1["outcome"], "applied");
+    let same = pr_payload(
+        "reopened",
+        "acme/web",
+        7,
+        "cccc",
+        "2026-01-01T10:10:00Z",
+        true,
+    );
+    assert_eq!(
+        s.deliver("pull_request", &same).await.1["outcome"],
+        "applied"
+    );
     assert_eq!(s.environments().await[0]["head_sha"], "cccc");
     s.finish().await;
 }
 
 async fn pull_requests_of_unconfigured_repositories_are_recorded(b: Backend) {
     let s = start(b).await;
-    let body = pr_payload("opened", "stranger/app", 3, "abc", "2026-01-01T00:00:00Z", true);
+    let body = pr_payload(
+        "opened",
+        "stranger/app",
+        3,
+        "abc",
+        "2026-01-01T00:00:00Z",
+        true,
+    );
     let (status, json) = s.deliver("pull_request", &body).await;
     assert_eq!((status, json["outcome"].as_str()), (200, Some("applied")));
     assert_eq!(s.count("pull_requests").await, 1);
@@ -277,10 +348,24 @@ async fn open_pull_requests_of_configured_repositories_get_pending_environments(
 
     s.deliver("pull_request", &fixture("pull_request/closed.payload.json"))
         .await;
-    assert!(s.environments().await.is_empty(), "closed PRs are not listed");
-    assert_eq!(s.count("preview_environments").await, 1, "the row stays for the engine");
+    assert!(
+        s.environments().await.is_empty(),
+        "closed PRs are not listed"
+    );
+    assert_eq!(
+        s.count("preview_environments").await,
+        1,
+        "the row stays for the engine"
+    );
 
-    let reopened = pr_payload("reopened", "Codertocat/Hello-World", 2, "ffff", "2030-01-01T00:00:00Z", true);
+    let reopened = pr_payload(
+        "reopened",
+        "Codertocat/Hello-World",
+        2,
+        "ffff",
+        "2030-01-01T00:00:00Z",
+        true,
+    );
     s.deliver("pull_request", &reopened).await;
     let envs = s.environments().await;
     assert_eq!(envs.len(), 1);
@@ -291,14 +376,24 @@ async fn open_pull_requests_of_configured_repositories_get_pending_environments(
 
 async fn only_base_changes_of_edited_count(b: Backend) {
     let s = start(b).await;
-    let mut v: Value =
-        serde_json::from_slice(&pr_payload("edited", "acme/web", 1, "a", "2026-01-01T00:00:00Z", true))
-            .unwrap();
+    let mut v: Value = serde_json::from_slice(&pr_payload(
+        "edited",
+        "acme/web",
+        1,
+        "a",
+        "2026-01-01T00:00:00Z",
+        true,
+    ))
+    .unwrap();
     v["changes"] = serde_json::json!({ "title": { "from": "old" } });
-    let (status, json) = s.deliver("pull_request", &serde_json::to_vec(&v).unwrap()).await;
+    let (status, json) = s
+        .deliver("pull_request", &serde_json::to_vec(&v).unwrap())
+        .await;
     assert_eq!((status, json["outcome"].as_str()), (202, Some("ignored")));
     v["changes"] = serde_json::json!({ "base": { "ref": { "from": "develop" } } });
-    let (status, json) = s.deliver("pull_request", &serde_json::to_vec(&v).unwrap()).await;
+    let (status, json) = s
+        .deliver("pull_request", &serde_json::to_vec(&v).unwrap())
+        .await;
     assert_eq!((status, json["outcome"].as_str()), (200, Some("applied")));
     s.finish().await;
 }
@@ -311,5 +406,24 @@ async fn applied_deliveries_wake_the_reconciler(b: Backend) {
     tokio::time::timeout(Duration::from_secs(5), signal.notified())
         .await
         .expect("the reconciler was not woken");
+    s.finish().await;
+}
+
+async fn concurrent_deliveries_for_one_new_pull_request_all_succeed(b: Backend) {
+    let s = start(b).await;
+    s.configure("acme/web").await;
+    let t = "2026-03-01T00:00:00Z";
+    let bodies: Vec<Vec<u8>> = (0..8)
+        .map(|i| pr_payload("synchronize", "acme/web", 21, &format!("sha{i}"), t, true))
+        .collect();
+    let results =
+        futures::future::join_all(bodies.iter().map(|b| s.deliver("pull_request", b))).await;
+    for (status, json) in results {
+        assert_eq!(status, 200, "{json}");
+    }
+    assert_eq!(s.count("webhook_deliveries").await, 8);
+    assert_eq!(s.count("pull_requests").await, 1);
+    assert_eq!(s.count("preview_environments").await, 1);
+    assert_eq!(s.environments().await.len(), 1);
     s.finish().await;
 }

@@ -176,11 +176,12 @@ async fn installation_repos(State(st): State<Arc<GhState>>, Extension(id): Exten
         return Err(GhError::forbidden("You must authenticate with an installation access token in order to list repositories for an installation."));
     }
     let base = st.base();
-    let mut w = st.world();
-    let repos: Vec<_> = w.repos.values().cloned().collect();
-    let items: Vec<Value> = repos.iter().map(|r| render::repo(&base, &mut w, r)).collect();
+    let items: Vec<Value> = {
+        let mut w = st.world();
+        let repos: Vec<_> = w.repos.values().cloned().collect();
+        repos.iter().map(|r| render::repo(&base, &mut w, r)).collect()
+    };
     let total = items.len();
-    drop(w);
     let resp = paginate(&st, &uri, &q, items);
     let (parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
@@ -225,7 +226,7 @@ async fn pulls(State(st): State<Arc<GhState>>, Extension(id): Extension<Identity
         .cloned()
         .collect();
     // Default sort: newest first.
-    list.sort_by(|a, b| b.number.cmp(&a.number));
+    list.sort_by_key(|p| std::cmp::Reverse(p.number));
     if q.get("direction").is_some_and(|d| d == "asc") {
         list.reverse();
     }

@@ -219,7 +219,17 @@ fn script_for(st: &KubeState, pod: &Value) -> Script {
     }
 }
 
-fn set_running(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &str, ready: bool, restarts: i64, last: Option<Value>) -> bool {
+/// The pod a kubelet task plays.
+struct PodCtx<'a> {
+    st: &'a KubeState,
+    pod: &'a Value,
+    ns: &'a str,
+    name: &'a str,
+    uid: &'a str,
+}
+
+fn set_running(c: &PodCtx<'_>, ready: bool, restarts: i64, last: Option<Value>) -> bool {
+    let (st, pod, ns, name, uid) = (c.st, c.pod, c.ns, c.name, c.uid);
     let started = now();
     write_status(st, ns, name, uid, |s| {
         s["phase"] = json!("Running");
@@ -247,7 +257,7 @@ fn log_all(st: &KubeState, pod: &Value, ns: &str, name: &str, line: &str) {
 async fn run_job_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &str, b: JobBehaviour) {
     tokio::time::sleep(b.pending_for).await;
     reset_logs(st, pod, ns, name);
-    if !set_running(st, pod, ns, name, uid, true, 0, None) {
+    if !set_running(&PodCtx { st, pod, ns, name, uid }, true, 0, None) {
         return;
     }
     let step = b.run_for / (b.logs.len() as u32 + 1);
@@ -287,21 +297,21 @@ async fn run_workload_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid
     tokio::time::sleep(b.pending_for).await;
     let Some(code) = b.crash_exit_code else {
         reset_logs(st, pod, ns, name);
-        if !set_running(st, pod, ns, name, uid, false, 0, None) {
+        if !set_running(&PodCtx { st, pod, ns, name, uid }, false, 0, None) {
             return;
         }
         for line in &b.logs {
             log_all(st, pod, ns, name, line);
         }
         tokio::time::sleep(b.ready_after).await;
-        set_running(st, pod, ns, name, uid, true, 0, None);
+        set_running(&PodCtx { st, pod, ns, name, uid }, true, 0, None);
         return;
     };
     let mut restarts = 0;
     let mut last: Option<Value> = None;
     loop {
         reset_logs(st, pod, ns, name);
-        if !set_running(st, pod, ns, name, uid, false, restarts, last.clone()) {
+        if !set_running(&PodCtx { st, pod, ns, name, uid }, false, restarts, last.clone()) {
             return;
         }
         for line in &b.logs {

@@ -60,6 +60,9 @@ impl Default for KubeConfig {
     }
 }
 
+/// Pod metrics by (namespace, pod, container): (cpu, memory).
+pub type UsageMap = HashMap<(String, String, String), (String, String)>;
+
 /// Everything the Kubernetes double holds.
 pub struct KubeState {
     pub store: store::Store,
@@ -69,7 +72,7 @@ pub struct KubeState {
     sim: Mutex<SimConfig>,
     config: Mutex<KubeConfig>,
     /// Pod metrics: (namespace, pod, container) → (cpu, memory).
-    pub usage: Mutex<HashMap<(String, String, String), (String, String)>>,
+    pub usage: Mutex<UsageMap>,
     /// Scripted service proxy answers: (namespace, service) → answer.
     pub proxy: Mutex<HashMap<(String, String), ProxyResponse>>,
     addr: OnceLock<SocketAddr>,

@@ -1,0 +1,121 @@
+//! Applies the namespace kit with server-side apply (field manager `catalyst`, forced:
+//! Catalyst owns these fields). Applying the same spec twice changes nothing, so the
+//! engine may call [`apply_kit`] on every reconcile.
+
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::objects::{self, secret_copy};
+use super::settings::ClusterSettings;
+use super::spec::EnvironmentSpec;
+use super::{ClusterError, Result, is_not_found};
+
+/// Applies, in order: the Namespace; ResourceQuota and LimitRange (before anything can
+/// start a pod); NetworkPolicies; the deployer's ServiceAccount, Role and RoleBinding;
+/// the repository's secrets copied from its secret-store namespace; the registry and
+/// Git credentials from [`ClusterSettings::credentials_namespace`] when they exist
+/// there; and `extra_secrets` the engine supplies itself (e.g. a short-lived Git token
+/// as [`ClusterSettings::git_secret`], which then wins over the copied one).
+///
+/// Fails with [`ClusterError::NamespaceTerminating`] when the namespace is still being
+/// deleted (a PR closed and reopened quickly): the engine waits and tries again.
+pub async fn apply_kit(
+    client: &kube::Client,
+    spec: &EnvironmentSpec,
+    settings: &ClusterSettings,
+    extra_secrets: &[Secret],
+) -> Result<()> {
+    spec.validate()?;
+    let ns = spec.namespace.as_str();
+    let pp = PatchParams::apply(&settings.field_manager).force();
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let applied = apply(&namespaces, &objects::namespace(spec, settings), &pp).await?;
+    if applied.metadata.deletion_timestamp.is_some() {
+        return Err(ClusterError::NamespaceTerminating {
+            namespace: ns.to_owned(),
+        });
+    }
+
+    apply_in(client, ns, &objects::resource_quota(spec, settings), &pp).await?;
+    apply_in(client, ns, &objects::limit_range(spec, settings), &pp).await?;
+    apply_in(client, ns, &objects::network_policy(spec, settings), &pp).await?;
+    if let Some(np) = objects::deployer_network_policy(spec, settings) {
+        apply_in(client, ns, &np, &pp).await?;
+    }
+    apply_in(client, ns, &objects::service_account(spec, settings), &pp).await?;
+    apply_in(client, ns, &objects::role(spec, settings), &pp).await?;
+    apply_in(client, ns, &objects::role_binding(spec, settings), &pp).await?;
+
+    let store: Api<Secret> = Api::namespaced(client.clone(), &spec.secrets.store_namespace);
+    for name in &spec.secrets.names {
+        let source = get_secret(&store, name).await?.ok_or_else(|| {
+            ClusterError::SecretMissing {
+                namespace: spec.secrets.store_namespace.clone(),
+                name: name.clone(),
+            }
+        })?;
+        apply_in(client, ns, &secret_copy(&source, ns), &pp).await?;
+    }
+
+    let credentials: Api<Secret> = Api::namespaced(client.clone(), &settings.credentials_namespace);
+    for name in [&settings.registry_secret, &settings.git_secret] {
+        if extra_secrets
+            .iter()
+            .any(|s| s.metadata.name.as_deref() == Some(name.as_str()))
+        {
+            continue;
+        }
+        // Optional: public repositories need no Git token, a dev registry no login.
+        if let Some(source) = get_secret(&credentials, name).await? {
+            apply_in(client, ns, &secret_copy(&source, ns), &pp).await?;
+        }
+    }
+    for secret in extra_secrets {
+        let mut secret = secret_copy(secret, ns);
+        if let Some(a) = secret.metadata.annotations.as_mut() {
+            a.remove(super::labels::COPIED_FROM_ANNOTATION);
+        }
+        apply_in(client, ns, &secret, &pp).await?;
+    }
+    tracing::debug!(namespace = ns, "namespace kit applied");
+    Ok(())
+}
+
+async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>> {
+    match api.get(name).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(ClusterError::api(format!("reading secret {name}"), e)),
+    }
+}
+
+/// Server-side applies one namespaced object into `namespace`.
+async fn apply_in<K>(client: &kube::Client, namespace: &str, obj: &K, pp: &PatchParams) -> Result<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    apply(&api, obj, pp).await
+}
+
+/// Server-side applies `obj` through `api`.
+pub(crate) async fn apply<K>(api: &Api<K>, obj: &K, pp: &PatchParams) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    api.patch(&name, pp, &Patch::Apply(obj))
+        .await
+        .map_err(|e| ClusterError::api(format!("applying {} {name}", K::kind(&())), e))
+}

@@ -1,0 +1,312 @@
+//! The pull request pod's life: start its Job (one at a time per namespace), read its
+//! outcome, cancel it. Reading is level-triggered — the engine asks "how is Job X?"
+//! after any restart and gets the same answer.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+
+use super::capacity;
+use super::deploy_job::{job_name, pr_job};
+use super::diagnostics::{self, ContainerLogTail};
+use super::labels;
+use super::settings::ClusterSettings;
+use super::spec::EnvironmentSpec;
+use super::{ClusterError, Result, is_already_exists, is_not_found};
+
+/// Where a deploy Job stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Created, pod pending or running.
+    Running,
+    /// Checkout, build and `helm upgrade --wait` all succeeded.
+    Succeeded,
+    /// The Job failed; `reason` says how (a container's exit, the deadline, ...).
+    Failed {
+        reason: String,
+        logs: Vec<ContainerLogTail>,
+    },
+    /// Its pod cannot be created (quota) or placed (no node has room): not the pull
+    /// request's fault; the engine waits and retries.
+    CapacityBlocked { reason: String },
+    /// No such Job: cancelled, or removed by `ttlSecondsAfterFinished`.
+    Missing,
+}
+
+fn selector() -> String {
+    format!("{}={}", labels::ROLE, labels::ROLE_PULL_REQUEST_POD)
+}
+
+fn jobs(client: &kube::Client, namespace: &str) -> Api<Job> {
+    Api::namespaced(client.clone(), namespace)
+}
+
+/// A Job that has not finished, or is still being deleted (foreground deletion keeps
+/// it until its pod is gone, so the next deploy cannot overlap a dying one).
+pub fn is_active(job: &Job) -> bool {
+    if job.metadata.deletion_timestamp.is_some() {
+        return true;
+    }
+    finished_condition(job).is_none()
+}
+
+/// The `Complete`/`Failed` (or `FailureTarget`) condition that is `True`, if any.
+fn finished_condition(job: &Job) -> Option<&k8s_openapi::api::batch::v1::JobCondition> {
+    job.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| {
+            c.status == "True" && matches!(c.type_.as_str(), "Complete" | "Failed" | "FailureTarget")
+        })
+}
+
+fn owning_job(pod: &Pod) -> Option<&str> {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "Job")
+        .map(|o| o.name.as_str())
+}
+
+/// Starts the deploy Job of `attempt`, or finds it already started (idempotent). Fails
+/// with [`ClusterError::DeploymentInProgress`] while another deploy Job — or the pod of
+/// one being cancelled — is still active in the namespace.
+pub async fn start(
+    client: &kube::Client,
+    spec: &EnvironmentSpec,
+    attempt: u32,
+    settings: &ClusterSettings,
+) -> Result<String> {
+    spec.validate()?;
+    let ns = spec.namespace.as_str();
+    let name = job_name(spec, attempt);
+    let api = jobs(client, ns);
+    let existing = api
+        .list(&ListParams::default().labels(&selector()))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing deploy Jobs in {ns}"), e))?;
+    if existing.items.iter().any(|j| j.metadata.name.as_deref() == Some(&name)) {
+        return Ok(name);
+    }
+    if let Some(other) = existing.items.iter().find(|j| is_active(j)) {
+        return Err(ClusterError::DeploymentInProgress {
+            namespace: ns.to_owned(),
+            job: other.metadata.name.clone().unwrap_or_default(),
+        });
+    }
+    // A background-deleted Job vanishes at once while its pod is still shutting down.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let leftover = pods
+        .list(&ListParams::default().labels(&selector()))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing deploy pods in {ns}"), e))?;
+    if let Some(pod) = leftover.items.iter().find(|p| {
+        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+        matches!(phase, Some("Pending" | "Running") | None)
+    }) {
+        return Err(ClusterError::DeploymentInProgress {
+            namespace: ns.to_owned(),
+            job: owning_job(pod)
+                .or(pod.metadata.name.as_deref())
+                .unwrap_or_default()
+                .to_owned(),
+        });
+    }
+    match api.create(&PostParams::default(), &pr_job(spec, attempt, settings)).await {
+        Ok(_) => {
+            tracing::info!(namespace = ns, job = %name, sha = %spec.head_sha, "deploy Job started");
+            Ok(name)
+        }
+        Err(e) if is_already_exists(&e) => Ok(name),
+        Err(e) => Err(ClusterError::api(format!("creating deploy Job {name}"), e)),
+    }
+}
+
+/// Reads where Job `name` stands, with the failing containers' last log lines when it
+/// failed.
+pub async fn outcome(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    settings: &ClusterSettings,
+) -> Result<JobOutcome> {
+    let job = match jobs(client, namespace).get(name).await {
+        Ok(job) => job,
+        Err(e) if is_not_found(&e) => return Ok(JobOutcome::Missing),
+        Err(e) => return Err(ClusterError::api(format!("reading deploy Job {name}"), e)),
+    };
+    let pods = job_pods(client, namespace, name).await?;
+    if let Some(c) = finished_condition(&job) {
+        if c.type_ == "Complete" {
+            return Ok(JobOutcome::Succeeded);
+        }
+        let logs = diagnostics::failing_container_logs(
+            client,
+            namespace,
+            &pods,
+            settings.failure_log_lines,
+        )
+        .await;
+        return Ok(JobOutcome::Failed {
+            reason: failure_reason(c, &logs),
+            logs,
+        });
+    }
+    if let Some(reason) = pods.iter().find_map(capacity::unschedulable) {
+        return Ok(JobOutcome::CapacityBlocked { reason });
+    }
+    if pods.is_empty() {
+        let events = diagnostics::namespace_events(client, namespace).await?;
+        if let Some(reason) = capacity::quota_event_for(&events, name) {
+            return Ok(JobOutcome::CapacityBlocked { reason });
+        }
+    }
+    Ok(JobOutcome::Running)
+}
+
+/// "DeadlineExceeded: Job was active longer than specified deadline", or the failing
+/// container's exit when there is one.
+fn failure_reason(
+    c: &k8s_openapi::api::batch::v1::JobCondition,
+    logs: &[ContainerLogTail],
+) -> String {
+    let mut reason = c.reason.clone().unwrap_or_else(|| "Failed".to_owned());
+    if let Some(m) = c.message.as_deref().filter(|m| !m.is_empty()) {
+        reason.push_str(": ");
+        reason.push_str(m);
+    }
+    if let Some(l) = logs.first() {
+        reason.push_str(&format!("; container {} failed", l.container));
+        if let Some(code) = l.exit_code {
+            reason.push_str(&format!(" with exit code {code}"));
+        }
+        if let Some(r) = &l.reason {
+            reason.push_str(&format!(" ({r})"));
+        }
+    }
+    reason
+}
+
+async fn job_pods(client: &kube::Client, namespace: &str, job: &str) -> Result<Vec<Pod>> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&selector()))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing pods of Job {job}"), e))?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|p| owning_job(p) == Some(job))
+        .collect())
+}
+
+/// Cancels Job `name`: foreground deletion, so the Job stays visible (and blocks the
+/// next start) until its pod is gone. Already gone is fine.
+pub async fn cancel(client: &kube::Client, namespace: &str, name: &str) -> Result<()> {
+    match jobs(client, namespace)
+        .delete(name, &DeleteParams::foreground())
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(namespace, job = name, "deploy Job cancelled");
+            Ok(())
+        }
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(ClusterError::api(format!("cancelling deploy Job {name}"), e)),
+    }
+}
+
+/// Cancels every active deploy Job in the namespace except `keep` (a new head SHA
+/// supersedes all older deployments). Returns the names cancelled.
+pub async fn cancel_active(
+    client: &kube::Client,
+    namespace: &str,
+    keep: Option<&str>,
+) -> Result<Vec<String>> {
+    let list = jobs(client, namespace)
+        .list(&ListParams::default().labels(&selector()))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing deploy Jobs in {namespace}"), e))?;
+    let mut cancelled = Vec::new();
+    for job in list.items {
+        let Some(name) = job.metadata.name.clone() else {
+            continue;
+        };
+        let deleting = job.metadata.deletion_timestamp.is_some();
+        if Some(name.as_str()) == keep || deleting || !is_active(&job) {
+            continue;
+        }
+        cancel(client, namespace, &name).await?;
+        cancelled.push(name);
+    }
+    Ok(cancelled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+    fn job_with(conditions: Vec<(&str, &str)>) -> Job {
+        Job {
+            status: Some(JobStatus {
+                conditions: Some(
+                    conditions
+                        .into_iter()
+                        .map(|(t, s)| JobCondition {
+                            type_: t.to_owned(),
+                            status: s.to_owned(),
+                            reason: Some("DeadlineExceeded".to_owned()),
+                            message: Some("too slow".to_owned()),
+                            ..JobCondition::default()
+                        })
+                        .collect(),
+                ),
+                ..JobStatus::default()
+            }),
+            ..Job::default()
+        }
+    }
+
+    #[test]
+    fn jobs_are_active_until_a_final_condition_is_true() {
+        assert!(is_active(&Job::default()));
+        assert!(is_active(&job_with(vec![("Failed", "False")])));
+        assert!(!is_active(&job_with(vec![("Complete", "True")])));
+        assert!(!is_active(&job_with(vec![("Failed", "True")])));
+        assert!(!is_active(&job_with(vec![("FailureTarget", "True")])));
+    }
+
+    #[test]
+    fn jobs_being_deleted_still_count_as_active() {
+        let mut j = job_with(vec![("Failed", "True")]);
+        j.metadata = ObjectMeta {
+            deletion_timestamp: Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
+            ..ObjectMeta::default()
+        };
+        assert!(is_active(&j));
+    }
+
+    #[test]
+    fn failure_reasons_name_the_condition_and_the_container() {
+        let j = job_with(vec![("Failed", "True")]);
+        let c = finished_condition(&j).unwrap();
+        let logs = vec![ContainerLogTail {
+            pod: "p".to_owned(),
+            container: "build".to_owned(),
+            reason: Some("Error".to_owned()),
+            exit_code: Some(1),
+            lines: "boom".to_owned(),
+        }];
+        assert_eq!(
+            failure_reason(c, &logs),
+            "DeadlineExceeded: too slow; container build failed with exit code 1 (Error)"
+        );
+        assert_eq!(failure_reason(c, &[]), "DeadlineExceeded: too slow");
+    }
+}
