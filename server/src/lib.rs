@@ -10,8 +10,10 @@
 
 pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod core;
+pub mod github;
 pub mod health;
 pub mod http;
 pub mod service;

@@ -137,11 +137,18 @@ pub struct FaultyStream {
 }
 
 fn reset() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionReset, "connection refused by fault injection")
+    io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "connection refused by fault injection",
+    )
 }
 
 impl AsyncRead for FaultyStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.faults.refusing() {
             return Poll::Ready(Err(reset()));
         }
@@ -150,7 +157,11 @@ impl AsyncRead for FaultyStream {
 }
 
 impl AsyncWrite for FaultyStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.faults.refusing() {
             return Poll::Ready(Err(reset()));
         }

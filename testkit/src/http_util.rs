@@ -17,7 +17,9 @@ pub fn parse_query(q: &str) -> HashMap<String, String> {
 
 /// Percent-decodes one URL component (`+` is a space in queries and forms).
 pub fn decode(s: &str) -> String {
-    percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Percent-decodes a path segment (`+` stays a plus).

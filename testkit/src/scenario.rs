@@ -58,7 +58,11 @@ pub enum StepAction {
     /// Make namespaces matching a pattern hang in Terminating (or release them).
     NamespaceStuck { pattern: String, stuck: bool },
     /// A Kubernetes API outage: `status` (e.g. 503), `hang` or `refuse`.
-    KubeOutage { kind: String, status: Option<u16>, duration: String },
+    KubeOutage {
+        kind: String,
+        status: Option<u16>,
+        duration: String,
+    },
 }
 
 /// A pull request step.
@@ -147,14 +151,23 @@ impl Scenario {
                     }
                     match github.apply(&p.repo, p.action) {
                         Ok(d) => match github.deliver(&d).await {
-                            Ok(r) => println!("scenario: {} {} delivered ({})", d.event, d.action().unwrap_or_default(), r.status),
+                            Ok(r) => println!(
+                                "scenario: {} {} delivered ({})",
+                                d.event,
+                                d.action().unwrap_or_default(),
+                                r.status
+                            ),
                             Err(e) => eprintln!("scenario: delivery {} failed: {e}", d.id),
                         },
                         Err(e) => eprintln!("scenario: pr step on {} failed: {e}", p.repo),
                     }
                 }
                 StepAction::Job(j) => {
-                    let mut b = if j.exit_code == 0 { JobBehaviour::succeed() } else { JobBehaviour::fail(j.exit_code) };
+                    let mut b = if j.exit_code == 0 {
+                        JobBehaviour::succeed()
+                    } else {
+                        JobBehaviour::fail(j.exit_code)
+                    };
                     if let Some(d) = j.run_for.as_deref().and_then(parse_duration) {
                         b = b.after(d);
                     }
@@ -167,14 +180,22 @@ impl Scenario {
                     };
                     cluster.on_workload(Match::from(w.pattern.as_str()), b);
                 }
-                StepAction::NamespaceStuck { pattern, stuck } => cluster.set_namespace_stuck(&pattern, stuck),
-                StepAction::KubeOutage { kind, status, duration } => {
+                StepAction::NamespaceStuck { pattern, stuck } => {
+                    cluster.set_namespace_stuck(&pattern, stuck)
+                }
+                StepAction::KubeOutage {
+                    kind,
+                    status,
+                    duration,
+                } => {
                     let outage = match kind.as_str() {
                         "hang" => Outage::Hang,
                         "refuse" => Outage::Refuse,
                         _ => Outage::Status(status.unwrap_or(503)),
                     };
-                    cluster.faults().outage(outage, parse_duration(&duration).unwrap_or_default());
+                    cluster
+                        .faults()
+                        .outage(outage, parse_duration(&duration).unwrap_or_default());
                 }
             }
         }
@@ -192,7 +213,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.steps.len(), 2);
-        assert!(matches!(&s.steps[0].action, StepAction::Pr(p) if p.repo == "acme/web" && matches!(&p.action, PrAction::Open(spec) if spec.number == Some(3))));
-        assert!(Scenario::parse("steps:\n  - at: soon\n    namespace_stuck: {pattern: x, stuck: true}\n").is_err());
+        assert!(
+            matches!(&s.steps[0].action, StepAction::Pr(p) if p.repo == "acme/web" && matches!(&p.action, PrAction::Open(spec) if spec.number == Some(3)))
+        );
+        assert!(
+            Scenario::parse(
+                "steps:\n  - at: soon\n    namespace_stuck: {pattern: x, stuck: true}\n"
+            )
+            .is_err()
+        );
     }
 }

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::github::{GitHub, GitHubServer, TEST_APP_PRIVATE_KEY_PEM, TEST_WEBHOOK_SECRET, WebhookSender};
+use crate::github::{
+    GitHub, GitHubServer, TEST_APP_PRIVATE_KEY_PEM, TEST_WEBHOOK_SECRET, WebhookSender,
+};
 use crate::kube::{Cluster, KubeServer};
 use crate::recorder::RecordedRequest;
 
@@ -74,7 +76,10 @@ impl TestKit {
     /// A `kube::Client` for the double (default namespace `default`).
     pub fn kube_client(&self) -> Result<::kube::Client, Error> {
         let url = self.kube_url();
-        let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| Error::Url { url: url.clone(), reason: e.to_string() })?;
+        let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| Error::Url {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         let config = ::kube::Config::new(uri);
         Ok(::kube::Client::try_from(config)?)
     }
@@ -131,11 +136,20 @@ impl TestKit {
         let gh = self.github();
         let (client_id, client_secret) = gh.oauth_client();
         vec![
-            ("KUBECONFIG".into(), self.kubeconfig_path().display().to_string()),
+            (
+                "KUBECONFIG".into(),
+                self.kubeconfig_path().display().to_string(),
+            ),
             ("CATALYST_GITHUB_API_URL".into(), self.github_url()),
             ("CATALYST_GITHUB_APP_ID".into(), gh.app_id().to_string()),
-            ("CATALYST_GITHUB_APP_PRIVATE_KEY_PATH".into(), self.app_key_path().display().to_string()),
-            ("CATALYST_GITHUB_WEBHOOK_SECRET".into(), TEST_WEBHOOK_SECRET.into()),
+            (
+                "CATALYST_GITHUB_APP_PRIVATE_KEY_PATH".into(),
+                self.app_key_path().display().to_string(),
+            ),
+            (
+                "CATALYST_GITHUB_WEBHOOK_SECRET".into(),
+                TEST_WEBHOOK_SECRET.into(),
+            ),
             ("CATALYST_GITHUB_OAUTH_CLIENT_ID".into(), client_id),
             ("CATALYST_GITHUB_OAUTH_CLIENT_SECRET".into(), client_secret),
         ]

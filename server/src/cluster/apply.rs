@@ -55,12 +55,13 @@ pub async fn apply_kit(
 
     let store: Api<Secret> = Api::namespaced(client.clone(), &spec.secrets.store_namespace);
     for name in &spec.secrets.names {
-        let source = get_secret(&store, name).await?.ok_or_else(|| {
-            ClusterError::SecretMissing {
-                namespace: spec.secrets.store_namespace.clone(),
-                name: name.clone(),
-            }
-        })?;
+        let source =
+            get_secret(&store, name)
+                .await?
+                .ok_or_else(|| ClusterError::SecretMissing {
+                    namespace: spec.secrets.store_namespace.clone(),
+                    name: name.clone(),
+                })?;
         apply_in(client, ns, &secret_copy(&source, ns), &pp).await?;
     }
 

@@ -111,7 +111,11 @@ mod tests {
         let events = vec![
             event("other", "FailedCreate", "exceeded quota: q"),
             event("job-1", "SuccessfulCreate", "created pod"),
-            event("job-1", "FailedCreate", "Error creating: pods is forbidden: exceeded quota: q"),
+            event(
+                "job-1",
+                "FailedCreate",
+                "Error creating: pods is forbidden: exceeded quota: q",
+            ),
         ];
         assert!(quota_event_for(&events, "job-1").is_some());
         assert!(quota_event_for(&events, "job-2").is_none());

@@ -34,7 +34,10 @@ const KANIKO_DOCKER_DIR: &str = "/kaniko/.docker";
 /// makes a retry of the same SHA a new Job while a restarted engine that starts the
 /// same attempt again finds the Job it already created.
 pub fn job_name(spec: &EnvironmentSpec, attempt: u32) -> String {
-    format!("catalyst-deploy-{}-{attempt}", spec.short_sha().to_ascii_lowercase())
+    format!(
+        "catalyst-deploy-{}-{attempt}",
+        spec.short_sha().to_ascii_lowercase()
+    )
 }
 
 /// Labels of the Job and its pod: the environment's, plus role and attempt.
@@ -220,7 +223,10 @@ pub fn build_args(spec: &EnvironmentSpec, s: &ClusterSettings) -> Vec<String> {
         format!("--context=dir://{SOURCE_DIR}/{context}"),
         format!("--dockerfile={SOURCE_DIR}/{dockerfile}"),
         format!("--destination={}", spec.image_ref(s).reference()),
-        format!("--label=org.opencontainers.image.revision={}", spec.head_sha),
+        format!(
+            "--label=org.opencontainers.image.revision={}",
+            spec.head_sha
+        ),
     ]
 }
 
@@ -396,13 +402,24 @@ mod tests {
         let p = pod(&job());
         let containers = all_containers(&p);
         assert_eq!(
-            containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            containers
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
             ["checkout", "build", "deploy"]
         );
         for c in &containers {
             let r = c.resources.as_ref().unwrap();
-            assert!(r.limits.as_ref().unwrap().contains_key("memory"), "{}", c.name);
-            assert!(r.requests.as_ref().unwrap().contains_key("cpu"), "{}", c.name);
+            assert!(
+                r.limits.as_ref().unwrap().contains_key("memory"),
+                "{}",
+                c.name
+            );
+            assert!(
+                r.requests.as_ref().unwrap().contains_key("cpu"),
+                "{}",
+                c.name
+            );
             for port in c.ports.iter().flatten() {
                 assert!(port.protocol.is_some(), "{}", c.name);
             }
@@ -416,7 +433,13 @@ mod tests {
             for e in c.env.iter().flatten() {
                 if e.name.starts_with("GIT_") {
                     assert!(e.value.is_none(), "{} has a literal value", e.name);
-                    let r = e.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+                    let r = e
+                        .value_from
+                        .as_ref()
+                        .unwrap()
+                        .secret_key_ref
+                        .as_ref()
+                        .unwrap();
                     assert_eq!(r.name, "catalyst-git");
                 }
             }
@@ -440,9 +463,11 @@ mod tests {
     #[test]
     fn checkout_fetches_the_exact_sha() {
         let script = checkout_script(&spec());
-        assert!(script.contains(
-            "git fetch -q --depth 1 origin '0123456789abcdef0123456789abcdef01234567'"
-        ));
+        assert!(
+            script.contains(
+                "git fetch -q --depth 1 origin '0123456789abcdef0123456789abcdef01234567'"
+            )
+        );
         assert!(script.contains("'refs/pull/42/head'"));
         assert!(script.contains("git checkout -q --detach '0123456789abcdef"));
         assert!(script.contains("'https://github.com/Acme/Web.git'"));
@@ -520,15 +545,24 @@ mod tests {
             assert!(ok.success(), "does not parse: {script}");
         }
         // The helm line, with `helm` replaced by printf, prints each word on a line.
-        let helm = deploy.lines().last().unwrap().replacen("'helm'", "printf '%s\\n'", 1);
-        let out = std::process::Command::new("sh").args(["-c", &helm]).output().unwrap();
+        let helm = deploy
+            .lines()
+            .last()
+            .unwrap()
+            .replacen("'helm'", "printf '%s\\n'", 1);
+        let out = std::process::Command::new("sh")
+            .args(["-c", &helm])
+            .output()
+            .unwrap();
         let words: Vec<String> = String::from_utf8(out.stdout)
             .unwrap()
             .lines()
             .map(str::to_owned)
             .collect();
         assert!(words.contains(&format!("./x{hostile}")));
-        assert!(words.contains(&format!("ingress.host=h{hostile}$(id)`id`\\,image.tag=evil")));
+        assert!(words.contains(&format!(
+            "ingress.host=h{hostile}$(id)`id`\\,image.tag=evil"
+        )));
         // The values YAML is not in any script at all.
         assert!(!deploy.contains("reboot"));
     }

@@ -71,7 +71,10 @@ fn failing(cs: &ContainerStatus) -> Option<FailingContainer> {
     }
     if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
         let reason = w.reason.clone().unwrap_or_default();
-        let benign = matches!(reason.as_str(), "" | "ContainerCreating" | "PodInitializing");
+        let benign = matches!(
+            reason.as_str(),
+            "" | "ContainerCreating" | "PodInitializing"
+        );
         if benign && cs.restart_count == 0 {
             return None;
         }
@@ -189,11 +192,7 @@ pub fn summarize_warnings(events: &[Event], limit: usize) -> Vec<WarningEvent> {
                 .as_ref()
                 .or(e.first_timestamp.as_ref())
                 .map(to_chrono)
-                .or_else(|| {
-                    e.event_time
-                        .as_ref()
-                        .and_then(|t| from_timestamp(&t.0))
-                }),
+                .or_else(|| e.event_time.as_ref().and_then(|t| from_timestamp(&t.0))),
         })
         .collect();
     warnings.sort_by_key(|w| w.last_seen);
@@ -229,7 +228,10 @@ pub fn render(logs: &[ContainerLogTail], events: &[WarningEvent]) -> String {
     if !events.is_empty() {
         out.push_str("==> warning events <==\n");
         for e in events {
-            out.push_str(&format!("{} {}: {} (x{})\n", e.object, e.reason, e.message, e.count));
+            out.push_str(&format!(
+                "{} {}: {} (x{})\n",
+                e.object, e.reason, e.message, e.count
+            ));
         }
     }
     out
@@ -323,7 +325,12 @@ mod tests {
             )),
             ..Event::default()
         };
-        let events = vec![ev(3, "Warning"), ev(1, "Warning"), ev(2, "Normal"), ev(4, "Warning")];
+        let events = vec![
+            ev(3, "Warning"),
+            ev(1, "Warning"),
+            ev(2, "Normal"),
+            ev(4, "Warning"),
+        ];
         let w = summarize_warnings(&events, 2);
         let reasons: Vec<_> = w.iter().map(|w| w.reason.as_str()).collect();
         assert_eq!(reasons, ["R3", "R4"]);

@@ -45,7 +45,10 @@ pub async fn state(client: &kube::Client, namespace: &str) -> Result<NamespaceSt
     match namespaces(client).get(namespace).await {
         Ok(ns) => Ok(state_of(&ns)),
         Err(e) if is_not_found(&e) => Ok(NamespaceState::Absent),
-        Err(e) => Err(ClusterError::api(format!("reading namespace {namespace}"), e)),
+        Err(e) => Err(ClusterError::api(
+            format!("reading namespace {namespace}"),
+            e,
+        )),
     }
 }
 
@@ -68,10 +71,15 @@ pub async fn delete(client: &kube::Client, namespace: &str) -> Result<NamespaceS
     {
         Ok(either) => {
             tracing::info!(namespace, "preview namespace deletion requested");
-            Ok(either.left().map_or(NamespaceState::Absent, |ns| state_of(&ns)))
+            Ok(either
+                .left()
+                .map_or(NamespaceState::Absent, |ns| state_of(&ns)))
         }
         Err(e) if is_not_found(&e) => Ok(NamespaceState::Absent),
-        Err(e) => Err(ClusterError::api(format!("deleting namespace {namespace}"), e)),
+        Err(e) => Err(ClusterError::api(
+            format!("deleting namespace {namespace}"),
+            e,
+        )),
     }
 }
 

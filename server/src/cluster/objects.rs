@@ -199,10 +199,7 @@ pub fn deployer_network_policy(
         metadata: meta(spec, DEPLOYER_EGRESS_POLICY),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector {
-                match_labels: Some(labels::single(
-                    labels::ROLE,
-                    labels::ROLE_PULL_REQUEST_POD,
-                )),
+                match_labels: Some(labels::single(labels::ROLE, labels::ROLE_PULL_REQUEST_POD)),
                 ..LabelSelector::default()
             }),
             policy_types: Some(vec!["Egress".to_owned()]),
@@ -224,7 +221,14 @@ pub fn service_account(spec: &EnvironmentSpec, _s: &ClusterSettings) -> ServiceA
 }
 
 const ALL_VERBS: [&str; 8] = [
-    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
 ];
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
@@ -284,7 +288,7 @@ pub fn role_binding(spec: &EnvironmentSpec, _s: &ClusterSettings) -> RoleBinding
     RoleBinding {
         metadata: meta(spec, DEPLOYER),
         role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".to_owned(),
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
             kind: "Role".to_owned(),
             name: DEPLOYER.to_owned(),
         },
@@ -392,8 +396,13 @@ mod tests {
         assert_eq!(from.len(), 2);
         assert_eq!(from[0].pod_selector, Some(LabelSelector::default()));
         assert_eq!(
-            from[1].namespace_selector.as_ref().unwrap().match_labels.as_ref().unwrap()
-                [labels::NAMESPACE_NAME],
+            from[1]
+                .namespace_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()[labels::NAMESPACE_NAME],
             "ingress-nginx"
         );
         let egress = np.egress.unwrap();
@@ -404,14 +413,21 @@ mod tests {
         assert!(ports.iter().all(|p| p.port == Some(IntOrString::Int(53))));
         let aux = egress[2].to.as_ref().unwrap();
         assert_eq!(
-            aux[0].namespace_selector.as_ref().unwrap().match_labels.as_ref().unwrap()
-                [labels::NAMESPACE_NAME],
+            aux[0]
+                .namespace_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()[labels::NAMESPACE_NAME],
             "registry"
         );
         // Nothing else: no ipBlock reaching other namespaces or the world.
-        assert!(egress.iter().all(|r| {
-            r.to.iter().flatten().all(|p| p.ip_block.is_none())
-        }));
+        assert!(
+            egress
+                .iter()
+                .all(|r| { r.to.iter().flatten().all(|p| p.ip_block.is_none()) })
+        );
     }
 
     #[test]

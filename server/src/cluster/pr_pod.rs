@@ -53,14 +53,9 @@ pub fn is_active(job: &Job) -> bool {
 
 /// The `Complete`/`Failed` (or `FailureTarget`) condition that is `True`, if any.
 fn finished_condition(job: &Job) -> Option<&k8s_openapi::api::batch::v1::JobCondition> {
-    job.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| {
-            c.status == "True" && matches!(c.type_.as_str(), "Complete" | "Failed" | "FailureTarget")
-        })
+    job.status.as_ref()?.conditions.iter().flatten().find(|c| {
+        c.status == "True" && matches!(c.type_.as_str(), "Complete" | "Failed" | "FailureTarget")
+    })
 }
 
 fn owning_job(pod: &Pod) -> Option<&str> {
@@ -89,7 +84,11 @@ pub async fn start(
         .list(&ListParams::default().labels(&selector()))
         .await
         .map_err(|e| ClusterError::api(format!("listing deploy Jobs in {ns}"), e))?;
-    if existing.items.iter().any(|j| j.metadata.name.as_deref() == Some(&name)) {
+    if existing
+        .items
+        .iter()
+        .any(|j| j.metadata.name.as_deref() == Some(&name))
+    {
         return Ok(name);
     }
     if let Some(other) = existing.items.iter().find(|j| is_active(j)) {
@@ -116,7 +115,10 @@ pub async fn start(
                 .to_owned(),
         });
     }
-    match api.create(&PostParams::default(), &pr_job(spec, attempt, settings)).await {
+    match api
+        .create(&PostParams::default(), &pr_job(spec, attempt, settings))
+        .await
+    {
         Ok(_) => {
             tracing::info!(namespace = ns, job = %name, sha = %spec.head_sha, "deploy Job started");
             Ok(name)
@@ -216,7 +218,10 @@ pub async fn cancel(client: &kube::Client, namespace: &str, name: &str) -> Resul
             Ok(())
         }
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(ClusterError::api(format!("cancelling deploy Job {name}"), e)),
+        Err(e) => Err(ClusterError::api(
+            format!("cancelling deploy Job {name}"),
+            e,
+        )),
     }
 }
 

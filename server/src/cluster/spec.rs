@@ -105,7 +105,10 @@ impl EnvironmentSpec {
     /// Labels every object of the environment carries (drift detection selects on them).
     pub fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            (labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned()),
+            (
+                labels::MANAGED_BY.to_owned(),
+                labels::MANAGED_BY_VALUE.to_owned(),
+            ),
             (
                 labels::REPOSITORY.to_owned(),
                 labels::repository_value(&self.repository),
@@ -340,7 +343,10 @@ mod tests {
         assert_eq!(l[labels::PR_NUMBER], "42");
         assert_eq!(l[labels::HEAD_SHA].len(), 40);
         assert!(l.values().all(|v| labels::is_label_value(v)));
-        assert_eq!(spec().annotations()[labels::REPOSITORY_ANNOTATION], "Acme/Web");
+        assert_eq!(
+            spec().annotations()[labels::REPOSITORY_ANNOTATION],
+            "Acme/Web"
+        );
     }
 
     #[test]

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
-#[command(name = "catalyst-testkit", version, about = "Loopback Kubernetes and GitHub API doubles for Catalyst")]
+#[command(
+    name = "catalyst-testkit",
+    version,
+    about = "Loopback Kubernetes and GitHub API doubles for Catalyst"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,7 +32,11 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
         /// Where webhooks go (Catalyst's `/webhooks/github`).
-        #[arg(long, env = "CATALYST_TESTKIT_WEBHOOK_URL", default_value = "http://127.0.0.1:3000/webhooks/github")]
+        #[arg(
+            long,
+            env = "CATALYST_TESTKIT_WEBHOOK_URL",
+            default_value = "http://127.0.0.1:3000/webhooks/github"
+        )]
         webhook_url: String,
         /// A timed script to play (see the `scenario` module docs).
         #[arg(long)]
@@ -39,7 +47,12 @@ enum Command {
         #[command(subcommand)]
         action: PrCommand,
         /// The GitHub double of the running `serve`.
-        #[arg(long, global = true, env = "CATALYST_GITHUB_API_URL", default_value = "http://127.0.0.1:9080")]
+        #[arg(
+            long,
+            global = true,
+            env = "CATALYST_GITHUB_API_URL",
+            default_value = "http://127.0.0.1:9080"
+        )]
         github_url: String,
         /// Override where the webhook goes.
         #[arg(long, global = true)]
@@ -119,24 +132,67 @@ enum PrCommand {
 
 fn pr_body(cmd: PrCommand) -> Value {
     match cmd {
-        PrCommand::Open { repo, number, title, author, sha, branch, fork, labels } => json!({
+        PrCommand::Open {
+            repo,
+            number,
+            title,
+            author,
+            sha,
+            branch,
+            fork,
+            labels,
+        } => json!({
             "repo": repo, "action": "open", "number": number, "title": title, "author": author,
             "head_sha": sha, "head_ref": branch, "fork": fork, "labels": labels,
         }),
-        PrCommand::Push { repo, number, sha } => json!({"repo": repo, "action": "push", "number": number, "sha": sha}),
-        PrCommand::Close { repo, number, merged } => json!({"repo": repo, "action": "close", "number": number, "merged": merged}),
-        PrCommand::Reopen { repo, number } => json!({"repo": repo, "action": "reopen", "number": number}),
-        PrCommand::Label { repo, number, label } => json!({"repo": repo, "action": "label", "number": number, "label": label}),
-        PrCommand::Unlabel { repo, number, label } => json!({"repo": repo, "action": "unlabel", "number": number, "label": label}),
+        PrCommand::Push { repo, number, sha } => {
+            json!({"repo": repo, "action": "push", "number": number, "sha": sha})
+        }
+        PrCommand::Close {
+            repo,
+            number,
+            merged,
+        } => json!({"repo": repo, "action": "close", "number": number, "merged": merged}),
+        PrCommand::Reopen { repo, number } => {
+            json!({"repo": repo, "action": "reopen", "number": number})
+        }
+        PrCommand::Label {
+            repo,
+            number,
+            label,
+        } => json!({"repo": repo, "action": "label", "number": number, "label": label}),
+        PrCommand::Unlabel {
+            repo,
+            number,
+            label,
+        } => json!({"repo": repo, "action": "unlabel", "number": number, "label": label}),
     }
 }
 
-async fn serve(kube_port: u16, github_port: u16, state_dir: Option<PathBuf>, webhook_url: String, scenario: Option<PathBuf>) -> anyhow::Result<()> {
-    let scenario = scenario.map(|p| Scenario::load(&p).with_context(|| format!("loading {}", p.display()))).transpose()?;
-    let kit = TestKit::start_with(TestKitOptions { kube_port, github_port, state_dir }).await.context("starting the doubles")?;
+async fn serve(
+    kube_port: u16,
+    github_port: u16,
+    state_dir: Option<PathBuf>,
+    webhook_url: String,
+    scenario: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let scenario = scenario
+        .map(|p| Scenario::load(&p).with_context(|| format!("loading {}", p.display())))
+        .transpose()?;
+    let kit = TestKit::start_with(TestKitOptions {
+        kube_port,
+        github_port,
+        state_dir,
+    })
+    .await
+    .context("starting the doubles")?;
     let gh = kit.github();
     gh.set_webhook_target(&webhook_url, catalyst_testkit::github::TEST_WEBHOOK_SECRET);
-    println!("# catalyst-testkit: Kubernetes API at {}, GitHub API at {}", kit.kube_url(), kit.github_url());
+    println!(
+        "# catalyst-testkit: Kubernetes API at {}, GitHub API at {}",
+        kit.kube_url(),
+        kit.github_url()
+    );
     println!("# webhooks go to {webhook_url}");
     for (k, v) in kit.env() {
         println!("{k}={v}");
@@ -144,22 +200,37 @@ async fn serve(kube_port: u16, github_port: u16, state_dir: Option<PathBuf>, web
     if let Some(s) = scenario {
         tokio::spawn(s.play(kit.cluster(), gh));
     }
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     Ok(())
 }
 
-async fn pr(action: PrCommand, github_url: String, webhook_url: Option<String>, webhook_secret: Option<String>) -> anyhow::Result<()> {
+async fn pr(
+    action: PrCommand,
+    github_url: String,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+) -> anyhow::Result<()> {
     let mut body = pr_body(action);
     if let Some(u) = webhook_url {
         body["webhook_url"] = json!(u);
         body["webhook_secret"] = json!(webhook_secret);
     }
     let url = format!("{}/_testkit/pr", github_url.trim_end_matches('/'));
-    let resp = reqwest::Client::new().post(&url).json(&body).send().await.with_context(|| format!("is `catalyst-testkit serve` running at {github_url}?"))?;
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("is `catalyst-testkit serve` running at {github_url}?"))?;
     let status = resp.status();
     let out: Value = resp.json().await.context("reading the answer")?;
     if !status.is_success() {
-        anyhow::bail!("the GitHub double refused: {}", out["message"].as_str().unwrap_or("unknown error"));
+        anyhow::bail!(
+            "the GitHub double refused: {}",
+            out["message"].as_str().unwrap_or("unknown error")
+        );
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
@@ -168,9 +239,23 @@ async fn pr(action: PrCommand, github_url: String, webhook_url: Option<String>, 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse().command {
-        Command::Serve { kube_port, github_port, state_dir, webhook_url, scenario } => serve(kube_port, github_port, state_dir, webhook_url, scenario).await,
-        Command::Pr { action, github_url, webhook_url, webhook_secret } => pr(action, github_url, webhook_url, webhook_secret).await,
+        Command::Serve {
+            kube_port,
+            github_port,
+            state_dir,
+            webhook_url,
+            scenario,
+        } => serve(kube_port, github_port, state_dir, webhook_url, scenario).await,
+        Command::Pr {
+            action,
+            github_url,
+            webhook_url,
+            webhook_secret,
+        } => pr(action, github_url, webhook_url, webhook_secret).await,
     }
 }

@@ -84,15 +84,32 @@ impl PrSpec {
 pub enum PrAction {
     Open(PrSpec),
     /// New commits: `synchronize`. A random SHA when none is given.
-    Push { number: u64, sha: Option<String> },
-    Close { number: u64, #[serde(default)] merged: bool },
-    Reopen { number: u64 },
-    Label { number: u64, label: String },
-    Unlabel { number: u64, label: String },
+    Push {
+        number: u64,
+        sha: Option<String>,
+    },
+    Close {
+        number: u64,
+        #[serde(default)]
+        merged: bool,
+    },
+    Reopen {
+        number: u64,
+    },
+    Label {
+        number: u64,
+        label: String,
+    },
+    Unlabel {
+        number: u64,
+        label: String,
+    },
 }
 
 fn pr_mut<'a>(w: &'a mut World, repo: &str, number: u64) -> GhResult<&'a mut PullRequest> {
-    w.pulls.get_mut(&(repo.to_string(), number)).ok_or_else(GhError::not_found)
+    w.pulls
+        .get_mut(&(repo.to_string(), number))
+        .ok_or_else(GhError::not_found)
 }
 
 /// Applies a change to `repo` and returns the delivery GitHub would send for it.
@@ -102,9 +119,19 @@ pub fn apply(w: &mut World, base: &str, repo: &str, action: PrAction) -> GhResul
     }
     let (name, extra, number) = match action {
         PrAction::Open(spec) => {
-            let number = spec.number.unwrap_or_else(|| w.pulls.keys().filter(|(r, _)| r == repo).map(|(_, n)| *n).max().unwrap_or(0) + 1);
+            let number = spec.number.unwrap_or_else(|| {
+                w.pulls
+                    .keys()
+                    .filter(|(r, _)| r == repo)
+                    .map(|(_, n)| *n)
+                    .max()
+                    .unwrap_or(0)
+                    + 1
+            });
             if w.pulls.contains_key(&(repo.to_string(), number)) {
-                return Err(GhError::unprocessable(format!("pull request #{number} already exists")));
+                return Err(GhError::unprocessable(format!(
+                    "pull request #{number} already exists"
+                )));
             }
             let author = spec.author.unwrap_or_else(|| "octocat".into());
             w.ensure_user(&author, "User");
@@ -113,7 +140,19 @@ pub fn apply(w: &mut World, base: &str, repo: &str, action: PrAction) -> GhResul
                 let fork = format!("{author}/{repo_name}");
                 if !w.repos.contains_key(&fork) {
                     let id = w.next_id();
-                    w.repos.insert(fork.clone(), Repo { id, owner: author.clone(), name: repo_name, default_branch: "main".into(), private: false, files: Default::default(), collaborators: Default::default(), created_at: Utc::now() });
+                    w.repos.insert(
+                        fork.clone(),
+                        Repo {
+                            id,
+                            owner: author.clone(),
+                            name: repo_name,
+                            default_branch: "main".into(),
+                            private: false,
+                            files: Default::default(),
+                            collaborators: Default::default(),
+                            created_at: Utc::now(),
+                        },
+                    );
                 }
                 fork
             } else {
@@ -150,7 +189,11 @@ pub fn apply(w: &mut World, base: &str, repo: &str, action: PrAction) -> GhResul
             pr.head_sha = sha.unwrap_or_else(|| random_hex(40));
             pr.updated_at = Utc::now();
             let after = pr.head_sha.clone();
-            ("synchronize", json!({"before": before, "after": after}), number)
+            (
+                "synchronize",
+                json!({"before": before, "after": after}),
+                number,
+            )
         }
         PrAction::Close { number, merged } => {
             let pr = pr_mut(w, repo, number)?;
@@ -174,13 +217,21 @@ pub fn apply(w: &mut World, base: &str, repo: &str, action: PrAction) -> GhResul
                 pr.labels.push(label.clone());
             }
             pr.updated_at = Utc::now();
-            ("labeled", json!({"label": render::label_json(base, repo, &label)}), number)
+            (
+                "labeled",
+                json!({"label": render::label_json(base, repo, &label)}),
+                number,
+            )
         }
         PrAction::Unlabel { number, label } => {
             let pr = pr_mut(w, repo, number)?;
             pr.labels.retain(|l| *l != label);
             pr.updated_at = Utc::now();
-            ("unlabeled", json!({"label": render::label_json(base, repo, &label)}), number)
+            (
+                "unlabeled",
+                json!({"label": render::label_json(base, repo, &label)}),
+                number,
+            )
         }
     };
     let pr = w.pulls[&(repo.to_string(), number)].clone();

@@ -10,14 +10,16 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::GhState;
 use super::actions::PrAction;
 use super::errors::{GhError, GhResult};
 use super::handle::GitHub;
-use super::GhState;
 
 /// The control routes.
 pub fn router() -> Router<Arc<GhState>> {
-    Router::new().route("/_testkit/pr", post(pr)).route("/_testkit/state", get(state))
+    Router::new()
+        .route("/_testkit/pr", post(pr))
+        .route("/_testkit/state", get(state))
 }
 
 /// A `pr` command: a repository and one change; optionally a webhook target to use.
@@ -36,7 +38,10 @@ pub struct PrCommand {
 async fn pr(State(st): State<Arc<GhState>>, Json(cmd): Json<PrCommand>) -> GhResult<Response> {
     let gh = GitHub::new(st);
     if let Some(url) = &cmd.webhook_url {
-        let secret = cmd.webhook_secret.clone().unwrap_or_else(|| super::TEST_WEBHOOK_SECRET.to_string());
+        let secret = cmd
+            .webhook_secret
+            .clone()
+            .unwrap_or_else(|| super::TEST_WEBHOOK_SECRET.to_string());
         gh.set_webhook_target(url, &secret);
     }
     if matches!(cmd.action, PrAction::Open(_)) {
@@ -52,7 +57,10 @@ async fn pr(State(st): State<Arc<GhState>>, Json(cmd): Json<PrCommand>) -> GhRes
         "head_sha": payload["pull_request"]["head"]["sha"],
     });
     if !cmd.no_deliver {
-        let r = gh.deliver(&d).await.map_err(|e| GhError::new(502, e.to_string()))?;
+        let r = gh
+            .deliver(&d)
+            .await
+            .map_err(|e| GhError::new(502, e.to_string()))?;
         out["status"] = json!(r.status);
         out["response"] = json!(r.body);
     }

@@ -86,7 +86,15 @@ impl IntoResponse for GhError {
             body["errors"] = e;
         }
         let code = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (code, [(axum::http::header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response();
+        let mut resp = (
+            code,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )],
+            body.to_string(),
+        )
+            .into_response();
         for (k, v) in self.headers {
             if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
                 resp.headers_mut().insert(k, v);

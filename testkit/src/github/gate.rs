@@ -11,10 +11,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::Digest;
 
+use super::GhState;
 use super::auth::{Identity, identify};
 use super::errors::GhError;
 use super::ratelimit::headers;
-use super::GhState;
 use crate::recorder::RecordedRequest;
 
 fn set_headers(resp: &mut Response, hs: Vec<(String, String)>) {
@@ -28,11 +28,19 @@ fn set_headers(resp: &mut Response, hs: Vec<(String, String)>) {
 /// The middleware.
 pub async fn gate(State(st): State<Arc<GhState>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 16 << 20)
+        .await
+        .unwrap_or_default();
     let method = parts.method.clone();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
-    let header_str = |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header_str = |h: header::HeaderName| {
+        parts
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let record = RecordedRequest {
         method: method.to_string(),
         path: path.clone(),
@@ -46,7 +54,10 @@ pub async fn gate(State(st): State<Arc<GhState>>, req: Request, next: Next) -> R
     };
     let if_none_match = header_str(header::IF_NONE_MATCH);
     let resp = serve(&st, parts, bytes, next, &method, &path, if_none_match).await;
-    st.recorder.push(RecordedRequest { status: resp.status().as_u16(), ..record });
+    st.recorder.push(RecordedRequest {
+        status: resp.status().as_u16(),
+        ..record
+    });
     resp
 }
 
@@ -60,7 +71,15 @@ async fn serve(
     if_none_match: Option<String>,
 ) -> Response {
     if let Some(code) = st.faults.before_request().await {
-        return GhError::new(code, if code == 503 { "Service Unavailable" } else { "Server Error" }).into_response();
+        return GhError::new(
+            code,
+            if code == 503 {
+                "Service Unavailable"
+            } else {
+                "Server Error"
+            },
+        )
+        .into_response();
     }
     // Control and OAuth endpoints are not part of the rate-limited REST API.
     let unmetered = path.starts_with("/_testkit") || path.starts_with("/login/oauth");
@@ -83,11 +102,16 @@ async fn serve(
         return resp;
     }
     let (mut rparts, rbody) = resp.into_parts();
-    let rbytes = axum::body::to_bytes(rbody, usize::MAX).await.unwrap_or_default();
+    let rbytes = axum::body::to_bytes(rbody, usize::MAX)
+        .await
+        .unwrap_or_default();
     let mut not_modified = false;
     if *method == Method::GET && rparts.status == StatusCode::OK {
         let etag = format!("W/\"{}\"", hex::encode(sha2::Sha256::digest(&rbytes)));
-        not_modified = if_none_match.as_deref().is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/")));
+        not_modified = if_none_match.as_deref().is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/"))
+        });
         if let Ok(v) = HeaderValue::from_str(&etag) {
             rparts.headers.insert(header::ETAG, v);
         }
@@ -110,7 +134,14 @@ async fn serve(
         Response::from_parts(rparts, Body::from(rbytes))
     };
     set_headers(&mut resp, hs);
-    resp.headers_mut().insert("x-github-media-type", HeaderValue::from_static("github.v3; format=json"));
-    resp.headers_mut().insert("x-github-request-id", HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string()[..20].to_uppercase()).unwrap_or(HeaderValue::from_static("0")));
+    resp.headers_mut().insert(
+        "x-github-media-type",
+        HeaderValue::from_static("github.v3; format=json"),
+    );
+    resp.headers_mut().insert(
+        "x-github-request-id",
+        HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string()[..20].to_uppercase())
+            .unwrap_or(HeaderValue::from_static("0")),
+    );
     resp
 }

@@ -85,7 +85,8 @@ impl GitHub {
     /// Sets a file's content at a ref (a branch or a SHA), e.g. `.catalyst/preview.yaml`.
     pub fn set_file(&self, repo: &str, git_ref: &str, path: &str, content: &str) {
         if let Some(r) = self.st.world().repos.get_mut(repo) {
-            r.files.insert((git_ref.to_string(), path.to_string()), content.to_string());
+            r.files
+                .insert((git_ref.to_string(), path.to_string()), content.to_string());
         }
     }
 
@@ -123,7 +124,13 @@ impl GitHub {
 
     /// Pushes to a pull request (`synchronize`); a random SHA when `sha` is `None`.
     pub fn push(&self, repo: &str, number: u64, sha: Option<&str>) -> Result<Delivery, GhError> {
-        self.apply(repo, PrAction::Push { number, sha: sha.map(str::to_string) })
+        self.apply(
+            repo,
+            PrAction::Push {
+                number,
+                sha: sha.map(str::to_string),
+            },
+        )
     }
 
     /// Closes (or merges) a pull request.
@@ -138,32 +145,66 @@ impl GitHub {
 
     /// Adds a label.
     pub fn label(&self, repo: &str, number: u64, label: &str) -> Result<Delivery, GhError> {
-        self.apply(repo, PrAction::Label { number, label: label.to_string() })
+        self.apply(
+            repo,
+            PrAction::Label {
+                number,
+                label: label.to_string(),
+            },
+        )
     }
 
     /// Removes a label.
     pub fn unlabel(&self, repo: &str, number: u64, label: &str) -> Result<Delivery, GhError> {
-        self.apply(repo, PrAction::Unlabel { number, label: label.to_string() })
+        self.apply(
+            repo,
+            PrAction::Unlabel {
+                number,
+                label: label.to_string(),
+            },
+        )
     }
 
     /// A pull request.
     pub fn pull(&self, repo: &str, number: u64) -> Option<PullRequest> {
-        self.st.world().pulls.get(&(repo.to_string(), number)).cloned()
+        self.st
+            .world()
+            .pulls
+            .get(&(repo.to_string(), number))
+            .cloned()
     }
 
     /// The comments on a pull request, oldest first.
     pub fn comments(&self, repo: &str, number: u64) -> Vec<Comment> {
-        self.st.world().comments.iter().filter(|c| c.repo == repo && c.issue_number == number).cloned().collect()
+        self.st
+            .world()
+            .comments
+            .iter()
+            .filter(|c| c.repo == repo && c.issue_number == number)
+            .cloned()
+            .collect()
     }
 
     /// The deployments of a repository, oldest first.
     pub fn deployments(&self, repo: &str) -> Vec<Deployment> {
-        self.st.world().deployments.iter().filter(|d| d.repo == repo).cloned().collect()
+        self.st
+            .world()
+            .deployments
+            .iter()
+            .filter(|d| d.repo == repo)
+            .cloned()
+            .collect()
     }
 
     /// The statuses of a deployment, oldest first.
     pub fn deployment_statuses(&self, deployment_id: u64) -> Vec<DeploymentStatus> {
-        self.st.world().statuses.iter().filter(|s| s.deployment_id == deployment_id).cloned().collect()
+        self.st
+            .world()
+            .statuses
+            .iter()
+            .filter(|s| s.deployment_id == deployment_id)
+            .cloned()
+            .collect()
     }
 
     /// Sets every primary rate-limit budget to `limit` with `remaining` left.
@@ -179,7 +220,9 @@ impl GitHub {
 
     /// The next `hits` requests trip a secondary limit (403 or 429, with `Retry-After`).
     pub fn trigger_secondary_rate_limit(&self, hits: usize, status: u16, retry_after_secs: u64) {
-        self.st.limits().trigger_secondary(hits, status, retry_after_secs);
+        self.st
+            .limits()
+            .trigger_secondary(hits, status, retry_after_secs);
     }
 
     /// Where [`GitHub::deliver`] posts, and with which secret.
@@ -191,16 +234,30 @@ impl GitHub {
 
     /// Sends a delivery to the webhook target (again, for a redelivery).
     pub async fn deliver(&self, d: &Delivery) -> Result<DeliveryResult, WebhookError> {
-        let sender = self.st.webhook.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(WebhookError::NoTarget)?;
+        let sender = self
+            .st
+            .webhook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(WebhookError::NoTarget)?;
         let result = sender.send(d).await;
         let status = result.as_ref().ok().map(|r| r.status);
-        self.st.deliveries.lock().unwrap_or_else(|p| p.into_inner()).push((d.clone(), status));
+        self.st
+            .deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((d.clone(), status));
         result
     }
 
     /// Every delivery sent so far, with the receiver's status.
     pub fn deliveries(&self) -> Vec<(Delivery, Option<u16>)> {
-        self.st.deliveries.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.st
+            .deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Fault injection for the API.

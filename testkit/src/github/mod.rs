@@ -3,12 +3,16 @@
 //! plus a webhook sender that turns state changes into signed deliveries.
 
 pub mod actions;
+pub mod apps;
 pub mod auth;
+pub mod contents;
 pub mod control;
+pub mod deployments;
 pub mod errors;
 pub mod gate;
 pub mod handle;
 pub mod oauth;
+pub mod pulls;
 pub mod ratelimit;
 pub mod render;
 pub mod routes;
@@ -31,7 +35,8 @@ pub use webhook::{Delivery, DeliveryResult, WebhookError, WebhookSender, signatu
 /// A test-only RSA key for the GitHub App. Never use it for anything real.
 pub const TEST_APP_PRIVATE_KEY_PEM: &str = include_str!("../../keys/test-app-key.DO-NOT-USE.pem");
 /// The public half of [`TEST_APP_PRIVATE_KEY_PEM`].
-pub const TEST_APP_PUBLIC_KEY_PEM: &str = include_str!("../../keys/test-app-key.DO-NOT-USE.pub.pem");
+pub const TEST_APP_PUBLIC_KEY_PEM: &str =
+    include_str!("../../keys/test-app-key.DO-NOT-USE.pub.pem");
 /// The app id the double's app has.
 pub const TEST_APP_ID: u64 = 1001;
 /// The app's one installation.
@@ -110,7 +115,10 @@ impl GitHubServer {
             .merge(oauth::router())
             .merge(control::router())
             .fallback(routes::not_found)
-            .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                gate::gate,
+            ))
             .with_state(state.clone());
         let listener = FaultyListener::new(listener, state.faults.clone());
         let task = tokio::spawn(async move {

@@ -54,7 +54,11 @@ impl RateLimits {
         let budget = self.budget;
         let b = self.buckets.entry(id.bucket()).or_insert_with(|| {
             let (limit, remaining) = budget.unwrap_or((default_limit(id), default_limit(id)));
-            Bucket { limit, used: limit - remaining.min(limit), reset: now + 3600 }
+            Bucket {
+                limit,
+                used: limit - remaining.min(limit),
+                reset: now + 3600,
+            }
         });
         if b.reset <= now {
             b.used = 0;
@@ -74,7 +78,11 @@ impl RateLimits {
 
     /// The next `hits` requests trip a secondary limit (`status` 403 or 429).
     pub fn trigger_secondary(&mut self, hits: usize, status: u16, retry_after: u64) {
-        self.secondary = Some(Secondary { hits, status, retry_after });
+        self.secondary = Some(Secondary {
+            hits,
+            status,
+            retry_after,
+        });
     }
 
     /// Checks both limits before a request is served.

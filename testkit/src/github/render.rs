@@ -43,7 +43,11 @@ pub fn user(base: &str, u: &User) -> Value {
 
 /// A user by login (created on first mention).
 pub fn user_of(base: &str, w: &mut World, login: &str) -> Value {
-    let kind = if login.ends_with("[bot]") { "Bot" } else { "User" };
+    let kind = if login.ends_with("[bot]") {
+        "Bot"
+    } else {
+        "User"
+    };
     let u = w.ensure_user(login, kind);
     user(base, &u)
 }
@@ -103,7 +107,10 @@ pub fn repo(base: &str, w: &mut World, r: &Repo) -> Value {
 }
 
 fn label(base: &str, repo: &str, name: &str) -> Value {
-    let id = name.bytes().fold(7_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) % 1_000_000_000;
+    let id = name
+        .bytes()
+        .fold(7_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % 1_000_000_000;
     json!({
         "id": id,
         "node_id": node_id("05:Label", id),
@@ -140,7 +147,11 @@ pub fn pull(base: &str, w: &mut World, p: &PullRequest) -> Value {
     let author = user_of(base, w, &p.author);
     let head = branch(base, w, &p.head_repo, &p.head_ref, &p.head_sha);
     let base_b = branch(base, w, &p.repo, &p.base_ref, &p.base_sha);
-    let comments = w.comments.iter().filter(|c| c.repo == p.repo && c.issue_number == p.number).count();
+    let comments = w
+        .comments
+        .iter()
+        .filter(|c| c.repo == p.repo && c.issue_number == p.number)
+        .count();
     json!({
         "url": format!("{api}/pulls/{}", p.number),
         "id": p.id,
@@ -309,7 +320,11 @@ pub fn permissions() -> Value {
 pub fn content(base: &str, repo: &str, path: &str, git_ref: &str, text: &str) -> Value {
     let b64 = base64::engine::general_purpose::STANDARD.encode(text);
     // GitHub wraps the base64 at 60 characters.
-    let wrapped: Vec<String> = b64.as_bytes().chunks(60).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    let wrapped: Vec<String> = b64
+        .as_bytes()
+        .chunks(60)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
     let sha = git_blob_sha(text);
     let name = path.rsplit('/').next().unwrap_or(path);
     let url = format!("{base}/repos/{repo}/contents/{path}?ref={git_ref}");

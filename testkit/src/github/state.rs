@@ -226,5 +226,7 @@ impl World {
 
 /// A random hex string (SHAs, ids in tokens).
 pub fn random_hex(n: usize) -> String {
-    (0..n).map(|_| format!("{:x}", rand::random_range(0..16u8))).collect()
+    (0..n)
+        .map(|_| format!("{:x}", rand::random_range(0..16u8)))
+        .collect()
 }

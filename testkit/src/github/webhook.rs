@@ -58,7 +58,8 @@ pub struct DeliveryResult {
 
 /// `sha256=<hex>` of the body under `secret`, as in `X-Hub-Signature-256`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes keys of any length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -96,7 +97,10 @@ impl WebhookSender {
             .header("x-github-delivery", &d.id)
             .header("x-github-hook-id", self.hook_id.to_string())
             .header("x-github-hook-installation-target-type", "integration")
-            .header("x-github-hook-installation-target-id", self.installation_target_id.to_string())
+            .header(
+                "x-github-hook-installation-target-id",
+                self.installation_target_id.to_string(),
+            )
             .header("x-hub-signature-256", signature(&self.secret, &d.body))
             .body(d.body.clone())
             .send()
@@ -108,9 +112,17 @@ impl WebhookSender {
 }
 
 /// The `pull_request` payload for `action` on `pr`, shaped like GitHub's.
-pub fn pull_request_payload(base: &str, w: &mut World, action: &str, pr: &PullRequest, extra: Value) -> Value {
+pub fn pull_request_payload(
+    base: &str,
+    w: &mut World,
+    action: &str,
+    pr: &PullRequest,
+    extra: Value,
+) -> Value {
     let repo = w.repos.get(&pr.repo).cloned();
-    let repo_json = repo.map(|r| render::repo(base, w, &r)).unwrap_or(Value::Null);
+    let repo_json = repo
+        .map(|r| render::repo(base, w, &r))
+        .unwrap_or(Value::Null);
     let sender = render::user_of(base, w, &pr.author);
     let installation_id = w.installation_id;
     let mut p = json!({

@@ -22,9 +22,17 @@ pub fn apply_limit_ranges(inner: &Inner, ns: &str, pod: &mut Value) {
             if limit["type"].as_str() != Some("Container") {
                 continue;
             }
-            for c in pod["spec"]["containers"].as_array_mut().into_iter().flatten() {
+            for c in pod["spec"]["containers"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
                 let res = &mut c["resources"];
-                for (src, dst) in [("default", "limits"), ("defaultRequest", "requests"), ("default", "requests")] {
+                for (src, dst) in [
+                    ("default", "limits"),
+                    ("defaultRequest", "requests"),
+                    ("default", "requests"),
+                ] {
                     for (k, v) in limit[src].as_object().into_iter().flatten() {
                         if res[dst][k].is_null() {
                             res[dst][k] = v.clone();
@@ -37,7 +45,10 @@ pub fn apply_limit_ranges(inner: &Inner, ns: &str, pod: &mut Value) {
 }
 
 fn is_terminal(pod: &Value) -> bool {
-    matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 /// The quota-relevant amounts of one pod, in thousandths.
@@ -48,7 +59,11 @@ fn pod_usage(pod: &Value) -> BTreeMap<String, i128> {
     for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
         for (kind, prefix) in [("requests", "requests."), ("limits", "limits.")] {
             for (res, q) in c["resources"][kind].as_object().into_iter().flatten() {
-                let v = q.as_str().and_then(parse_milli).or_else(|| q.as_i64().map(|i| i128::from(i) * 1000)).unwrap_or(0);
+                let v = q
+                    .as_str()
+                    .and_then(parse_milli)
+                    .or_else(|| q.as_i64().map(|i| i128::from(i) * 1000))
+                    .unwrap_or(0);
                 *out.entry(format!("{prefix}{res}")).or_insert(0) += v;
                 if kind == "requests" {
                     *out.entry(res.clone()).or_insert(0) += v;
@@ -62,14 +77,26 @@ fn pod_usage(pod: &Value) -> BTreeMap<String, i128> {
 /// What a quota's `status.used` should be, given the pods in its namespace.
 pub fn quota_used(inner: &Inner, ns: &str, quota: &Value) -> Value {
     let mut used: BTreeMap<String, i128> = BTreeMap::new();
-    for pod in inner.list(rt("pods"), Some(ns)).into_iter().filter(|p| !is_terminal(p)) {
+    for pod in inner
+        .list(rt("pods"), Some(ns))
+        .into_iter()
+        .filter(|p| !is_terminal(p))
+    {
         for (k, v) in pod_usage(pod) {
             *used.entry(k).or_insert(0) += v;
         }
     }
     let mut out = serde_json::Map::new();
-    for k in quota["spec"]["hard"].as_object().into_iter().flatten().map(|(k, _)| k) {
-        out.insert(k.clone(), json!(format_milli(k, *used.get(k).unwrap_or(&0))));
+    for k in quota["spec"]["hard"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        out.insert(
+            k.clone(),
+            json!(format_milli(k, *used.get(k).unwrap_or(&0))),
+        );
     }
     Value::Object(out)
 }
@@ -80,11 +107,15 @@ pub fn check_quota(inner: &Inner, ns: &str, pod: &Value) -> ApiResult<()> {
     let usage = pod_usage(pod);
     for quota in inner.list(rt("resourcequotas"), Some(ns)) {
         let qname = quota["metadata"]["name"].as_str().unwrap_or("");
-        let Some(hard) = quota["spec"]["hard"].as_object() else { continue };
+        let Some(hard) = quota["spec"]["hard"].as_object() else {
+            continue;
+        };
         // A quota on limits/requests needs every container to say them.
         let mut missing = Vec::new();
         for k in hard.keys() {
-            let Some((kind, res)) = k.split_once('.') else { continue };
+            let Some((kind, res)) = k.split_once('.') else {
+                continue;
+            };
             if !matches!(kind, "limits" | "requests") {
                 continue;
             }
@@ -99,7 +130,10 @@ pub fn check_quota(inner: &Inner, ns: &str, pod: &Value) -> ApiResult<()> {
                 "",
                 "pods",
                 name,
-                format!("pods \"{name}\" is forbidden: failed quota: {qname}: must specify {}", missing.join(",")),
+                format!(
+                    "pods \"{name}\" is forbidden: failed quota: {qname}: must specify {}",
+                    missing.join(",")
+                ),
             ));
         }
         let used = quota_used(inner, ns, quota);

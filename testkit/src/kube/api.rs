@@ -28,18 +28,34 @@ pub fn router(st: Arc<KubeState>) -> Router {
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
-    (code, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 async fn handle(State(st): State<Arc<KubeState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 64 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .unwrap_or_default();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let q = parse_query(&query);
-    let header_str = |h: header::HeaderName| parts.headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header_str = |h: header::HeaderName| {
+        parts
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let resp = match st.faults.before_request().await {
-        Some(code) => ApiError::internal(code, "the server is currently unable to handle the request").into_response(),
+        Some(code) => {
+            ApiError::internal(code, "the server is currently unable to handle the request")
+                .into_response()
+        }
         None => route(&st, &parts.method, &path, &q, &parts.headers, body.clone())
             .await
             .unwrap_or_else(IntoResponse::into_response),
@@ -70,7 +86,9 @@ struct Target {
 
 fn parse_target(group: &str, version: &str, segs: &[String]) -> ApiResult<Target> {
     let (ns, tail) = match segs {
-        [first, ns, third, tail @ ..] if first == "namespaces" && third != "status" && third != "finalize" => {
+        [first, ns, third, tail @ ..]
+            if first == "namespaces" && third != "status" && third != "finalize" =>
+        {
             (Some(ns.clone()), {
                 let mut t = vec![third.clone()];
                 t.extend(tail.iter().cloned());
@@ -101,7 +119,11 @@ async fn route(
     headers: &HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let segs: Vec<String> = path.trim_matches('/').split('/').map(decode_segment).collect();
+    let segs: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(decode_segment)
+        .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
     match s.as_slice() {
@@ -109,9 +131,17 @@ async fn route(
         ["healthz" | "livez" | "readyz"] => return Ok("ok".into_response()),
         ["api"] => return ok(discovery::core_versions(&st.server_address())),
         ["apis"] => return ok(discovery::group_list()),
-        ["api", v] => return discovery::resource_list("", v).map_or_else(|| Err(ApiError::unknown_path()), ok),
-        ["apis", g] => return discovery::group(g).map_or_else(|| Err(ApiError::unknown_path()), ok),
-        ["apis", g, v] => return discovery::resource_list(g, v).map_or_else(|| Err(ApiError::unknown_path()), ok),
+        ["api", v] => {
+            return discovery::resource_list("", v)
+                .map_or_else(|| Err(ApiError::unknown_path()), ok);
+        }
+        ["apis", g] => {
+            return discovery::group(g).map_or_else(|| Err(ApiError::unknown_path()), ok);
+        }
+        ["apis", g, v] => {
+            return discovery::resource_list(g, v)
+                .map_or_else(|| Err(ApiError::unknown_path()), ok);
+        }
         _ => {}
     }
     let target = match s.as_slice() {
@@ -140,7 +170,9 @@ fn manager(q: &HashMap<String, String>, headers: &HeaderMap) -> String {
 }
 
 fn parse_body(body: &Bytes) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+    })
 }
 
 async fn resource(
@@ -156,7 +188,11 @@ async fn resource(
     let mgr = manager(q, headers);
     let dry_run = q.get("dryRun").is_some_and(|v| v == "All");
     let sub = t.sub.as_deref();
-    let opts = WriteOpts { manager: &mgr, dry_run, subresource: sub.filter(|s| *s == "status") };
+    let opts = WriteOpts {
+        manager: &mgr,
+        dry_run,
+        subresource: sub.filter(|s| *s == "status"),
+    };
     if let Some(s) = sub
         && !rt.subresources().contains(&s)
     {
@@ -168,14 +204,26 @@ async fn resource(
     match (method.clone(), t.name.as_deref(), sub) {
         (Method::GET, None, None) => {
             if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                return Ok(super::watch::serve(st.clone(), rt, watch_params(st, &t, q)?));
+                return Ok(super::watch::serve(
+                    st.clone(),
+                    rt,
+                    watch_params(st, &t, q)?,
+                ));
             }
             list(st, rt, t.ns.as_deref(), q, headers)
         }
         (Method::GET, Some(name), None | Some("status")) => {
-            let obj = st.store.lock().get(rt, &ns, name).cloned().ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
+            let obj = st
+                .store
+                .lock()
+                .get(rt, &ns, name)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
             if table::wants_table(headers) {
-                return Ok(json_response(StatusCode::OK, &table::render(rt, &[obj], &st.store.lock().current_rv().to_string(), None)));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &table::render(rt, &[obj], &st.store.lock().current_rv().to_string(), None),
+                ));
             }
             Ok(json_response(StatusCode::OK, &obj))
         }
@@ -197,20 +245,34 @@ async fn resource(
             Ok(json_response(StatusCode::CREATED, &obj))
         }
         (Method::PUT, Some(name), None | Some("status")) => {
-            let obj = ops::replace(&mut st.store.lock(), rt, &ns, name, parse_body(&body)?, opts)?;
+            let obj = ops::replace(
+                &mut st.store.lock(),
+                rt,
+                &ns,
+                name,
+                parse_body(&body)?,
+                opts,
+            )?;
             Ok(json_response(StatusCode::OK, &obj))
         }
         (Method::PATCH, Some(name), None | Some("status")) => {
-            let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let ct = ct.split(';').next().unwrap_or("").trim();
             let force = q.get("force").is_some_and(|v| v == "true");
             let (ptype, patch) = match ct {
                 "application/merge-patch+json" => (PatchType::Merge, parse_body(&body)?),
-                "application/strategic-merge-patch+json" => (PatchType::Strategic, parse_body(&body)?),
+                "application/strategic-merge-patch+json" => {
+                    (PatchType::Strategic, parse_body(&body)?)
+                }
                 "application/json-patch+json" => (PatchType::Json, parse_body(&body)?),
                 "application/apply-patch+yaml" | "application/apply-patch+cbor" => {
                     if !q.contains_key("fieldManager") {
-                        return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
+                        return Err(ApiError::bad_request(
+                            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                        ));
                     }
                     let v: Value = serde_yaml::from_slice(&body)
                         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
@@ -219,15 +281,30 @@ async fn resource(
                 other => return Err(ApiError::unsupported_media(other)),
             };
             if force && !matches!(ptype, PatchType::Apply { .. }) {
-                return Err(ApiError::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"));
+                return Err(ApiError::bad_request(
+                    "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+                ));
             }
-            let (obj, created) = ops::patch(&mut st.store.lock(), rt, &ns, name, ptype, patch, opts)?;
-            let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let (obj, created) =
+                ops::patch(&mut st.store.lock(), rt, &ns, name, ptype, patch, opts)?;
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok(json_response(code, &obj))
         }
         (Method::DELETE, Some(name), None) => {
             let (policy, pre, dry) = delete_options(q, &body);
-            let obj = ops::delete(&mut st.store.lock(), rt, &ns, name, policy.as_deref(), &pre, dry || dry_run)?;
+            let obj = ops::delete(
+                &mut st.store.lock(),
+                rt,
+                &ns,
+                name,
+                policy.as_deref(),
+                &pre,
+                dry || dry_run,
+            )?;
             let mut resp = json_response(StatusCode::OK, &obj);
             if rt.kind == "Job" && policy.is_none() {
                 resp.headers_mut().insert(
@@ -250,34 +327,57 @@ async fn resource(
                 .collect();
             let mut items = Vec::new();
             for n in names {
-                items.push(ops::delete(&mut inner, rt, &ns, &n, policy.as_deref(), &pre, dry || dry_run)?);
+                items.push(ops::delete(
+                    &mut inner,
+                    rt,
+                    &ns,
+                    &n,
+                    policy.as_deref(),
+                    &pre,
+                    dry || dry_run,
+                )?);
             }
             let rv = inner.current_rv().to_string();
-            Ok(json_response(StatusCode::OK, &list_doc(rt, items, &rv, None, None)))
+            Ok(json_response(
+                StatusCode::OK,
+                &list_doc(rt, items, &rv, None, None),
+            ))
         }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
 
-fn delete_options(q: &HashMap<String, String>, body: &Bytes) -> (Option<String>, Preconditions, bool) {
+fn delete_options(
+    q: &HashMap<String, String>,
+    body: &Bytes,
+) -> (Option<String>, Preconditions, bool) {
     let opts: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let policy = q
         .get("propagationPolicy")
         .cloned()
         .or_else(|| opts["propagationPolicy"].as_str().map(str::to_string))
-        .or_else(|| (opts["orphanDependents"].as_bool() == Some(true)).then(|| "Orphan".to_string()));
+        .or_else(|| {
+            (opts["orphanDependents"].as_bool() == Some(true)).then(|| "Orphan".to_string())
+        });
     let pre = Preconditions {
         uid: opts["preconditions"]["uid"].as_str().map(str::to_string),
-        resource_version: opts["preconditions"]["resourceVersion"].as_str().map(str::to_string),
+        resource_version: opts["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string),
     };
-    let dry = opts["dryRun"].as_array().is_some_and(|a| a.iter().any(|v| v == "All"));
+    let dry = opts["dryRun"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| v == "All"));
     (policy, pre, dry)
 }
 
 fn watch_params(st: &KubeState, t: &Target, q: &HashMap<String, String>) -> ApiResult<WatchParams> {
     let rv = match q.get("resourceVersion").map(String::as_str) {
         None | Some("") => None,
-        Some(v) => Some(v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?),
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?,
+        ),
     };
     Ok(WatchParams {
         namespace: t.ns.clone(),
@@ -294,7 +394,13 @@ fn watch_params(st: &KubeState, t: &Target, q: &HashMap<String, String>) -> ApiR
 }
 
 /// A `…List` document.
-pub fn list_doc(rt: &ResourceType, items: Vec<Value>, rv: &str, cont: Option<String>, remaining: Option<usize>) -> Value {
+pub fn list_doc(
+    rt: &ResourceType,
+    items: Vec<Value>,
+    rv: &str,
+    cont: Option<String>,
+    remaining: Option<usize>,
+) -> Value {
     let mut meta = json!({"resourceVersion": rv});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
@@ -314,24 +420,41 @@ pub fn list_doc(rt: &ResourceType, items: Vec<Value>, rv: &str, cont: Option<Str
     json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": items})
 }
 
-fn list(st: &KubeState, rt: &'static ResourceType, ns: Option<&str>, q: &HashMap<String, String>, headers: &HeaderMap) -> ApiResult<Response> {
+fn list(
+    st: &KubeState,
+    rt: &'static ResourceType,
+    ns: Option<&str>,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let labels = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))?;
     let fields = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))?;
-    let limit: Option<usize> = q.get("limit").and_then(|v| v.parse().ok()).filter(|l| *l > 0);
+    let limit: Option<usize> = q
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .filter(|l| *l > 0);
     let start_after: Option<String> = match q.get("continue").filter(|c| !c.is_empty()) {
         Some(c) => {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(c)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .ok_or_else(|| ApiError::bad_request("continue key is not valid: illegal base64 data"))?;
+                .ok_or_else(|| {
+                    ApiError::bad_request("continue key is not valid: illegal base64 data")
+                })?;
             raw["start"].as_str().map(str::to_string)
         }
         None => None,
     };
     let inner = st.store.lock();
     let rv = inner.current_rv();
-    let key_of = |o: &Value| format!("{}/{}", o["metadata"]["namespace"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or(""));
+    let key_of = |o: &Value| {
+        format!(
+            "{}/{}",
+            o["metadata"]["namespace"].as_str().unwrap_or(""),
+            o["metadata"]["name"].as_str().unwrap_or("")
+        )
+    };
     let matching: Vec<Value> = inner
         .list(rt, ns)
         .into_iter()
@@ -345,12 +468,22 @@ fn list(st: &KubeState, rt: &'static ResourceType, ns: Option<&str>, q: &HashMap
             let page: Vec<Value> = matching[..l].to_vec();
             let last = key_of(&page[l - 1]);
             let token = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": last}).to_string();
-            (page, Some(base64::engine::general_purpose::STANDARD.encode(token)), Some(matching.len() - l))
+            (
+                page,
+                Some(base64::engine::general_purpose::STANDARD.encode(token)),
+                Some(matching.len() - l),
+            )
         }
         _ => (matching, None, None),
     };
     if table::wants_table(headers) {
-        return Ok(json_response(StatusCode::OK, &table::render(rt, &items, &rv.to_string(), cont)));
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::render(rt, &items, &rv.to_string(), cont),
+        ));
     }
-    Ok(json_response(StatusCode::OK, &list_doc(rt, items, &rv.to_string(), cont, remaining)))
+    Ok(json_response(
+        StatusCode::OK,
+        &list_doc(rt, items, &rv.to_string(), cont, remaining),
+    ))
 }

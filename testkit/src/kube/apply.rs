@@ -8,7 +8,10 @@
 use serde_json::{Value, json};
 
 use super::errors::Cause;
-use super::fieldpath::{FieldSet, display, field_set, from_fields_v1, remove_at, status_field_set, to_fields_v1, value_at};
+use super::fieldpath::{
+    FieldSet, display, field_set, from_fields_v1, remove_at, status_field_set, to_fields_v1,
+    value_at,
+};
 use super::patch::apply_merge;
 
 /// One `managedFields` entry.
@@ -193,7 +196,13 @@ pub fn apply(
     if let Some(m) = applied_body.as_object_mut() {
         // Identity comes from the URL and the live object, never from the applied body.
         if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-            for k in ["resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"] {
+            for k in [
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "managedFields",
+            ] {
                 meta.remove(k);
             }
         }
@@ -241,7 +250,15 @@ mod tests {
 
     #[test]
     fn omitted_fields_are_removed_unless_shared() {
-        let a = apply(None, &cm(json!({"x":"1","y":"2"})), "alice", false, "v1", None).unwrap();
+        let a = apply(
+            None,
+            &cm(json!({"x":"1","y":"2"})),
+            "alice",
+            false,
+            "v1",
+            None,
+        )
+        .unwrap();
         let b = apply(Some(&a), &cm(json!({"y":"2"})), "bob", false, "v1", None).unwrap();
         let a2 = apply(Some(&b), &cm(json!({})), "alice", false, "v1", None).unwrap();
         assert_eq!(a2["data"], json!({"y":"2"}));

@@ -42,7 +42,8 @@ impl Match {
 
     /// Whether `ns`/`name` match.
     pub fn matches(&self, ns: &str, name: &str) -> bool {
-        self.namespace.as_deref().is_none_or(|p| glob(p, ns)) && self.name.as_deref().is_none_or(|p| glob(p, name))
+        self.namespace.as_deref().is_none_or(|p| glob(p, ns))
+            && self.name.as_deref().is_none_or(|p| glob(p, name))
     }
 }
 
@@ -65,12 +66,16 @@ pub fn glob(pattern: &str, s: &str) -> bool {
     let mut rest = s;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);
         } else {
-            let Some(pos) = rest.find(part) else { return false };
+            let Some(pos) = rest.find(part) else {
+                return false;
+            };
             rest = &rest[pos + part.len()..];
         }
     }
@@ -251,17 +256,32 @@ impl Default for SimConfig {
 impl SimConfig {
     /// The behaviour of a Job (the last matching rule wins).
     pub fn job(&self, ns: &str, name: &str) -> JobBehaviour {
-        self.jobs.iter().rev().find(|(m, _)| m.matches(ns, name)).map(|(_, b)| b.clone()).unwrap_or_default()
+        self.jobs
+            .iter()
+            .rev()
+            .find(|(m, _)| m.matches(ns, name))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
     }
 
     /// The behaviour of a workload's pods (the last matching rule wins).
     pub fn workload(&self, ns: &str, name: &str) -> WorkloadBehaviour {
-        self.workloads.iter().rev().find(|(m, _)| m.matches(ns, name)).map(|(_, b)| b.clone()).unwrap_or_default()
+        self.workloads
+            .iter()
+            .rev()
+            .find(|(m, _)| m.matches(ns, name))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
     }
 
     /// Whether a namespace's deletion hangs.
     pub fn is_stuck(&self, ns: &str) -> bool {
-        self.stuck_namespaces.iter().any(|m| m.namespace.as_deref().or(m.name.as_deref()).is_none_or(|p| glob(p, ns)))
+        self.stuck_namespaces.iter().any(|m| {
+            m.namespace
+                .as_deref()
+                .or(m.name.as_deref())
+                .is_none_or(|p| glob(p, ns))
+        })
     }
 }
 

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::KubeState;
 use super::behaviour::{JobBehaviour, Match, WorkloadBehaviour};
 use super::errors::ApiError;
 use super::ops::{self, Preconditions, WriteOpts};
 use super::proxy::ProxyResponse;
 use super::quantity::parse_milli;
 use super::resources::{ResourceType, find_kind};
-use super::KubeState;
 use crate::faults::Faults;
 use crate::recorder::RecordedRequest;
 
@@ -23,7 +23,11 @@ pub struct Cluster {
 }
 
 fn kind(api_version: &str, kind: &str) -> Result<&'static ResourceType, ApiError> {
-    find_kind(api_version, kind).ok_or_else(|| ApiError::bad_request(format!("no kind \"{kind}\" is registered for version \"{api_version}\"")))
+    find_kind(api_version, kind).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "no kind \"{kind}\" is registered for version \"{api_version}\""
+        ))
+    })
 }
 
 impl Cluster {
@@ -68,7 +72,8 @@ impl Cluster {
     /// Namespaces matching `pattern` never finish terminating (`stuck = false` releases them).
     pub fn set_namespace_stuck(&self, pattern: &str, stuck: bool) {
         self.st.update_sim(|s| {
-            s.stuck_namespaces.retain(|m| m.namespace.as_deref() != Some(pattern));
+            s.stuck_namespaces
+                .retain(|m| m.namespace.as_deref() != Some(pattern));
             if stuck {
                 s.stuck_namespaces.push(Match::namespace(pattern));
             }
@@ -89,7 +94,10 @@ impl Cluster {
     /// The usage `metrics.k8s.io` reports for a container (`"250m"`, `"64Mi"`).
     pub fn set_pod_metrics(&self, ns: &str, pod: &str, container: &str, cpu: &str, memory: &str) {
         let mut u = self.st.usage.lock().unwrap_or_else(|p| p.into_inner());
-        u.insert((ns.into(), pod.into(), container.into()), (cpu.into(), memory.into()));
+        u.insert(
+            (ns.into(), pod.into(), container.into()),
+            (cpu.into(), memory.into()),
+        );
     }
 
     /// What the service proxy answers for `ns/service` (instead of the default).
@@ -127,23 +135,57 @@ impl Cluster {
 
     /// All objects of a kind (in one namespace, or all).
     pub fn list(&self, api_version: &str, kind_: &str, ns: Option<&str>) -> Vec<Value> {
-        let Ok(rt) = kind(api_version, kind_) else { return Vec::new() };
-        self.st.store.lock().list(rt, ns).into_iter().cloned().collect()
+        let Ok(rt) = kind(api_version, kind_) else {
+            return Vec::new();
+        };
+        self.st
+            .store
+            .lock()
+            .list(rt, ns)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     /// Creates an object as if `manager` had POSTed it (seeding state for a test).
     pub fn create(&self, obj: Value) -> Result<Value, ApiError> {
-        let rt = kind(obj["apiVersion"].as_str().unwrap_or(""), obj["kind"].as_str().unwrap_or(""))?;
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let rt = kind(
+            obj["apiVersion"].as_str().unwrap_or(""),
+            obj["kind"].as_str().unwrap_or(""),
+        )?;
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let ns = if rt.namespaced { ns } else { String::new() };
-        ops::create(&mut self.st.store.lock(), rt, &ns, obj, WriteOpts::by("catalyst-testkit"))
+        ops::create(
+            &mut self.st.store.lock(),
+            rt,
+            &ns,
+            obj,
+            WriteOpts::by("catalyst-testkit"),
+        )
     }
 
     /// Deletes an object (background propagation).
-    pub fn delete(&self, api_version: &str, kind_: &str, ns: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind_: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let rt = kind(api_version, kind_)?;
         let ns = if rt.namespaced { ns } else { "" };
-        ops::delete(&mut self.st.store.lock(), rt, ns, name, Some("Background"), &Preconditions::default(), false)
+        ops::delete(
+            &mut self.st.store.lock(),
+            rt,
+            ns,
+            name,
+            Some("Background"),
+            &Preconditions::default(),
+            false,
+        )
     }
 
     /// Waits until an object satisfies `pred` (or `None` after `timeout`).

@@ -27,7 +27,10 @@ pub fn spawn(st: Arc<KubeState>) -> JoinHandle<()> {
 }
 
 fn handle(st: &Arc<KubeState>, ev: &WatchEvent, started: &mut HashSet<String>) {
-    let uid = ev.object["metadata"]["uid"].as_str().unwrap_or("").to_string();
+    let uid = ev.object["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let (ns, name) = (ev.namespace.clone(), ev.name.clone());
     let first = |started: &mut HashSet<String>, tag: &str| started.insert(format!("{tag}/{uid}"));
     match (ev.resource.group, ev.resource.kind, ev.kind) {
@@ -53,7 +56,11 @@ fn handle(st: &Arc<KubeState>, ev: &WatchEvent, started: &mut HashSet<String>) {
                 tokio::spawn(kubelet::run_pod(st.clone(), ns.clone(), name.clone(), uid));
             }
             if kind == EventType::Deleted {
-                for c in ev.object["spec"]["containers"].as_array().into_iter().flatten() {
+                for c in ev.object["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
                     st.logs.finish(&ns, &name, c["name"].as_str().unwrap_or(""));
                 }
             }

@@ -22,12 +22,7 @@ fn default_ports(ports: &mut Value) {
 /// Port protocols default to TCP; done on applied configurations too, so the list keys
 /// (`containerPort`+`protocol`) of applied and live objects agree.
 pub fn default_protocols(obj: &mut Value) {
-    for spec in [
-        obj.pointer_mut("/spec"),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for spec in [obj.pointer_mut("/spec")].into_iter().flatten() {
         pod_spec_ports(spec);
         if spec.get("ports").is_some() {
             default_ports(&mut spec["ports"]);
@@ -40,7 +35,12 @@ pub fn default_protocols(obj: &mut Value) {
 
 fn pod_spec_ports(spec: &mut Value) {
     for list in ["containers", "initContainers"] {
-        for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+        for c in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(p) = c.get_mut("ports") {
                 default_ports(p);
             }
@@ -58,19 +58,40 @@ fn pod_spec(spec: &mut Value) {
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "securityContext", json!({}));
     for list in ["containers", "initContainers"] {
-        for c in spec.get_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+        for c in spec
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             let image = c["image"].as_str().unwrap_or("").to_string();
-            let latest = image.ends_with(":latest") || !image.rsplit('/').next().unwrap_or("").contains(':');
-            set_default(c, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
+            let latest =
+                image.ends_with(":latest") || !image.rsplit('/').next().unwrap_or("").contains(':');
+            set_default(
+                c,
+                "imagePullPolicy",
+                json!(if latest { "Always" } else { "IfNotPresent" }),
+            );
             set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
             set_default(c, "terminationMessagePolicy", json!("File"));
             set_default(c, "resources", json!({}));
+            // Requests default to limits when only limits are given.
+            let limits = c["resources"]["limits"].clone();
+            for (k, v) in limits.as_object().into_iter().flatten() {
+                if c["resources"]["requests"][k].is_null() {
+                    c["resources"]["requests"][k] = v.clone();
+                }
+            }
         }
     }
 }
 
 fn random_ip() -> String {
-    format!("10.96.{}.{}", rand::random_range(0..=255u8), rand::random_range(1..=254u8))
+    format!(
+        "10.96.{}.{}",
+        rand::random_range(0..=255u8),
+        rand::random_range(1..=254u8)
+    )
 }
 
 /// Fills defaults into an object being created (`create`) or updated.
@@ -100,7 +121,12 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, create: bool) {
                 set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
                 set_default(spec, "internalTrafficPolicy", json!("Cluster"));
             }
-            for p in spec.get_mut("ports").and_then(Value::as_array_mut).into_iter().flatten() {
+            for p in spec
+                .get_mut("ports")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 let port = p["port"].clone();
                 set_default(p, "targetPort", port);
             }
@@ -110,7 +136,11 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, create: bool) {
             set_default(spec, "replicas", json!(1));
             set_default(spec, "revisionHistoryLimit", json!(10));
             set_default(spec, "progressDeadlineSeconds", json!(600));
-            set_default(spec, "strategy", json!({"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}}));
+            set_default(
+                spec,
+                "strategy",
+                json!({"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}}),
+            );
             pod_spec(&mut spec["template"]["spec"]);
         }
         ("apps", "ReplicaSet" | "StatefulSet") => {
@@ -128,7 +158,8 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, create: bool) {
             set_default(spec, "suspend", json!(false));
             set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
             if create && spec["manualSelector"].as_bool() != Some(true) {
-                spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+                spec["selector"] =
+                    json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
                 let labels = &mut spec["template"]["metadata"]["labels"];
                 labels["batch.kubernetes.io/controller-uid"] = uid.clone();
                 labels["batch.kubernetes.io/job-name"] = name.clone();
@@ -155,10 +186,18 @@ pub fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
 
 /// `Guaranteed`, `Burstable` or `BestEffort`, from the containers' requests and limits.
 pub fn qos_class(spec: &Value) -> &'static str {
-    let containers: Vec<&Value> = spec["containers"].as_array().into_iter().flatten().collect();
+    let containers: Vec<&Value> = spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     let any = containers.iter().any(|c| {
-        c["resources"]["requests"].as_object().is_some_and(|m| !m.is_empty())
-            || c["resources"]["limits"].as_object().is_some_and(|m| !m.is_empty())
+        c["resources"]["requests"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+            || c["resources"]["limits"]
+                .as_object()
+                .is_some_and(|m| !m.is_empty())
     });
     if !any {
         return "BestEffort";
@@ -166,7 +205,13 @@ pub fn qos_class(spec: &Value) -> &'static str {
     let guaranteed = containers.iter().all(|c| {
         let l = &c["resources"]["limits"];
         let r = &c["resources"]["requests"];
-        ["cpu", "memory"].iter().all(|k| !l[*k].is_null() && (r[*k].is_null() || r[*k] == l[*k]))
+        ["cpu", "memory"]
+            .iter()
+            .all(|k| !l[*k].is_null() && (r[*k].is_null() || r[*k] == l[*k]))
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }

@@ -89,6 +89,12 @@ pub fn resource_list(g: &str, v: &str) -> Option<Value> {
     if resources.is_empty() {
         return None;
     }
-    let gv = if g.is_empty() { v.to_string() } else { format!("{g}/{v}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if g.is_empty() {
+        v.to_string()
+    } else {
+        format!("{g}/{v}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }

@@ -126,7 +126,12 @@ impl ApiError {
 
     /// 403 with a message the caller formats (quota, terminating namespace, RBAC).
     pub fn forbidden(group: &str, plural: &str, name: &str, message: String) -> Self {
-        Self::new(403, "Forbidden", message, Self::details(group, plural, name))
+        Self::new(
+            403,
+            "Forbidden",
+            message,
+            Self::details(group, plural, name),
+        )
     }
 
     /// 400 BadRequest, e.g. a malformed body or a missing `fieldManager` on apply.
@@ -159,7 +164,9 @@ impl ApiError {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {ct})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {ct})"
+            ),
             json!({}),
         )
     }

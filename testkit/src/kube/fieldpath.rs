@@ -26,7 +26,11 @@ pub type FieldSet = BTreeSet<Path>;
 /// Every other list is atomic: owned and replaced as a whole.
 pub fn list_keys(field: &str, items: &[Value]) -> Option<&'static [&'static str]> {
     let keys: Option<&'static [&'static str]> = match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
         | "imagePullSecrets" => Some(&["name"]),
         "volumeMounts" => Some(&["mountPath"]),
         "ports" => {
@@ -48,7 +52,10 @@ pub fn key_of(item: &Value, keys: &[&str]) -> String {
     sorted.sort();
     let parts: Vec<String> = sorted
         .iter()
-        .filter_map(|k| item.get(**k).map(|v| format!("{}:{}", Value::String(k.to_string()), v)))
+        .filter_map(|k| {
+            item.get(**k)
+                .map(|v| format!("{}:{}", Value::String(k.to_string()), v))
+        })
         .collect();
     format!("{{{}}}", parts.join(","))
 }
@@ -68,7 +75,10 @@ pub fn field_set(obj: &Value) -> FieldSet {
                 "metadata" => {
                     if let Some(meta) = v.as_object() {
                         for (mk, mv) in meta {
-                            if matches!(mk.as_str(), "labels" | "annotations" | "finalizers" | "ownerReferences") {
+                            if matches!(
+                                mk.as_str(),
+                                "labels" | "annotations" | "finalizers" | "ownerReferences"
+                            ) {
                                 walk(&mut out, vec![Step::Field(k.clone())], mk, mv);
                             }
                         }
@@ -157,8 +167,12 @@ pub fn remove_at(obj: &mut Value, path: &[Step]) {
                 last_field = f.clone();
             }
             Step::Key(k) => {
-                let Some(items) = cur.as_array_mut() else { return };
-                let Some(keys) = list_keys(&last_field, items) else { return };
+                let Some(items) = cur.as_array_mut() else {
+                    return;
+                };
+                let Some(keys) = list_keys(&last_field, items) else {
+                    return;
+                };
                 let Some(next) = items.iter_mut().find(|i| matches_key(i, k, keys)) else {
                     return;
                 };
@@ -298,13 +312,17 @@ mod tests {
 
     #[test]
     fn value_at_and_remove_at_follow_keys() {
-        let mut obj = json!({"spec":{"containers":[{"name":"a","image":"1"},{"name":"b","image":"2"}]}});
+        let mut obj =
+            json!({"spec":{"containers":[{"name":"a","image":"1"},{"name":"b","image":"2"}]}});
         let p = vec![
             Step::Field("spec".into()),
             Step::Field("containers".into()),
             Step::Key("{\"name\":\"b\"}".into()),
         ];
-        assert_eq!(value_at(&obj, &p).and_then(|c| c.get("image")), Some(&json!("2")));
+        assert_eq!(
+            value_at(&obj, &p).and_then(|c| c.get("image")),
+            Some(&json!("2"))
+        );
         remove_at(&mut obj, &p);
         assert_eq!(obj["spec"]["containers"].as_array().map(Vec::len), Some(1));
         assert_eq!(display(&p), ".spec.containers[name=\"b\"]");

@@ -8,18 +8,22 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::KubeState;
 use super::behaviour::{JobBehaviour, NodeCapacity, WorkloadBehaviour};
 use super::ops::{WriteOpts, mutate};
 use super::quantity::{format_milli, parse_milli};
 use super::resources::{ResourceType, find};
 use super::store::Inner;
-use super::KubeState;
 
 /// The name of the simulated node.
 pub const NODE_NAME: &str = "catalyst-testkit-node";
 
 pub(crate) fn rt(group: &str, plural: &str) -> &'static ResourceType {
-    let version = if group.is_empty() { "v1" } else { super::resources::group_version(group) };
+    let version = if group.is_empty() {
+        "v1"
+    } else {
+        super::resources::group_version(group)
+    };
     find(group, version, plural).expect("simulated kinds are served")
 }
 
@@ -28,8 +32,18 @@ fn now() -> String {
 }
 
 /// The pod, if it still exists with this uid.
-pub(crate) fn alive(st: &KubeState, rt: &'static ResourceType, ns: &str, name: &str, uid: &str) -> Option<Value> {
-    st.store.lock().get(rt, ns, name).filter(|o| o["metadata"]["uid"] == uid).cloned()
+pub(crate) fn alive(
+    st: &KubeState,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    uid: &str,
+) -> Option<Value> {
+    st.store
+        .lock()
+        .get(rt, ns, name)
+        .filter(|o| o["metadata"]["uid"] == uid)
+        .cloned()
 }
 
 fn containers(pod: &Value) -> Vec<(String, String)> {
@@ -37,7 +51,12 @@ fn containers(pod: &Value) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|c| (c["name"].as_str().unwrap_or("").to_string(), c["image"].as_str().unwrap_or("").to_string()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_string(),
+                c["image"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect()
 }
 
@@ -48,13 +67,20 @@ fn requests(pod: &Value, res: &str) -> i128 {
         .flatten()
         .map(|c| {
             let r = &c["resources"];
-            r["requests"][res].as_str().or(r["limits"][res].as_str()).and_then(parse_milli).unwrap_or(0)
+            r["requests"][res]
+                .as_str()
+                .or(r["limits"][res].as_str())
+                .and_then(parse_milli)
+                .unwrap_or(0)
         })
         .sum()
 }
 
 fn terminal(pod: &Value) -> bool {
-    matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 /// Why a pod does not fit on the node, in the scheduler's words.
@@ -84,7 +110,12 @@ fn unschedulable(inner: &Inner, pod: &Value, cap: NodeCapacity) -> Option<String
     })
 }
 
-pub(crate) fn condition(kind: &str, status: bool, reason: Option<&str>, message: Option<&str>) -> Value {
+pub(crate) fn condition(
+    kind: &str,
+    status: bool,
+    reason: Option<&str>,
+    message: Option<&str>,
+) -> Value {
     let mut c = json!({"type": kind, "status": if status { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now()});
     if let Some(r) = reason {
         c["reason"] = json!(r);
@@ -99,7 +130,9 @@ pub(crate) fn set_condition(status: &mut Value, c: Value) {
     if !status["conditions"].is_array() {
         status["conditions"] = json!([]);
     }
-    let list = status["conditions"].as_array_mut().expect("made an array above");
+    let list = status["conditions"]
+        .as_array_mut()
+        .expect("made an array above");
     match list.iter_mut().find(|x| x["type"] == c["type"]) {
         Some(x) => {
             if x["status"] != c["status"] || x["reason"] != c["reason"] {
@@ -111,41 +144,95 @@ pub(crate) fn set_condition(status: &mut Value, c: Value) {
 }
 
 /// Writes the pod's status through the status subresource, as the kubelet does.
-fn write_status(st: &KubeState, ns: &str, name: &str, uid: &str, f: impl FnOnce(&mut Value)) -> bool {
+fn write_status(
+    st: &KubeState,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    f: impl FnOnce(&mut Value),
+) -> bool {
     let mut inner = st.store.lock();
-    if inner.get(rt("", "pods"), ns, name).is_none_or(|p| p["metadata"]["uid"] != uid) {
+    if inner
+        .get(rt("", "pods"), ns, name)
+        .is_none_or(|p| p["metadata"]["uid"] != uid)
+    {
         return false;
     }
-    mutate(&mut inner, rt("", "pods"), ns, name, WriteOpts::status_by("kubelet"), |p| f(&mut p["status"])).is_ok()
+    mutate(
+        &mut inner,
+        rt("", "pods"),
+        ns,
+        name,
+        WriteOpts::status_by("kubelet"),
+        |p| f(&mut p["status"]),
+    )
+    .is_ok()
 }
 
 /// Binds the pod when it fits; otherwise records why not. Returns whether it is placed.
 fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
     let cap = st.sim().capacity;
     let mut inner = st.store.lock();
-    let pod = inner.get(rt("", "pods"), ns, name).filter(|p| p["metadata"]["uid"] == uid)?.clone();
+    let pod = inner
+        .get(rt("", "pods"), ns, name)
+        .filter(|p| p["metadata"]["uid"] == uid)?
+        .clone();
     if pod["spec"]["nodeName"] == NODE_NAME {
         return Some(true);
     }
     let pods = rt("", "pods");
     match unschedulable(&inner, &pod, cap) {
         Some(msg) => {
-            let _ = mutate(&mut inner, pods, ns, name, WriteOpts::status_by("kube-scheduler"), |p| {
-                set_condition(&mut p["status"], condition("PodScheduled", false, Some("Unschedulable"), Some(&msg)));
-            });
+            let _ = mutate(
+                &mut inner,
+                pods,
+                ns,
+                name,
+                WriteOpts::status_by("kube-scheduler"),
+                |p| {
+                    set_condition(
+                        &mut p["status"],
+                        condition("PodScheduled", false, Some("Unschedulable"), Some(&msg)),
+                    );
+                },
+            );
             Some(false)
         }
         None => {
-            let _ = mutate(&mut inner, pods, ns, name, WriteOpts::by("kube-scheduler"), |p| p["spec"]["nodeName"] = json!(NODE_NAME));
-            let _ = mutate(&mut inner, pods, ns, name, WriteOpts::status_by("kube-scheduler"), |p| {
-                set_condition(&mut p["status"], condition("PodScheduled", true, None, None));
-            });
+            let _ = mutate(
+                &mut inner,
+                pods,
+                ns,
+                name,
+                WriteOpts::by("kube-scheduler"),
+                |p| p["spec"]["nodeName"] = json!(NODE_NAME),
+            );
+            let _ = mutate(
+                &mut inner,
+                pods,
+                ns,
+                name,
+                WriteOpts::status_by("kube-scheduler"),
+                |p| {
+                    set_condition(
+                        &mut p["status"],
+                        condition("PodScheduled", true, None, None),
+                    );
+                },
+            );
             Some(true)
         }
     }
 }
 
-fn container_status(name: &str, image: &str, state: Value, ready: bool, restarts: i64, last: Option<Value>) -> Value {
+fn container_status(
+    name: &str,
+    image: &str,
+    state: Value,
+    ready: bool,
+    restarts: i64,
+    last: Option<Value>,
+) -> Value {
     let started = state.get("running").is_some();
     let mut s = json!({
         "name": name,
@@ -177,16 +264,43 @@ pub async fn run_pod(st: Arc<KubeState>, ns: String, name: String, uid: String) 
             Some(false) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    let Some(pod) = alive(&st, pods, &ns, &name, &uid) else { return };
+    let Some(pod) = alive(&st, pods, &ns, &name, &uid) else {
+        return;
+    };
     write_status(&st, &ns, &name, &uid, |s| {
         s["phase"] = json!("Pending");
         s["hostIP"] = json!("10.0.0.10");
         s["startTime"] = json!(now());
         set_condition(s, condition("PodReadyToStartContainers", false, None, None));
         set_condition(s, condition("Initialized", true, None, None));
-        set_condition(s, condition("Ready", false, Some("ContainersNotReady"), Some("containers with unready status")));
-        set_condition(s, condition("ContainersReady", false, Some("ContainersNotReady"), Some("containers with unready status")));
-        s["containerStatuses"] = all_containers(&pod, |n, i| container_status(n, i, json!({"waiting": {"reason": "ContainerCreating"}}), false, 0, None));
+        set_condition(
+            s,
+            condition(
+                "Ready",
+                false,
+                Some("ContainersNotReady"),
+                Some("containers with unready status"),
+            ),
+        );
+        set_condition(
+            s,
+            condition(
+                "ContainersReady",
+                false,
+                Some("ContainersNotReady"),
+                Some("containers with unready status"),
+            ),
+        );
+        s["containerStatuses"] = all_containers(&pod, |n, i| {
+            container_status(
+                n,
+                i,
+                json!({"waiting": {"reason": "ContainerCreating"}}),
+                false,
+                0,
+                None,
+            )
+        });
     });
     match script_for(&st, &pod) {
         Script::Job(b) => run_job_pod(&st, &pod, &ns, &name, &uid, b).await,
@@ -207,10 +321,18 @@ fn script_for(st: &KubeState, pod: &Value) -> Script {
     match owner["kind"].as_str() {
         Some("Job") => Script::Job(sim.job(ns, owner_name)),
         Some("ReplicaSet") => {
-            let rs = st.store.lock().get(rt("apps", "replicasets"), ns, owner_name).cloned();
+            let rs = st
+                .store
+                .lock()
+                .get(rt("apps", "replicasets"), ns, owner_name)
+                .cloned();
             let workload = rs
                 .as_ref()
-                .and_then(|r| r["metadata"]["ownerReferences"][0]["name"].as_str().map(str::to_string))
+                .and_then(|r| {
+                    r["metadata"]["ownerReferences"][0]["name"]
+                        .as_str()
+                        .map(str::to_string)
+                })
                 .unwrap_or_else(|| owner_name.to_string());
             Script::Workload(sim.workload(ns, &workload))
         }
@@ -235,10 +357,26 @@ fn set_running(c: &PodCtx<'_>, ready: bool, restarts: i64, last: Option<Value>) 
         s["phase"] = json!("Running");
         s["podIP"] = json!(format!("10.244.0.{}", rand::random_range(2..250u8)));
         set_condition(s, condition("PodReadyToStartContainers", true, None, None));
-        let (reason, msg) = if ready { (None, None) } else { (Some("ContainersNotReady"), Some("containers with unready status")) };
+        let (reason, msg) = if ready {
+            (None, None)
+        } else {
+            (
+                Some("ContainersNotReady"),
+                Some("containers with unready status"),
+            )
+        };
         set_condition(s, condition("Ready", ready, reason, msg));
         set_condition(s, condition("ContainersReady", ready, reason, msg));
-        s["containerStatuses"] = all_containers(pod, |n, i| container_status(n, i, json!({"running": {"startedAt": started}}), ready, restarts, last.clone()));
+        s["containerStatuses"] = all_containers(pod, |n, i| {
+            container_status(
+                n,
+                i,
+                json!({"running": {"startedAt": started}}),
+                ready,
+                restarts,
+                last.clone(),
+            )
+        });
     })
 }
 
@@ -254,10 +392,28 @@ fn log_all(st: &KubeState, pod: &Value, ns: &str, name: &str, line: &str) {
     }
 }
 
-async fn run_job_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &str, b: JobBehaviour) {
+async fn run_job_pod(
+    st: &KubeState,
+    pod: &Value,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    b: JobBehaviour,
+) {
     tokio::time::sleep(b.pending_for).await;
     reset_logs(st, pod, ns, name);
-    if !set_running(&PodCtx { st, pod, ns, name, uid }, true, 0, None) {
+    if !set_running(
+        &PodCtx {
+            st,
+            pod,
+            ns,
+            name,
+            uid,
+        },
+        true,
+        0,
+        None,
+    ) {
         return;
     }
     let step = b.run_for / (b.logs.len() as u32 + 1);
@@ -278,11 +434,21 @@ async fn run_job_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &st
         let started = s["containerStatuses"][0]["state"]["running"]["startedAt"].clone();
         s["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
         set_condition(s, condition("Ready", false, Some("PodCompleted"), None));
-        set_condition(s, condition("ContainersReady", false, Some("PodCompleted"), None));
+        set_condition(
+            s,
+            condition("ContainersReady", false, Some("PodCompleted"), None),
+        );
         set_condition(s, condition("PodReadyToStartContainers", false, None, None));
         let reason = if code == 0 { "Completed" } else { "Error" };
         s["containerStatuses"] = all_containers(pod, |n, i| {
-            container_status(n, i, json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished}}), false, 0, None)
+            container_status(
+                n,
+                i,
+                json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished}}),
+                false,
+                0,
+                None,
+            )
         });
     });
     if ok {
@@ -292,26 +458,66 @@ async fn run_job_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &st
     }
 }
 
-async fn run_workload_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid: &str, b: WorkloadBehaviour) {
+async fn run_workload_pod(
+    st: &KubeState,
+    pod: &Value,
+    ns: &str,
+    name: &str,
+    uid: &str,
+    b: WorkloadBehaviour,
+) {
     let pods = rt("", "pods");
     tokio::time::sleep(b.pending_for).await;
     let Some(code) = b.crash_exit_code else {
         reset_logs(st, pod, ns, name);
-        if !set_running(&PodCtx { st, pod, ns, name, uid }, false, 0, None) {
+        if !set_running(
+            &PodCtx {
+                st,
+                pod,
+                ns,
+                name,
+                uid,
+            },
+            false,
+            0,
+            None,
+        ) {
             return;
         }
         for line in &b.logs {
             log_all(st, pod, ns, name, line);
         }
         tokio::time::sleep(b.ready_after).await;
-        set_running(&PodCtx { st, pod, ns, name, uid }, true, 0, None);
+        set_running(
+            &PodCtx {
+                st,
+                pod,
+                ns,
+                name,
+                uid,
+            },
+            true,
+            0,
+            None,
+        );
         return;
     };
     let mut restarts = 0;
     let mut last: Option<Value> = None;
     loop {
         reset_logs(st, pod, ns, name);
-        if !set_running(&PodCtx { st, pod, ns, name, uid }, false, restarts, last.clone()) {
+        if !set_running(
+            &PodCtx {
+                st,
+                pod,
+                ns,
+                name,
+                uid,
+            },
+            false,
+            restarts,
+            last.clone(),
+        ) {
             return;
         }
         for line in &b.logs {
@@ -327,8 +533,17 @@ async fn run_workload_pod(st: &KubeState, pod: &Value, ns: &str, name: &str, uid
         let backoff = 10 * (1 << (restarts - 1).min(4));
         let ok = write_status(st, ns, name, uid, |s| {
             s["containerStatuses"] = all_containers(pod, |n, i| {
-                let msg = format!("back-off {backoff}s restarting failed container={n} pod={name}_{ns}({uid})");
-                container_status(n, i, json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}}), false, restarts, Some(terminated.clone()))
+                let msg = format!(
+                    "back-off {backoff}s restarting failed container={n} pod={name}_{ns}({uid})"
+                );
+                container_status(
+                    n,
+                    i,
+                    json!({"waiting": {"reason": "CrashLoopBackOff", "message": msg}}),
+                    false,
+                    restarts,
+                    Some(terminated.clone()),
+                )
             });
         });
         if !ok {

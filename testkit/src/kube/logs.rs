@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use super::KubeState;
 use super::errors::{ApiError, ApiResult};
 use super::resources::find;
-use super::KubeState;
 
 #[derive(Debug, Default, Clone)]
 struct ContainerLog {
@@ -65,13 +65,17 @@ impl Logs {
 
     /// Marks a container as terminated: `follow` streams end after the last line.
     pub fn finish(&self, ns: &str, pod: &str, container: &str) {
-        self.lock().entry(key(ns, pod, container)).or_default().finished = true;
+        self.lock()
+            .entry(key(ns, pod, container))
+            .or_default()
+            .finished = true;
         self.bump();
     }
 
     /// Starts a fresh log (a new pod or a restarted container keeps only new lines).
     pub fn reset(&self, ns: &str, pod: &str, container: &str) {
-        self.lock().insert(key(ns, pod, container), ContainerLog::default());
+        self.lock()
+            .insert(key(ns, pod, container), ContainerLog::default());
         self.bump();
     }
 
@@ -84,7 +88,10 @@ impl Logs {
     }
 
     fn snapshot(&self, ns: &str, pod: &str, container: &str) -> ContainerLog {
-        self.lock().get(&key(ns, pod, container)).cloned().unwrap_or_default()
+        self.lock()
+            .get(&key(ns, pod, container))
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -118,7 +125,11 @@ fn resolve_container(pod: &Value, name: &str, want: Option<&str>) -> ApiResult<S
         .collect();
     let container = match want {
         Some(c) if names.iter().any(|n| n == c) => c.to_string(),
-        Some(c) => return Err(ApiError::bad_request(format!("container {c} is not valid for pod {name}"))),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
         None if names.len() == 1 => names[0].clone(),
         None => {
             return Err(ApiError::bad_request(format!(
@@ -132,7 +143,11 @@ fn resolve_container(pod: &Value, name: &str, want: Option<&str>) -> ApiResult<S
         .into_iter()
         .flatten()
         .find(|s| s["name"] == container.as_str());
-    let started = status.is_some_and(|s| s["state"].get("running").is_some() || s["state"].get("terminated").is_some() || s["lastState"].get("terminated").is_some());
+    let started = status.is_some_and(|s| {
+        s["state"].get("running").is_some()
+            || s["state"].get("terminated").is_some()
+            || s["lastState"].get("terminated").is_some()
+    });
     if !started {
         let reason = status
             .and_then(|s| s["state"]["waiting"]["reason"].as_str())
@@ -155,7 +170,9 @@ pub async fn serve(st: Arc<KubeState>, ns: &str, name: &str, p: LogParams) -> Ap
         .ok_or_else(|| ApiError::not_found("", "pods", name))?;
     let container = resolve_container(&pod, name, p.container.as_deref())?;
     let snap = st.logs.snapshot(ns, name, &container);
-    let since = p.since_seconds.map(|s| Utc::now() - chrono::Duration::seconds(s));
+    let since = p
+        .since_seconds
+        .map(|s| Utc::now() - chrono::Duration::seconds(s));
     let mut lines: Vec<&(DateTime<Utc>, String)> = snap
         .lines
         .iter()
@@ -165,7 +182,10 @@ pub async fn serve(st: Arc<KubeState>, ns: &str, name: &str, p: LogParams) -> Ap
         let skip = lines.len().saturating_sub(n);
         lines.drain(..skip);
     }
-    let mut text: String = lines.iter().map(|(ts, l)| format_line(ts, l, p.timestamps)).collect();
+    let mut text: String = lines
+        .iter()
+        .map(|(ts, l)| format_line(ts, l, p.timestamps))
+        .collect();
     if let Some(limit) = p.limit_bytes {
         let mut cut = limit.min(text.len());
         while !text.is_char_boundary(cut) {
@@ -188,7 +208,11 @@ pub async fn serve(st: Arc<KubeState>, ns: &str, name: &str, p: LogParams) -> Ap
         loop {
             let now = st.logs.snapshot(&ns, &name, &container);
             for (ts, line) in now.lines.iter().skip(sent) {
-                if tx.send(Ok(Bytes::from(format_line(ts, line, p.timestamps)))).await.is_err() {
+                if tx
+                    .send(Ok(Bytes::from(format_line(ts, line, p.timestamps))))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

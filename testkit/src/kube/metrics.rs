@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::KubeState;
 use super::errors::{ApiError, ApiResult};
 use super::resources::find;
-use super::KubeState;
 
 fn pod_metrics(st: &KubeState, pod: &Value) -> Value {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
@@ -60,9 +60,19 @@ pub fn serve(st: &Arc<KubeState>, ns: Option<&str>, name: Option<&str>) -> ApiRe
             pod_metrics(st, pod)
         }
         _ => {
-            let items: Vec<Value> = inner.list(pods, ns).into_iter().filter(|p| running(p)).map(|p| pod_metrics(st, p)).collect();
+            let items: Vec<Value> = inner
+                .list(pods, ns)
+                .into_iter()
+                .filter(|p| running(p))
+                .map(|p| pod_metrics(st, p))
+                .collect();
             json!({"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items})
         }
     };
-    Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response())
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response())
 }

@@ -186,8 +186,15 @@ fn seed(st: &KubeState) {
     let mut inner = st.store.lock();
     let ns_rt = resources::find("", "v1", "namespaces").expect("namespaces are served");
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        let _ = ops::create(&mut inner, ns_rt, "", obj, ops::WriteOpts::by("kube-apiserver"));
+        let obj =
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        let _ = ops::create(
+            &mut inner,
+            ns_rt,
+            "",
+            obj,
+            ops::WriteOpts::by("kube-apiserver"),
+        );
     }
     let node_rt = resources::find("", "v1", "nodes").expect("nodes are served");
     let node = kubelet::node_object(st.sim().capacity);

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::KubeState;
 use super::admission::quota_used;
 use super::kubelet::{condition, rt, set_condition};
 use super::ops::{self, Preconditions, WriteOpts};
 use super::resources::RESOURCES;
 use super::store::{EventType, Inner};
-use super::KubeState;
 
 /// Finishes the deletion of a namespace that entered `Terminating`.
 pub async fn finalize(st: Arc<KubeState>, name: String, uid: String) {
@@ -28,14 +28,45 @@ pub async fn finalize(st: Arc<KubeState>, name: String, uid: String) {
             if !marked_stuck {
                 marked_stuck = true;
                 let mut inner = st.store.lock();
-                let _ = ops::mutate(&mut inner, namespaces, "", &name, WriteOpts::status_by("kube-controller-manager"), |n| {
-                    set_condition(&mut n["status"], condition("NamespaceDeletionContentFailure", false, Some("ContentDeleted"), Some("All content successfully deleted, may be waiting on finalization")));
-                    set_condition(&mut n["status"], condition("NamespaceFinalizersRemaining", true, Some("SomeFinalizersRemain"), Some("Some content in the namespace has finalizers remaining: catalyst-testkit/hang in 1 resource instances")));
-                });
+                let _ = ops::mutate(
+                    &mut inner,
+                    namespaces,
+                    "",
+                    &name,
+                    WriteOpts::status_by("kube-controller-manager"),
+                    |n| {
+                        set_condition(
+                            &mut n["status"],
+                            condition(
+                                "NamespaceDeletionContentFailure",
+                                false,
+                                Some("ContentDeleted"),
+                                Some(
+                                    "All content successfully deleted, may be waiting on finalization",
+                                ),
+                            ),
+                        );
+                        set_condition(
+                            &mut n["status"],
+                            condition(
+                                "NamespaceFinalizersRemaining",
+                                true,
+                                Some("SomeFinalizersRemain"),
+                                Some(
+                                    "Some content in the namespace has finalizers remaining: catalyst-testkit/hang in 1 resource instances",
+                                ),
+                            ),
+                        );
+                    },
+                );
             }
         } else if remaining == 0 && started.elapsed() >= sim.namespace_deletion_delay {
             let mut inner = st.store.lock();
-            if let Some(ns) = inner.get(namespaces, "", &name).filter(|n| n["metadata"]["uid"] == uid).cloned() {
+            if let Some(ns) = inner
+                .get(namespaces, "", &name)
+                .filter(|n| n["metadata"]["uid"] == uid)
+                .cloned()
+            {
                 let mut ns = ns;
                 ns["spec"]["finalizers"] = json!([]);
                 inner.put(namespaces, ns, EventType::Deleted);
@@ -51,10 +82,20 @@ fn delete_contents(inner: &mut Inner, ns: &str) -> usize {
     let objects = inner.all_in_namespace(ns);
     let n = objects.len();
     for (k, v) in objects {
-        let Some(rt) = RESOURCES.iter().find(|r| r.group == k.0 && r.plural == k.1) else { continue };
+        let Some(rt) = RESOURCES.iter().find(|r| r.group == k.0 && r.plural == k.1) else {
+            continue;
+        };
         let name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
         // Namespace deletion removes finalizer-free objects outright, dependents included.
-        let _ = ops::delete(inner, rt, ns, &name, Some("Background"), &Preconditions::default(), false);
+        let _ = ops::delete(
+            inner,
+            rt,
+            ns,
+            &name,
+            Some("Background"),
+            &Preconditions::default(),
+            false,
+        );
     }
     n
 }
@@ -70,8 +111,15 @@ pub fn sync_quotas(inner: &mut Inner, ns: &str) {
             continue;
         }
         let name = q["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let _ = ops::mutate(inner, quotas, ns, &name, WriteOpts::status_by("resourcequota-controller"), |o| {
-            o["status"] = json!({"hard": hard, "used": used});
-        });
+        let _ = ops::mutate(
+            inner,
+            quotas,
+            ns,
+            &name,
+            WriteOpts::status_by("resourcequota-controller"),
+            |o| {
+                o["status"] = json!({"hard": hard, "used": used});
+            },
+        );
     }
 }

@@ -64,7 +64,15 @@ fn now() -> String {
 fn has_generation(rt: &ResourceType) -> bool {
     !matches!(
         rt.kind,
-        "ConfigMap" | "Secret" | "ServiceAccount" | "Event" | "Role" | "RoleBinding" | "Namespace" | "Lease" | "Node"
+        "ConfigMap"
+            | "Secret"
+            | "ServiceAccount"
+            | "Event"
+            | "Role"
+            | "RoleBinding"
+            | "Namespace"
+            | "Lease"
+            | "Node"
     )
 }
 
@@ -95,7 +103,9 @@ fn check_namespace(inner: &Inner, rt: &ResourceType, ns: &str, name: &str) -> Ap
 
 fn check_kind(rt: &ResourceType, body: &mut Value) -> ApiResult<()> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be an object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be an object",
+        ));
     }
     let av = rt.api_version();
     match (body["apiVersion"].as_str(), body["kind"].as_str()) {
@@ -159,11 +169,19 @@ fn finalize(
     let create = old.is_none();
     if let Some(old) = old {
         let new_rv = new["metadata"]["resourceVersion"].as_str().unwrap_or("");
-        if !new_rv.is_empty() && new_rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("") {
+        if !new_rv.is_empty() && new_rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("")
+        {
             let name = old["metadata"]["name"].as_str().unwrap_or("");
             return Err(ApiError::conflict_stale(rt.group, rt.plural, name));
         }
-        for k in ["uid", "creationTimestamp", "generation", "deletionTimestamp", "name", "namespace"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "name",
+            "namespace",
+        ] {
             match old["metadata"].get(k) {
                 Some(v) => new["metadata"][k] = v.clone(),
                 None => {
@@ -212,7 +230,13 @@ fn finalize(
         }
     }
     if !managed {
-        record_update(old, &mut new, opts.manager, &rt.api_version(), opts.subresource);
+        record_update(
+            old,
+            &mut new,
+            opts.manager,
+            &rt.api_version(),
+            opts.subresource,
+        );
     }
     if create {
         new["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
@@ -226,7 +250,10 @@ fn finalize(
     }
     apply_defaults(rt, &mut new, create);
     validate(rt, &new)?;
-    let ns = new["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+    let ns = new["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     if create && rt.kind == "Pod" && rt.group.is_empty() {
         apply_limit_ranges(inner, &ns, &mut new);
         check_quota(inner, &ns, &new)?;
@@ -240,16 +267,32 @@ fn finalize(
     if opts.dry_run {
         return Ok(new);
     }
-    let finalizers_done = new["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
-    if !create && !new["metadata"]["deletionTimestamp"].is_null() && finalizers_done && rt.kind != "Namespace" {
+    let finalizers_done = new["metadata"]["finalizers"]
+        .as_array()
+        .is_none_or(Vec::is_empty);
+    if !create
+        && !new["metadata"]["deletionTimestamp"].is_null()
+        && finalizers_done
+        && rt.kind != "Namespace"
+    {
         return Ok(inner.put(rt, new, EventType::Deleted));
     }
-    let kind = if create { EventType::Added } else { EventType::Modified };
+    let kind = if create {
+        EventType::Added
+    } else {
+        EventType::Modified
+    };
     Ok(inner.put(rt, new, kind))
 }
 
 /// `POST` to a collection.
-pub fn create(inner: &mut Inner, rt: &'static ResourceType, ns: &str, mut body: Value, opts: WriteOpts<'_>) -> ApiResult<Value> {
+pub fn create(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    ns: &str,
+    mut body: Value,
+    opts: WriteOpts<'_>,
+) -> ApiResult<Value> {
     check_kind(rt, &mut body)?;
     if rt.namespaced {
         match body["metadata"]["namespace"].as_str() {
@@ -269,7 +312,13 @@ pub fn create(inner: &mut Inner, rt: &'static ResourceType, ns: &str, mut body: 
         body["metadata"]["name"] = json!(generate_name(prefix));
     }
     if let Some(m) = body["metadata"].as_object_mut() {
-        for k in ["resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "generation"] {
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "generation",
+        ] {
             m.remove(k);
         }
     }
@@ -283,10 +332,19 @@ pub fn create(inner: &mut Inner, rt: &'static ResourceType, ns: &str, mut body: 
 }
 
 /// `PUT` of a whole object (or of its `/status`).
-pub fn replace(inner: &mut Inner, rt: &'static ResourceType, ns: &str, name: &str, mut body: Value, opts: WriteOpts<'_>) -> ApiResult<Value> {
+pub fn replace(
+    inner: &mut Inner,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    mut body: Value,
+    opts: WriteOpts<'_>,
+) -> ApiResult<Value> {
     check_kind(rt, &mut body)?;
     if body["metadata"]["name"].as_str().is_some_and(|n| n != name) {
-        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+        return Err(ApiError::bad_request(
+            "the name of the object does not match the name on the URL",
+        ));
     }
     let old = inner
         .get(rt, ns, name)
@@ -328,8 +386,13 @@ pub fn patch(
             )));
         }
     }
-    if applied["metadata"]["name"].as_str().is_some_and(|n| n != name) {
-        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+    if applied["metadata"]["name"]
+        .as_str()
+        .is_some_and(|n| n != name)
+    {
+        return Err(ApiError::bad_request(
+            "the name of the object does not match the name on the URL",
+        ));
     }
     applied["metadata"]["name"] = json!(name);
     if rt.namespaced {
@@ -339,8 +402,15 @@ pub fn patch(
     if old.is_none() {
         check_namespace(inner, rt, ns, name)?;
     }
-    let merged = apply(old.as_ref(), &applied, opts.manager, force, &rt.api_version(), opts.subresource)
-        .map_err(|causes| ApiError::apply_conflict(rt.group, rt.plural, name, causes))?;
+    let merged = apply(
+        old.as_ref(),
+        &applied,
+        opts.manager,
+        force,
+        &rt.api_version(),
+        opts.subresource,
+    )
+    .map_err(|causes| ApiError::apply_conflict(rt.group, rt.plural, name, causes))?;
     let created = old.is_none();
     finalize(inner, rt, old.as_ref(), merged, opts, true).map(|v| (v, created))
 }
@@ -388,12 +458,24 @@ pub fn delete(
     if let Some(want) = &pre.uid
         && *want != uid
     {
-        return Err(ApiError::conflict_precondition(rt.group, rt.plural, name, &format!("UID in precondition: {want}, UID in object meta: {uid}")));
+        return Err(ApiError::conflict_precondition(
+            rt.group,
+            rt.plural,
+            name,
+            &format!("UID in precondition: {want}, UID in object meta: {uid}"),
+        ));
     }
     if let Some(want) = &pre.resource_version {
         let have = obj["metadata"]["resourceVersion"].as_str().unwrap_or("");
         if want != have {
-            return Err(ApiError::conflict_precondition(rt.group, rt.plural, name, &format!("ResourceVersion in precondition: {want}, ResourceVersion in object meta: {have}")));
+            return Err(ApiError::conflict_precondition(
+                rt.group,
+                rt.plural,
+                name,
+                &format!(
+                    "ResourceVersion in precondition: {want}, ResourceVersion in object meta: {have}"
+                ),
+            ));
         }
     }
     if dry_run {
@@ -409,7 +491,10 @@ pub fn delete(
         new["status"]["phase"] = json!("Terminating");
         return Ok(inner.put(rt, new, EventType::Modified));
     }
-    if obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()) {
+    if obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+    {
         if obj["metadata"]["deletionTimestamp"].is_null() {
             let mut new = obj.clone();
             new["metadata"]["deletionTimestamp"] = json!(now());
@@ -419,7 +504,11 @@ pub fn delete(
         return Ok(obj);
     }
     // batch/v1 Jobs orphan their pods unless told otherwise, for compatibility.
-    let default = if rt.kind == "Job" { "Orphan" } else { "Background" };
+    let default = if rt.kind == "Job" {
+        "Orphan"
+    } else {
+        "Background"
+    };
     let policy = policy.unwrap_or(default);
     collect_dependents(inner, ns, &uid, policy);
     Ok(inner.put(rt, obj, EventType::Deleted))
@@ -435,25 +524,42 @@ fn collect_dependents(inner: &mut Inner, ns: &str, owner_uid: &str, policy: &str
                 .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
         })
         .filter_map(|(k, v)| {
-            let rt = super::resources::RESOURCES.iter().find(|r| r.group == k.0 && r.plural == k.1)?;
+            let rt = super::resources::RESOURCES
+                .iter()
+                .find(|r| r.group == k.0 && r.plural == k.1)?;
             Some((rt, v["metadata"]["name"].as_str().unwrap_or("").to_string()))
         })
         .collect();
     for (rt, name) in dependents {
         if policy == "Orphan" {
-            let _ = mutate(inner, rt, ns, &name, WriteOpts::by("kube-controller-manager"), |o| {
-                if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
-                    refs.retain(|r| r["uid"] != owner_uid);
-                    if refs.is_empty()
-                        && let Some(m) = o["metadata"].as_object_mut()
-                    {
-                        m.remove("ownerReferences");
+            let _ = mutate(
+                inner,
+                rt,
+                ns,
+                &name,
+                WriteOpts::by("kube-controller-manager"),
+                |o| {
+                    if let Some(refs) = o["metadata"]["ownerReferences"].as_array_mut() {
+                        refs.retain(|r| r["uid"] != owner_uid);
+                        if refs.is_empty()
+                            && let Some(m) = o["metadata"].as_object_mut()
+                        {
+                            m.remove("ownerReferences");
+                        }
                     }
-                }
-            });
+                },
+            );
         } else {
             // A dependent already gone is fine: someone else collected it.
-            let _ = delete(inner, rt, ns, &name, Some("Background"), &Preconditions::default(), false);
+            let _ = delete(
+                inner,
+                rt,
+                ns,
+                &name,
+                Some("Background"),
+                &Preconditions::default(),
+                false,
+            );
         }
     }
 }

@@ -114,16 +114,15 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> ApiResult<()> {
                 if target.pointer(path) != Some(&op["value"]) {
                     return Err(ApiError::internal(
                         500,
-                        format!("the server rejected our request due to an error in our request: testing value {path} failed"),
+                        format!(
+                            "the server rejected our request due to an error in our request: testing value {path} failed"
+                        ),
                     ));
                 }
             }
             "move" | "copy" => {
                 let from = op["from"].as_str().unwrap_or("");
-                let v = target
-                    .pointer(from)
-                    .cloned()
-                    .ok_or_else(|| missing(from))?;
+                let v = target.pointer(from).cloned().ok_or_else(|| missing(from))?;
                 if kind == "move" {
                     remove(target, from)?;
                 }
@@ -138,13 +137,18 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> ApiResult<()> {
 fn missing(path: &str) -> ApiError {
     ApiError::internal(
         500,
-        format!("the server rejected our request due to an error in our request: doc is missing path: \"{path}\""),
+        format!(
+            "the server rejected our request due to an error in our request: doc is missing path: \"{path}\""
+        ),
     )
 }
 
 fn split(path: &str) -> ApiResult<(String, String)> {
     let (parent, last) = path.rsplit_once('/').ok_or_else(|| missing(path))?;
-    Ok((parent.to_string(), last.replace("~1", "/").replace("~0", "~")))
+    Ok((
+        parent.to_string(),
+        last.replace("~1", "/").replace("~0", "~"),
+    ))
 }
 
 fn add(target: &mut Value, path: &str, value: Value) -> ApiResult<()> {
@@ -197,12 +201,16 @@ mod tests {
 
     #[test]
     fn strategic_merge_merges_containers_by_name() {
-        let mut live = json!({"spec":{"containers":[{"name":"a","image":"1"},{"name":"b","image":"2"}]}});
+        let mut live =
+            json!({"spec":{"containers":[{"name":"a","image":"1"},{"name":"b","image":"2"}]}});
         strategic_merge_patch(
             &mut live,
             &json!({"spec":{"containers":[{"name":"b","image":"3"},{"name":"a","$patch":"delete"}]}}),
         );
-        assert_eq!(live, json!({"spec":{"containers":[{"name":"b","image":"3"}]}}));
+        assert_eq!(
+            live,
+            json!({"spec":{"containers":[{"name":"b","image":"3"}]}})
+        );
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::KubeState;
 use super::errors::{ApiError, ApiResult};
 use super::resources::find;
 use super::selectors::LabelSelector;
-use super::KubeState;
 
 /// A scripted answer of a service behind the proxy.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,8 +20,19 @@ pub struct ProxyResponse {
 }
 
 /// `…/services/{name}[:port]/proxy/{path}`.
-pub fn serve(st: &Arc<KubeState>, ns: &str, name_port: &str, path: &str, _method: &Method) -> ApiResult<Response> {
-    let name = name_port.split(':').next().unwrap_or(name_port).trim_start_matches("http:").trim_start_matches("https:");
+pub fn serve(
+    st: &Arc<KubeState>,
+    ns: &str,
+    name_port: &str,
+    path: &str,
+    _method: &Method,
+) -> ApiResult<Response> {
+    let name = name_port
+        .split(':')
+        .next()
+        .unwrap_or(name_port)
+        .trim_start_matches("http:")
+        .trim_start_matches("https:");
     let name = name_port
         .strip_prefix("http:")
         .or_else(|| name_port.strip_prefix("https:"))
@@ -42,13 +53,17 @@ pub fn serve(st: &Arc<KubeState>, ns: &str, name_port: &str, path: &str, _method
     let selector = LabelSelector::from_match_labels(&svc["spec"]["selector"]);
     let ready = inner.list(pods, Some(ns)).into_iter().any(|p| {
         selector.matches(p)
-            && p["status"]["conditions"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            && p["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
     });
     drop(inner);
     if !ready && scripted.is_none() {
-        return Err(ApiError::internal(503, format!("no endpoints available for service \"{name}\"")));
+        return Err(ApiError::internal(
+            503,
+            format!("no endpoints available for service \"{name}\""),
+        ));
     }
     let r = scripted.unwrap_or_else(|| ProxyResponse {
         status: 200,
@@ -56,5 +71,10 @@ pub fn serve(st: &Arc<KubeState>, ns: &str, name_port: &str, path: &str, _method
         body: format!("catalyst-testkit: service {ns}/{name} answered /{path}\n"),
     });
     let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
-    Ok((code, [(axum::http::header::CONTENT_TYPE, r.content_type)], r.body).into_response())
+    Ok((
+        code,
+        [(axum::http::header::CONTENT_TYPE, r.content_type)],
+        r.body,
+    )
+        .into_response())
 }

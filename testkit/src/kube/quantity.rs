@@ -65,6 +65,9 @@ mod tests {
         assert_eq!(parse_milli("x"), None);
         assert_eq!(format_milli("limits.cpu", 2000), "2");
         assert_eq!(format_milli("requests.cpu", 250), "250m");
-        assert_eq!(format_milli("limits.memory", 256 * 1024 * 1024 * 1000), "256Mi");
+        assert_eq!(
+            format_milli("limits.memory", 256 * 1024 * 1024 * 1000),
+            "256Mi"
+        );
     }
 }

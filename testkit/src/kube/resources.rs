@@ -68,25 +68,151 @@ macro_rules! rt {
 
 /// Every kind the double serves.
 pub static RESOURCES: &[ResourceType] = &[
-    rt!("", "v1", "Namespace", "namespaces", "namespace", false, ["ns"], true),
+    rt!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        false,
+        ["ns"],
+        true
+    ),
     rt!("", "v1", "Pod", "pods", "pod", true, ["po"], true),
-    rt!("", "v1", "Service", "services", "service", true, ["svc"], true),
+    rt!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        true,
+        ["svc"],
+        true
+    ),
     rt!("", "v1", "Secret", "secrets", "secret", true, [], false),
-    rt!("", "v1", "ConfigMap", "configmaps", "configmap", true, ["cm"], false),
-    rt!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, ["sa"], false),
+    rt!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        true,
+        ["cm"],
+        false
+    ),
+    rt!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        true,
+        ["sa"],
+        false
+    ),
     rt!("", "v1", "Event", "events", "event", true, ["ev"], false),
-    rt!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", true, ["quota"], true),
-    rt!("", "v1", "LimitRange", "limitranges", "limitrange", true, ["limits"], false),
+    rt!(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        "resourcequota",
+        true,
+        ["quota"],
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "LimitRange",
+        "limitranges",
+        "limitrange",
+        true,
+        ["limits"],
+        false
+    ),
     rt!("", "v1", "Node", "nodes", "node", false, ["no"], true),
-    rt!("apps", "v1", "Deployment", "deployments", "deployment", true, ["deploy"], true),
-    rt!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, ["rs"], true),
-    rt!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, ["sts"], true),
+    rt!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        true,
+        ["deploy"],
+        true
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        true,
+        ["rs"],
+        true
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        true,
+        ["sts"],
+        true
+    ),
     rt!("batch", "v1", "Job", "jobs", "job", true, [], true),
-    rt!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true, ["ing"], true),
-    rt!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", true, ["netpol"], false),
-    rt!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", true, [], false),
-    rt!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", true, [], false),
-    rt!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, [], false),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        "ingress",
+        true,
+        ["ing"],
+        true
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        true,
+        ["netpol"],
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        "role",
+        true,
+        [],
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        true,
+        [],
+        false
+    ),
+    rt!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        true,
+        [],
+        false
+    ),
     ResourceType {
         group: "metrics.k8s.io",
         version: "v1beta1",

@@ -37,7 +37,15 @@ fn split_top(s: &str) -> Vec<String> {
         cur.push(c);
     }
     out.push(cur);
-    out.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+fn is_set(s: &str) -> bool {
+    let s = s.trim();
+    s.starts_with('(') && s.ends_with(')')
 }
 
 fn set_of(s: &str) -> Vec<String> {
@@ -63,9 +71,9 @@ impl LabelSelector {
                 Req::Eq(k.trim().into(), v.trim().into())
             } else if let Some((k, v)) = part.split_once('=') {
                 Req::Eq(k.trim().into(), v.trim().into())
-            } else if let Some((k, v)) = part.split_once(" notin ") {
+            } else if let Some((k, v)) = part.split_once(" notin ").filter(|(_, v)| is_set(v)) {
                 Req::NotIn(k.trim().into(), set_of(v))
-            } else if let Some((k, v)) = part.split_once(" in ") {
+            } else if let Some((k, v)) = part.split_once(" in ").filter(|(_, v)| is_set(v)) {
                 Req::In(k.trim().into(), set_of(v))
             } else if part.contains(' ') || part.contains('(') {
                 return Err(ApiError::bad_request(format!(
@@ -121,9 +129,15 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{part}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                )));
             };
-            out.push((k.trim().split('.').map(str::to_string).collect(), eq, v.trim().to_string()));
+            out.push((
+                k.trim().split('.').map(str::to_string).collect(),
+                eq,
+                v.trim().to_string(),
+            ));
         }
         Ok(Self(out))
     }
@@ -162,7 +176,11 @@ mod tests {
             ("legacy", false),
             ("", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("app in x y").is_err());
     }
@@ -170,7 +188,15 @@ mod tests {
     #[test]
     fn field_selector_paths() {
         let o = json!({"metadata":{"name":"a","namespace":"n"},"status":{"phase":"Running"}});
-        assert!(FieldSelector::parse("metadata.name=a,metadata.namespace=n").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("status.phase!=Running").unwrap().matches(&o));
+        assert!(
+            FieldSelector::parse("metadata.name=a,metadata.namespace=n")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("status.phase!=Running")
+                .unwrap()
+                .matches(&o)
+        );
     }
 }

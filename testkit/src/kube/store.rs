@@ -41,6 +41,9 @@ pub struct WatchEvent {
     pub kind: EventType,
     /// The object after the change (for `DELETED`, its last state with a new `resourceVersion`).
     pub object: Value,
+    /// The object before the change (`None` for `ADDED`), so filtered watches can tell
+    /// "started matching" from "changed".
+    pub previous: Option<Value>,
 }
 
 /// Store key: group, plural, namespace (`""` for cluster-scoped), name. Sorted, so lists
@@ -137,14 +140,17 @@ impl Inner {
         self.rv += 1;
         let rv = self.rv;
         obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         let k = key(rt, &ns, &name);
-        if kind == EventType::Deleted {
-            self.objects.remove(&k);
+        let previous = if kind == EventType::Deleted {
+            self.objects.remove(&k)
         } else {
-            self.objects.insert(k, obj.clone());
-        }
+            self.objects.insert(k, obj.clone())
+        };
         self.record(WatchEvent {
             rv,
             resource: rt,
@@ -152,6 +158,7 @@ impl Inner {
             name,
             kind,
             object: obj.clone(),
+            previous,
         });
         obj
     }

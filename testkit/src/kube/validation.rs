@@ -17,7 +17,8 @@ pub fn is_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -34,7 +35,9 @@ fn is_dns1035_label(s: &str) -> bool {
 fn is_label_value(s: &str) -> bool {
     let b = s.as_bytes();
     b.is_empty()
-        || (b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        || (b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
             && b[0].is_ascii_alphanumeric()
             && b[b.len() - 1].is_ascii_alphanumeric())
 }
@@ -128,7 +131,9 @@ fn check_pod_spec(spec: &Value, prefix: &str, causes: &mut Vec<Cause>) {
         let f = format!("{prefix}.containers[{i}]");
         match c["name"].as_str() {
             None | Some("") => causes.push(required(&format!("{f}.name"), "")),
-            Some(n) if !is_dns1123_label(n) => causes.push(invalid(&format!("{f}.name"), n, LABEL_MSG)),
+            Some(n) if !is_dns1123_label(n) => {
+                causes.push(invalid(&format!("{f}.name"), n, LABEL_MSG))
+            }
             _ => {}
         }
         if c["image"].as_str().is_none_or(str::is_empty) {
@@ -174,7 +179,11 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
         ("", "Pod") => check_pod_spec(&obj["spec"], "spec", &mut causes),
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
             selector_matches_template(&obj["spec"], &mut causes);
-            check_pod_spec(&obj["spec"]["template"]["spec"], "spec.template.spec", &mut causes);
+            check_pod_spec(
+                &obj["spec"]["template"]["spec"],
+                "spec.template.spec",
+                &mut causes,
+            );
         }
         ("batch", "Job") => {
             let spec = &obj["spec"]["template"]["spec"];
@@ -183,7 +192,9 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
             if rp != "Never" && rp != "OnFailure" {
                 causes.push(Cause {
                     reason: "FieldValueNotSupported".into(),
-                    message: format!("Unsupported value: \"{rp}\": supported values: \"OnFailure\", \"Never\""),
+                    message: format!(
+                        "Unsupported value: \"{rp}\": supported values: \"OnFailure\", \"Never\""
+                    ),
                     field: "spec.template.spec.restartPolicy".into(),
                 });
             }
@@ -224,7 +235,11 @@ mod tests {
     #[test]
     fn label_values_and_pod_containers() {
         let pods = find("", "v1", "pods").unwrap();
-        let err = validate(pods, &json!({"metadata":{"name":"p","labels":{"a":"-x"}},"spec":{}})).unwrap_err();
+        let err = validate(
+            pods,
+            &json!({"metadata":{"name":"p","labels":{"a":"-x"}},"spec":{}}),
+        )
+        .unwrap_err();
         let causes = err.details["causes"].as_array().unwrap();
         assert_eq!(causes.len(), 2);
         assert_eq!(causes[1]["field"], "spec.containers");

@@ -2,7 +2,6 @@
 //! `resourceVersion` (served from the bounded event history, 410 Gone when it is older),
 //! with bookmarks, `timeoutSeconds`, label/field selectors and `sendInitialEvents`.
 
-use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +13,11 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
+use super::KubeState;
 use super::errors::ApiError;
 use super::resources::ResourceType;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::store::{EventType, WatchEvent};
-use super::KubeState;
 
 /// Parameters of one watch request.
 #[derive(Debug, Clone)]
@@ -61,7 +60,10 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
         let seed: Vec<Value> = inner
             .list(rt, p.namespace.as_deref())
             .into_iter()
-            .filter(|o| p.labels.matches(o) && in_scope(o["metadata"]["namespace"].as_str().unwrap_or(""), o))
+            .filter(|o| {
+                p.labels.matches(o)
+                    && in_scope(o["metadata"]["namespace"].as_str().unwrap_or(""), o)
+            })
             .cloned()
             .collect();
         let (backlog, gone) = match from {
@@ -72,7 +74,11 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
             _ => (Vec::new(), None),
         };
         let send_seed = from.is_none() || p.send_initial_events;
-        let start_rv = if send_seed { inner.current_rv() } else { from.unwrap_or(0) };
+        let start_rv = if send_seed {
+            inner.current_rv()
+        } else {
+            from.unwrap_or(0)
+        };
         (seed, send_seed, backlog, inner.subscribe(), start_rv, gone)
     };
     let bookmark_every = st.config().bookmark_interval;
@@ -81,13 +87,6 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
             let _ = tx.send(Ok(line("ERROR", &err.to_status()))).await;
             return;
         }
-        let id_of = |o: &Value| {
-            (
-                o["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
-                o["metadata"]["name"].as_str().unwrap_or("").to_string(),
-            )
-        };
-        let mut known: HashSet<(String, String)> = seed.iter().map(id_of).collect();
         let mut last_rv = start_rv;
         if send_seed {
             for o in &seed {
@@ -97,7 +96,10 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
             }
         }
         if p.send_initial_events
-            && tx.send(Ok(line("BOOKMARK", &bookmark(rt, start_rv, true)))).await.is_err()
+            && tx
+                .send(Ok(line("BOOKMARK", &bookmark(rt, start_rv, true))))
+                .await
+                .is_err()
         {
             return;
         }
@@ -105,28 +107,32 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval(bookmark_every);
         ticker.tick().await;
-        let emit = |ev: &WatchEvent, known: &mut HashSet<(String, String)>| -> Option<Bytes> {
-            if ev.resource.group != rt.group || ev.resource.plural != rt.plural || !in_scope(&ev.namespace, &ev.object) {
+        let emit = |ev: &WatchEvent| -> Option<Bytes> {
+            if ev.resource.group != rt.group
+                || ev.resource.plural != rt.plural
+                || !in_scope(&ev.namespace, &ev.object)
+            {
                 return None;
             }
-            let id = (ev.namespace.clone(), ev.name.clone());
-            let was = known.contains(&id);
-            let now = ev.kind != EventType::Deleted && p.labels.matches(&ev.object);
+            let was = ev
+                .previous
+                .as_ref()
+                .is_some_and(|prev| p.labels.matches(prev));
+            let now = p.labels.matches(&ev.object);
             let kind = match (ev.kind, was, now) {
-                (EventType::Deleted, _, _) if was || p.labels.matches(&ev.object) => "DELETED",
-                (EventType::Deleted, _, _) => return None,
+                (EventType::Deleted, true, _) => "DELETED",
+                (EventType::Deleted, false, _) => return None,
                 (EventType::Added, _, true) => "ADDED",
                 (_, true, true) => "MODIFIED",
                 (_, false, true) => "ADDED",
                 (_, true, false) => "DELETED",
                 (_, false, false) => return None,
             };
-            if now { known.insert(id); } else { known.remove(&id); }
             Some(line(kind, &ev.object))
         };
         for ev in &backlog {
             last_rv = ev.rv;
-            if let Some(b) = emit(ev, &mut known)
+            if let Some(b) = emit(ev)
                 && tx.send(Ok(b)).await.is_err()
             {
                 return;
@@ -147,7 +153,7 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
                             continue;
                         }
                         last_rv = ev.rv;
-                        if let Some(b) = emit(&ev, &mut known)
+                        if let Some(b) = emit(&ev)
                             && tx.send(Ok(b)).await.is_err()
                         {
                             return;
@@ -163,5 +169,9 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
         }
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::KubeState;
 use super::kubelet::{alive, condition, rt, set_condition};
 use super::ops::{self, PatchType, Preconditions, WriteOpts};
 use super::selectors::LabelSelector;
-use super::KubeState;
 
 const TICK: Duration = Duration::from_millis(20);
 const MANAGER: &str = "kube-controller-manager";
@@ -36,16 +36,30 @@ fn owned_pods(st: &KubeState, ns: &str, uid: &str) -> Vec<Value> {
         .lock()
         .list(rt("", "pods"), Some(ns))
         .into_iter()
-        .filter(|p| p["metadata"]["ownerReferences"].as_array().is_some_and(|r| r.iter().any(|o| o["uid"] == uid)))
+        .filter(|p| {
+            p["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|o| o["uid"] == uid))
+        })
         .cloned()
         .collect()
 }
 
 fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
-fn create_pod(st: &KubeState, owner: &Value, ns: &str, template: &Value, name: Option<String>, extra_labels: &Value) -> Option<Value> {
+fn create_pod(
+    st: &KubeState,
+    owner: &Value,
+    ns: &str,
+    template: &Value,
+    name: Option<String>,
+    extra_labels: &Value,
+) -> Option<Value> {
     let mut meta = template["metadata"].clone();
     if !meta.is_object() {
         meta = json!({});
@@ -55,17 +69,44 @@ fn create_pod(st: &KubeState, owner: &Value, ns: &str, template: &Value, name: O
     }
     match name {
         Some(n) => meta["name"] = json!(n),
-        None => meta["generateName"] = json!(format!("{}-", owner["metadata"]["name"].as_str().unwrap_or("pod"))),
+        None => {
+            meta["generateName"] = json!(format!(
+                "{}-",
+                owner["metadata"]["name"].as_str().unwrap_or("pod")
+            ))
+        }
     }
     meta["ownerReferences"] = json!([owner_ref(owner)]);
-    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]});
+    let pod =
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template["spec"]});
     // Quota or a terminating namespace can refuse the pod; controllers retry on their next pass.
-    ops::create(&mut st.store.lock(), rt("", "pods"), ns, pod, WriteOpts::by(MANAGER)).ok()
+    ops::create(
+        &mut st.store.lock(),
+        rt("", "pods"),
+        ns,
+        pod,
+        WriteOpts::by(MANAGER),
+    )
+    .ok()
 }
 
-fn write_status(st: &KubeState, plural_group: (&str, &str), ns: &str, name: &str, f: impl FnOnce(&mut Value)) -> bool {
+fn write_status(
+    st: &KubeState,
+    plural_group: (&str, &str),
+    ns: &str,
+    name: &str,
+    f: impl FnOnce(&mut Value),
+) -> bool {
     let mut inner = st.store.lock();
-    ops::mutate(&mut inner, rt(plural_group.0, plural_group.1), ns, name, WriteOpts::status_by(MANAGER), |o| f(&mut o["status"])).is_ok()
+    ops::mutate(
+        &mut inner,
+        rt(plural_group.0, plural_group.1),
+        ns,
+        name,
+        WriteOpts::status_by(MANAGER),
+        |o| f(&mut o["status"]),
+    )
+    .is_ok()
 }
 
 /// Runs one Job to completion: one pod per attempt, up to `backoffLimit` retries.
@@ -82,27 +123,36 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
         s["uncountedTerminatedPods"] = json!({});
     });
     loop {
-        let Some(job) = alive(&st, jobs, &ns, &name, &uid) else { return };
+        let Some(job) = alive(&st, jobs, &ns, &name, &uid) else {
+            return;
+        };
         if job["spec"]["suspend"] == true {
             tokio::time::sleep(TICK).await;
             continue;
         }
-        let Some(pod) = create_pod(&st, &job, &ns, &job["spec"]["template"], None, &json!({})) else {
+        let Some(pod) = create_pod(&st, &job, &ns, &job["spec"]["template"], None, &json!({}))
+        else {
             tokio::time::sleep(TICK * 5).await;
             continue;
         };
         let pod_name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
         let pod_uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
-        write_status(&st, ("batch", "jobs"), &ns, &name, |s| s["active"] = json!(1));
+        write_status(&st, ("batch", "jobs"), &ns, &name, |s| {
+            s["active"] = json!(1)
+        });
         let phase = loop {
             tokio::time::sleep(TICK).await;
             if alive(&st, jobs, &ns, &name, &uid).is_none() {
                 return;
             }
-            let Some(p) = alive(&st, rt("", "pods"), &ns, &pod_name, &pod_uid) else { break "Failed".to_string() };
+            let Some(p) = alive(&st, rt("", "pods"), &ns, &pod_name, &pod_uid) else {
+                break "Failed".to_string();
+            };
             let phase = p["status"]["phase"].as_str().unwrap_or("").to_string();
             if phase == "Running" {
-                write_status(&st, ("batch", "jobs"), &ns, &name, |s| s["ready"] = json!(1));
+                write_status(&st, ("batch", "jobs"), &ns, &name, |s| {
+                    s["ready"] = json!(1)
+                });
                 if !created_objects {
                     created_objects = true;
                     for obj in &behaviour.creates {
@@ -121,8 +171,24 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
                 s["ready"] = json!(0);
                 s["succeeded"] = json!(1);
                 s["completionTime"] = json!(now());
-                set_condition(s, condition("SuccessCriteriaMet", true, Some("CompletionsReached"), Some("Reached expected number of succeeded pods")));
-                set_condition(s, condition("Complete", true, Some("CompletionsReached"), Some("Reached expected number of succeeded pods")));
+                set_condition(
+                    s,
+                    condition(
+                        "SuccessCriteriaMet",
+                        true,
+                        Some("CompletionsReached"),
+                        Some("Reached expected number of succeeded pods"),
+                    ),
+                );
+                set_condition(
+                    s,
+                    condition(
+                        "Complete",
+                        true,
+                        Some("CompletionsReached"),
+                        Some("Reached expected number of succeeded pods"),
+                    ),
+                );
             });
             return;
         }
@@ -133,8 +199,24 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
             s["ready"] = json!(0);
             s["failed"] = json!(failed);
             if give_up {
-                set_condition(s, condition("FailureTarget", true, Some("BackoffLimitExceeded"), Some("Job has reached the specified backoff limit")));
-                set_condition(s, condition("Failed", true, Some("BackoffLimitExceeded"), Some("Job has reached the specified backoff limit")));
+                set_condition(
+                    s,
+                    condition(
+                        "FailureTarget",
+                        true,
+                        Some("BackoffLimitExceeded"),
+                        Some("Job has reached the specified backoff limit"),
+                    ),
+                );
+                set_condition(
+                    s,
+                    condition(
+                        "Failed",
+                        true,
+                        Some("BackoffLimitExceeded"),
+                        Some("Job has reached the specified backoff limit"),
+                    ),
+                );
             }
         });
         if give_up {
@@ -148,13 +230,27 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
 fn create_object(st: &KubeState, ns: &str, obj: &Value) {
     let av = obj["apiVersion"].as_str().unwrap_or("");
     let kind = obj["kind"].as_str().unwrap_or("");
-    let Some(rt) = super::resources::find_kind(av, kind) else { return };
+    let Some(rt) = super::resources::find_kind(av, kind) else {
+        return;
+    };
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-    let obj_ns = if rt.namespaced { obj["metadata"]["namespace"].as_str().unwrap_or(ns) } else { "" };
+    let obj_ns = if rt.namespaced {
+        obj["metadata"]["namespace"].as_str().unwrap_or(ns)
+    } else {
+        ""
+    };
     let mut inner = st.store.lock();
     let opts = WriteOpts::by("helm");
     // An apply both creates and updates, like `helm upgrade --install` with SSA.
-    let _ = ops::patch(&mut inner, rt, obj_ns, &name, PatchType::Apply { force: true }, obj.clone(), opts);
+    let _ = ops::patch(
+        &mut inner,
+        rt,
+        obj_ns,
+        &name,
+        PatchType::Apply { force: true },
+        obj.clone(),
+        opts,
+    );
 }
 
 fn template_hash(template: &Value) -> String {
@@ -184,11 +280,18 @@ pub async fn run_deployment(st: Arc<KubeState>, ns: String, name: String, uid: S
             .lock()
             .list(replicasets, Some(&ns))
             .into_iter()
-            .filter(|r| r["metadata"]["ownerReferences"].as_array().is_some_and(|o| o.iter().any(|o| o["uid"] == uid.as_str())))
+            .filter(|r| {
+                r["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|o| o.iter().any(|o| o["uid"] == uid.as_str()))
+            })
             .cloned()
             .collect();
         let revision = owned.len() as i64 + 1;
-        match owned.iter().find(|r| r["metadata"]["name"] == rs_name.as_str()) {
+        match owned
+            .iter()
+            .find(|r| r["metadata"]["name"] == rs_name.as_str())
+        {
             None => {
                 let mut template = dep["spec"]["template"].clone();
                 template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
@@ -205,21 +308,52 @@ pub async fn run_deployment(st: Arc<KubeState>, ns: String, name: String, uid: S
                     },
                     "spec": {"replicas": replicas, "selector": selector, "template": template},
                 });
-                let _ = ops::create(&mut st.store.lock(), replicasets, &ns, rs, WriteOpts::by(MANAGER));
+                let _ = ops::create(
+                    &mut st.store.lock(),
+                    replicasets,
+                    &ns,
+                    rs,
+                    WriteOpts::by(MANAGER),
+                );
             }
             Some(rs) if rs["spec"]["replicas"].as_i64() != Some(replicas) => {
-                let _ = ops::mutate(&mut st.store.lock(), replicasets, &ns, &rs_name, WriteOpts::by(MANAGER), |r| r["spec"]["replicas"] = json!(replicas));
+                let _ = ops::mutate(
+                    &mut st.store.lock(),
+                    replicasets,
+                    &ns,
+                    &rs_name,
+                    WriteOpts::by(MANAGER),
+                    |r| r["spec"]["replicas"] = json!(replicas),
+                );
             }
             Some(_) => {}
         }
-        for old in owned.iter().filter(|r| r["metadata"]["name"] != rs_name.as_str() && r["spec"]["replicas"].as_i64() != Some(0)) {
+        for old in owned.iter().filter(|r| {
+            r["metadata"]["name"] != rs_name.as_str() && r["spec"]["replicas"].as_i64() != Some(0)
+        }) {
             let old_name = old["metadata"]["name"].as_str().unwrap_or("");
-            let _ = ops::mutate(&mut st.store.lock(), replicasets, &ns, old_name, WriteOpts::by(MANAGER), |r| r["spec"]["replicas"] = json!(0));
+            let _ = ops::mutate(
+                &mut st.store.lock(),
+                replicasets,
+                &ns,
+                old_name,
+                WriteOpts::by(MANAGER),
+                |r| r["spec"]["replicas"] = json!(0),
+            );
         }
         let current = st.store.lock().get(replicasets, &ns, &rs_name).cloned();
-        let ready = current.as_ref().and_then(|r| r["status"]["readyReplicas"].as_i64()).unwrap_or(0);
-        let total: i64 = owned.iter().filter_map(|r| r["status"]["replicas"].as_i64()).sum();
-        let updated = current.as_ref().and_then(|r| r["status"]["replicas"].as_i64()).unwrap_or(0);
+        let ready = current
+            .as_ref()
+            .and_then(|r| r["status"]["readyReplicas"].as_i64())
+            .unwrap_or(0);
+        let total: i64 = owned
+            .iter()
+            .filter_map(|r| r["status"]["replicas"].as_i64())
+            .sum();
+        let updated = current
+            .as_ref()
+            .and_then(|r| r["status"]["replicas"].as_i64())
+            .unwrap_or(0);
         let generation = dep["metadata"]["generation"].clone();
         write_status(&st, ("apps", "deployments"), &ns, &name, |s| {
             s["observedGeneration"] = generation;
@@ -230,17 +364,35 @@ pub async fn run_deployment(st: Arc<KubeState>, ns: String, name: String, uid: S
             s["unavailableReplicas"] = json!((replicas - ready).max(0));
             let available = ready >= replicas;
             let (reason, msg) = if available {
-                ("MinimumReplicasAvailable", "Deployment has minimum availability.".to_string())
+                (
+                    "MinimumReplicasAvailable",
+                    "Deployment has minimum availability.".to_string(),
+                )
             } else {
-                ("MinimumReplicasUnavailable", "Deployment does not have minimum availability.".to_string())
+                (
+                    "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.".to_string(),
+                )
             };
-            set_condition(s, condition("Available", available, Some(reason), Some(&msg)));
+            set_condition(
+                s,
+                condition("Available", available, Some(reason), Some(&msg)),
+            );
             let (preason, pmsg) = if available && updated == replicas {
-                ("NewReplicaSetAvailable", format!("ReplicaSet \"{rs_name}\" has successfully progressed."))
+                (
+                    "NewReplicaSetAvailable",
+                    format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
+                )
             } else {
-                ("ReplicaSetUpdated", format!("ReplicaSet \"{rs_name}\" is progressing."))
+                (
+                    "ReplicaSetUpdated",
+                    format!("ReplicaSet \"{rs_name}\" is progressing."),
+                )
             };
-            set_condition(s, condition("Progressing", true, Some(preason), Some(&pmsg)));
+            set_condition(
+                s,
+                condition("Progressing", true, Some(preason), Some(&pmsg)),
+            );
             if let Some(c) = s["conditions"].as_array_mut() {
                 for c in c.iter_mut() {
                     c["lastUpdateTime"] = c["lastTransitionTime"].clone();
@@ -256,7 +408,10 @@ pub async fn run_replicaset(st: Arc<KubeState>, ns: String, name: String, uid: S
     let replicasets = rt("apps", "replicasets");
     while let Some(rs) = alive(&st, replicasets, &ns, &name, &uid) {
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
-        let pods: Vec<Value> = owned_pods(&st, &ns, &uid).into_iter().filter(|p| p["metadata"]["deletionTimestamp"].is_null()).collect();
+        let pods: Vec<Value> = owned_pods(&st, &ns, &uid)
+            .into_iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .collect();
         if pods.len() < want {
             for _ in pods.len()..want {
                 create_pod(&st, &rs, &ns, &rs["spec"]["template"], None, &json!({}));
@@ -264,7 +419,15 @@ pub async fn run_replicaset(st: Arc<KubeState>, ns: String, name: String, uid: S
         } else if pods.len() > want {
             for p in pods.iter().skip(want) {
                 let pname = p["metadata"]["name"].as_str().unwrap_or("");
-                let _ = ops::delete(&mut st.store.lock(), rt("", "pods"), &ns, pname, None, &Preconditions::default(), false);
+                let _ = ops::delete(
+                    &mut st.store.lock(),
+                    rt("", "pods"),
+                    &ns,
+                    pname,
+                    None,
+                    &Preconditions::default(),
+                    false,
+                );
             }
         }
         let pods = owned_pods(&st, &ns, &uid);
@@ -292,21 +455,42 @@ pub async fn run_statefulset(st: Arc<KubeState>, ns: String, name: String, uid: 
         // OrderedReady: the next ordinal only once every earlier one is Ready.
         for i in 0..want {
             let pname = format!("{name}-{i}");
-            match pods.iter().find(|p| p["metadata"]["name"] == pname.as_str()) {
+            match pods
+                .iter()
+                .find(|p| p["metadata"]["name"] == pname.as_str())
+            {
                 Some(p) if is_ready(p) => continue,
                 Some(_) => break,
                 None => {
                     let labels = json!({"statefulset.kubernetes.io/pod-name": pname, "apps.kubernetes.io/pod-index": i.to_string()});
-                    create_pod(&st, &sts, &ns, &sts["spec"]["template"], Some(pname), &labels);
+                    create_pod(
+                        &st,
+                        &sts,
+                        &ns,
+                        &sts["spec"]["template"],
+                        Some(pname),
+                        &labels,
+                    );
                     break;
                 }
             }
         }
         for p in &pods {
-            let idx = p["metadata"]["name"].as_str().and_then(|n| n.rsplit('-').next()).and_then(|i| i.parse::<usize>().ok());
+            let idx = p["metadata"]["name"]
+                .as_str()
+                .and_then(|n| n.rsplit('-').next())
+                .and_then(|i| i.parse::<usize>().ok());
             if idx.is_some_and(|i| i >= want) {
                 let pname = p["metadata"]["name"].as_str().unwrap_or("");
-                let _ = ops::delete(&mut st.store.lock(), rt("", "pods"), &ns, pname, None, &Preconditions::default(), false);
+                let _ = ops::delete(
+                    &mut st.store.lock(),
+                    rt("", "pods"),
+                    &ns,
+                    pname,
+                    None,
+                    &Preconditions::default(),
+                    false,
+                );
             }
         }
         let pods = owned_pods(&st, &ns, &uid);

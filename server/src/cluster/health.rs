@@ -1,0 +1,630 @@
+//! Health checks after the deploy Job succeeded: every Deployment and StatefulSet rolled
+//! out, every application pod Ready, then an HTTP GET of the health path through the
+//! API server's service proxy (so Catalyst needs no route into the preview network).
+//! A failure names the check and carries the failing containers' last log lines and
+//! the namespace's Warning events for the deployment record and the PR comment.
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use kube::Api;
+use kube::api::ListParams;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::capacity;
+use super::diagnostics::{self, ContainerLogTail, FailingContainer, WarningEvent};
+use super::{ClusterError, Result};
+
+/// How a health check may run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthOptions {
+    /// Rollouts, readiness and the probe together must pass within this.
+    pub timeout: Duration,
+    /// Pause between two looks at the namespace.
+    pub poll_interval: Duration,
+    /// Log lines kept per failing container.
+    pub log_lines: i64,
+    /// Warning events kept.
+    pub max_events: usize,
+}
+
+impl HealthOptions {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            poll_interval: Duration::from_secs(2),
+            log_lines: 50,
+            max_events: 20,
+        }
+    }
+}
+
+/// Which check did not pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedCheck {
+    /// A Deployment or StatefulSet did not finish rolling out.
+    Rollout,
+    /// A pod did not become Ready (or is crash-looping).
+    PodsReady,
+    /// No Service to send the health probe to.
+    Service,
+    /// The health path did not answer 2xx/3xx.
+    HttpProbe,
+}
+
+impl FailedCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rollout => "rollout",
+            Self::PodsReady => "pods_ready",
+            Self::Service => "service",
+            Self::HttpProbe => "http_probe",
+        }
+    }
+}
+
+/// The verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum HealthOutcome {
+    /// Everything rolled out and `GET {path}` on `{service}:{port}` answered.
+    Healthy {
+        service: String,
+        port: String,
+    },
+    Failed {
+        check: FailedCheck,
+        message: String,
+    },
+    /// Pods could not be scheduled: the cluster is full, not the application broken.
+    CapacityBlocked {
+        reason: String,
+    },
+}
+
+/// The verdict plus what a developer needs to understand a failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HealthReport {
+    pub outcome: HealthOutcome,
+    /// Empty when healthy.
+    pub logs: Vec<ContainerLogTail>,
+    /// Empty when healthy.
+    pub warnings: Vec<WarningEvent>,
+}
+
+impl HealthReport {
+    pub fn is_healthy(&self) -> bool {
+        matches!(self.outcome, HealthOutcome::Healthy { .. })
+    }
+}
+
+/// Runs the checks with default polling; see [`check_with`].
+pub async fn check(
+    client: &kube::Client,
+    namespace: &str,
+    health_path: &str,
+    timeout: Duration,
+) -> Result<HealthReport> {
+    check_with(client, namespace, health_path, &HealthOptions::new(timeout)).await
+}
+
+/// Waits (up to the timeout) for rollouts and readiness, then probes `health_path`.
+/// `Err` only when the API server itself cannot be read: that says nothing about the
+/// application, so the engine retries instead of failing the deployment.
+pub async fn check_with(
+    client: &kube::Client,
+    namespace: &str,
+    health_path: &str,
+    opts: &HealthOptions,
+) -> Result<HealthReport> {
+    let deadline = Instant::now() + opts.timeout;
+    loop {
+        let snapshot = Snapshot::read(client, namespace).await?;
+        let rollout = rollout_problems(&snapshot.deployments, &snapshot.statefulsets);
+        let unready = unready_pods(&snapshot.pods);
+        let stuck = crash_looping(&snapshot.pods);
+        if rollout.is_empty() && unready.is_empty() {
+            break;
+        }
+        if !stuck.is_empty() || Instant::now() >= deadline {
+            if stuck.is_empty()
+                && let Some(reason) = snapshot.pods.iter().find_map(capacity::unschedulable)
+            {
+                return Ok(healthy_or_not(HealthOutcome::CapacityBlocked { reason }));
+            }
+            let (check, message) = if !rollout.is_empty() && stuck.is_empty() {
+                (FailedCheck::Rollout, rollout.join("; "))
+            } else {
+                let mut all = stuck;
+                all.extend(unready);
+                all.dedup();
+                (FailedCheck::PodsReady, all.join("; "))
+            };
+            return Ok(failure(client, namespace, &snapshot.pods, check, message, opts).await);
+        }
+        tokio::time::sleep(opts.poll_interval).await;
+    }
+
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    let services = services
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ClusterError::api(format!("listing services in {namespace}"), e))?
+        .items;
+    let ingresses = ingresses
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ClusterError::api(format!("listing ingresses in {namespace}"), e))?
+        .items;
+    let Some((service, port)) = probe_target(&ingresses, &services) else {
+        let pods = Snapshot::read(client, namespace).await?.pods;
+        let message =
+            "no Service to probe: the chart created no Ingress backend or Service".to_owned();
+        return Ok(failure(
+            client,
+            namespace,
+            &pods,
+            FailedCheck::Service,
+            message,
+            opts,
+        )
+        .await);
+    };
+
+    let path = proxy_path(namespace, &service, &port, health_path);
+    loop {
+        let answer = probe(client, &path).await;
+        match answer {
+            Ok(()) => return Ok(healthy_or_not(HealthOutcome::Healthy { service, port })),
+            Err(why) if Instant::now() >= deadline => {
+                let message = format!("GET {health_path} on service {service}:{port}: {why}");
+                let pods = Snapshot::read(client, namespace).await?.pods;
+                return Ok(failure(
+                    client,
+                    namespace,
+                    &pods,
+                    FailedCheck::HttpProbe,
+                    message,
+                    opts,
+                )
+                .await);
+            }
+            Err(_) => tokio::time::sleep(opts.poll_interval).await,
+        }
+    }
+}
+
+fn healthy_or_not(outcome: HealthOutcome) -> HealthReport {
+    HealthReport {
+        outcome,
+        logs: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+/// Builds the failure report: logs of failing containers (else of not-ready ones, else
+/// of the first few application pods) and the namespace's Warning events.
+async fn failure(
+    client: &kube::Client,
+    namespace: &str,
+    pods: &[Pod],
+    check: FailedCheck,
+    message: String,
+    opts: &HealthOptions,
+) -> HealthReport {
+    let app_pods: Vec<&Pod> = pods.iter().filter(|p| is_application_pod(p)).collect();
+    let mut targets = Vec::new();
+    for pod in &app_pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        for f in diagnostics::failing_containers(pod) {
+            targets.push((name.clone(), f));
+        }
+    }
+    if targets.is_empty() {
+        for pod in app_pods.iter().take(3) {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let unready = pod
+                .status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+                .filter(|c| check == FailedCheck::HttpProbe || !c.ready);
+            for c in unready {
+                targets.push((
+                    name.clone(),
+                    FailingContainer {
+                        container: c.name.clone(),
+                        reason: (!c.ready).then(|| "NotReady".to_owned()),
+                        exit_code: None,
+                        previous: false,
+                    },
+                ));
+            }
+        }
+    }
+    let logs = diagnostics::container_logs(client, namespace, &targets, opts.log_lines).await;
+    let warnings = diagnostics::warning_events(client, namespace, opts.max_events)
+        .await
+        .unwrap_or_default();
+    tracing::info!(namespace, check = check.as_str(), %message, "health check failed");
+    HealthReport {
+        outcome: HealthOutcome::Failed { check, message },
+        logs,
+        warnings,
+    }
+}
+
+/// Everything the rollout and readiness checks look at, read once per poll.
+struct Snapshot {
+    deployments: Vec<Deployment>,
+    statefulsets: Vec<StatefulSet>,
+    pods: Vec<Pod>,
+}
+
+impl Snapshot {
+    async fn read(client: &kube::Client, namespace: &str) -> Result<Self> {
+        let lp = ListParams::default();
+        let d: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+        let s: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+        let p: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let err = |what: &str, e| ClusterError::api(format!("listing {what} in {namespace}"), e);
+        Ok(Self {
+            deployments: d.list(&lp).await.map_err(|e| err("deployments", e))?.items,
+            statefulsets: s.list(&lp).await.map_err(|e| err("statefulsets", e))?.items,
+            pods: p.list(&lp).await.map_err(|e| err("pods", e))?.items,
+        })
+    }
+}
+
+/// One line per workload that has not finished rolling out. A Deployment is done when
+/// the controller has seen its latest spec and all wanted replicas are updated and
+/// available; a StatefulSet when all are ready.
+pub fn rollout_problems(deployments: &[Deployment], statefulsets: &[StatefulSet]) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in deployments {
+        let name = d.metadata.name.as_deref().unwrap_or_default();
+        let wanted = d.spec.replicas.unwrap_or(1);
+        let st = d.status.clone().unwrap_or_default();
+        let generation = d.metadata.generation.unwrap_or(0);
+        let observed = st.observed_generation.unwrap_or(0);
+        let updated = st.updated_replicas.unwrap_or(0);
+        let available = st.available_replicas.unwrap_or(0);
+        if observed < generation || updated < wanted || available < wanted {
+            out.push(format!(
+                "Deployment {name}: {updated}/{wanted} updated, {available}/{wanted} available"
+            ));
+        }
+    }
+    for s in statefulsets {
+        let name = s.metadata.name.as_deref().unwrap_or_default();
+        let wanted = s.spec.replicas.unwrap_or(1);
+        let st = s.status.clone().unwrap_or_default();
+        let ready = st.ready_replicas.unwrap_or(0);
+        let generation = s.metadata.generation.unwrap_or(0);
+        if st.observed_generation.unwrap_or(0) < generation || ready < wanted {
+            out.push(format!("StatefulSet {name}: {ready}/{wanted} ready"));
+        }
+    }
+    out
+}
+
+/// Pods that run the application: not the deploy Job's pod (or any Job's) and not
+/// finished ones.
+fn is_application_pod(pod: &Pod) -> bool {
+    let owned_by_job = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "Job");
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    !owned_by_job && !matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+/// One line per application pod that is not Ready.
+pub fn unready_pods(pods: &[Pod]) -> Vec<String> {
+    pods.iter()
+        .filter(|p| is_application_pod(p))
+        .filter(|p| {
+            !p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .map(|p| {
+            let phase = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .unwrap_or("Unknown");
+            format!(
+                "pod {} not ready ({phase})",
+                p.metadata.name.as_deref().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Containers that will not get better by waiting: crash-looping after a few restarts,
+/// or with a configuration the kubelet cannot start.
+pub fn crash_looping(pods: &[Pod]) -> Vec<String> {
+    let mut out = Vec::new();
+    for pod in pods.iter().filter(|p| is_application_pod(p)) {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        for cs in pod
+            .status
+            .iter()
+            .flat_map(|s| s.container_statuses.iter().flatten())
+        {
+            let reason = cs
+                .state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref());
+            let hopeless = match reason {
+                Some("CrashLoopBackOff") => cs.restart_count >= 3,
+                Some("InvalidImageName" | "CreateContainerConfigError" | "ErrImageNeverPull") => {
+                    true
+                }
+                _ => false,
+            };
+            if hopeless {
+                out.push(format!(
+                    "pod {name} container {}: {} after {} restarts",
+                    cs.name,
+                    reason.unwrap_or_default(),
+                    cs.restart_count
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The Service and port to probe: the first Ingress backend (that is what users reach),
+/// else the first proxyable Service's first port.
+pub fn probe_target(ingresses: &[Ingress], services: &[Service]) -> Option<(String, String)> {
+    let backend_target = |b: &IngressBackend| {
+        let svc = b.service.as_ref()?;
+        let port = svc.port.as_ref()?;
+        let port = port
+            .number
+            .map(|n| n.to_string())
+            .or_else(|| port.name.clone())?;
+        Some((svc.name.clone(), port))
+    };
+    for ing in ingresses {
+        let Some(spec) = ing.spec.as_ref() else {
+            continue;
+        };
+        let from_rules = spec
+            .rules
+            .iter()
+            .flatten()
+            .filter_map(|r| r.http.as_ref())
+            .flat_map(|h| h.paths.iter())
+            .find_map(|p| backend_target(&p.backend));
+        if let Some(t) =
+            from_rules.or_else(|| spec.default_backend.as_ref().and_then(backend_target))
+        {
+            return Some(t);
+        }
+    }
+    let mut candidates: Vec<&Service> = services
+        .iter()
+        .filter(|s| {
+            let spec = s.spec.as_ref();
+            spec.and_then(|s| s.type_.as_deref()) != Some("ExternalName")
+                && spec.is_some_and(|s| s.ports.as_ref().is_some_and(|p| !p.is_empty()))
+        })
+        .collect();
+    // Headless Services (clusterIP None) come last: the proxy needs a virtual IP.
+    candidates
+        .sort_by_key(|s| s.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None"));
+    let svc = candidates.first()?;
+    let port = svc.spec.as_ref()?.ports.as_ref()?.first()?.port;
+    Some((svc.metadata.name.clone()?, port.to_string()))
+}
+
+/// `/api/v1/namespaces/{ns}/services/{name}:{port}/proxy{path}`.
+pub fn proxy_path(namespace: &str, service: &str, port: &str, health_path: &str) -> String {
+    let path = if health_path.starts_with('/') {
+        health_path.to_owned()
+    } else {
+        format!("/{health_path}")
+    };
+    format!("/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}")
+}
+
+/// One GET through the proxy; `Err` says why it does not count as healthy. Like a
+/// kubelet HTTP probe, any 2xx or 3xx answer passes.
+async fn probe(client: &kube::Client, path: &str) -> std::result::Result<(), String> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| format!("invalid health path: {e}"))?;
+    match client.request_text(request).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) => {
+            let body: String = s.message.chars().take(200).collect();
+            Err(format!("answered {}: {body}", s.code))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{
+        DeploymentSpec, DeploymentStatus, StatefulSetSpec, StatefulSetStatus,
+    };
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus, ServicePort, ServiceSpec};
+    use k8s_openapi::api::networking::v1::{
+        HTTPIngressPath, HTTPIngressRuleValue, IngressRule, IngressServiceBackend, IngressSpec,
+        ServiceBackendPort,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    fn meta(name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_owned()),
+            generation: Some(2),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn deployment(replicas: i32, observed: i64, updated: i32, available: i32) -> Deployment {
+        Deployment {
+            metadata: meta("web"),
+            spec: DeploymentSpec {
+                replicas: Some(replicas),
+                ..DeploymentSpec::default()
+            },
+            status: Some(DeploymentStatus {
+                observed_generation: Some(observed),
+                updated_replicas: Some(updated),
+                available_replicas: Some(available),
+                ..DeploymentStatus::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn deployments_roll_out_when_updated_available_and_observed() {
+        assert!(rollout_problems(&[deployment(2, 2, 2, 2)], &[]).is_empty());
+        assert_eq!(rollout_problems(&[deployment(2, 1, 2, 2)], &[]).len(), 1);
+        assert_eq!(
+            rollout_problems(&[deployment(2, 2, 2, 1)], &[]),
+            ["Deployment web: 2/2 updated, 1/2 available"]
+        );
+    }
+
+    #[test]
+    fn statefulsets_roll_out_when_all_ready() {
+        let sts = |ready| StatefulSet {
+            metadata: meta("db"),
+            spec: StatefulSetSpec {
+                replicas: Some(1),
+                ..StatefulSetSpec::default()
+            },
+            status: Some(StatefulSetStatus {
+                observed_generation: Some(2),
+                ready_replicas: Some(ready),
+                ..StatefulSetStatus::default()
+            }),
+        };
+        assert!(rollout_problems(&[], &[sts(1)]).is_empty());
+        assert_eq!(
+            rollout_problems(&[], &[sts(0)]),
+            ["StatefulSet db: 0/1 ready"]
+        );
+    }
+
+    fn pod(name: &str, ready: bool, job: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                owner_references: job.then(|| {
+                    vec![OwnerReference {
+                        kind: "Job".to_owned(),
+                        name: "catalyst-deploy-x-1".to_owned(),
+                        ..OwnerReference::default()
+                    }]
+                }),
+                ..ObjectMeta::default()
+            },
+            status: Some(PodStatus {
+                phase: Some("Running".to_owned()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".to_owned(),
+                    status: if ready { "True" } else { "False" }.to_owned(),
+                    ..PodCondition::default()
+                }]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    #[test]
+    fn only_application_pods_must_be_ready() {
+        let pods = [
+            pod("web-1", true, false),
+            pod("deploy", false, true),
+            pod("web-2", false, false),
+        ];
+        assert_eq!(unready_pods(&pods), ["pod web-2 not ready (Running)"]);
+    }
+
+    fn service(name: &str, port: i32, headless: bool) -> Service {
+        Service {
+            metadata: meta(name),
+            spec: Some(ServiceSpec {
+                cluster_ip: headless.then(|| "None".to_owned()),
+                ports: Some(vec![ServicePort {
+                    port,
+                    protocol: Some("TCP".to_owned()),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    #[test]
+    fn the_ingress_backend_is_probed_first() {
+        let ingress = Ingress {
+            metadata: meta("web"),
+            spec: Some(IngressSpec {
+                rules: Some(vec![IngressRule {
+                    host: Some("pr-web-1.example.com".to_owned()),
+                    http: Some(HTTPIngressRuleValue {
+                        paths: vec![HTTPIngressPath {
+                            path: Some("/".to_owned()),
+                            path_type: "Prefix".to_owned(),
+                            backend: IngressBackend {
+                                service: Some(IngressServiceBackend {
+                                    name: "frontend".to_owned(),
+                                    port: Some(ServiceBackendPort {
+                                        name: Some("http".to_owned()),
+                                        number: None,
+                                    }),
+                                }),
+                                ..IngressBackend::default()
+                            },
+                        }],
+                    }),
+                }]),
+                ..IngressSpec::default()
+            }),
+            ..Ingress::default()
+        };
+        let services = [service("db", 5432, true), service("api", 8080, false)];
+        assert_eq!(
+            probe_target(&[ingress], &services),
+            Some(("frontend".to_owned(), "http".to_owned()))
+        );
+        assert_eq!(
+            probe_target(&[], &services),
+            Some(("api".to_owned(), "8080".to_owned()))
+        );
+        assert_eq!(probe_target(&[], &[]), None);
+    }
+
+    #[test]
+    fn proxy_paths_go_through_the_api_server() {
+        assert_eq!(
+            proxy_path("pr-web-1", "web", "80", "/healthz"),
+            "/api/v1/namespaces/pr-web-1/services/web:80/proxy/healthz"
+        );
+        assert_eq!(
+            proxy_path("n", "s", "http", "ready"),
+            "/api/v1/namespaces/n/services/s:http/proxy/ready"
+        );
+    }
+}

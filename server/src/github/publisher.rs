@@ -1,0 +1,433 @@
+//! Keeps each PR's comment and deployment status on GitHub equal to the newest state,
+//! whatever GitHub's rate limits do. Each PR has one slot holding the latest wanted
+//! comment body and deployment status (latest wins: an update replaces what is still
+//! waiting), and at most one worker task writing it, so two updates racing for the
+//! same PR can never both create a comment. While the installation's breaker is open
+//! the worker sleeps until it may try again; updates arriving meanwhile only replace
+//! the slot's content, and after the reset the newest state is written once.
+//!
+//! The engine calls [`PrPublisher::publish`] (or the `publish_*` helpers) whenever an
+//! environment changes and never waits for GitHub. It may hand over a comment id it
+//! stored earlier ([`PrPublisher::remember_comment_id`]) and read the ids back from
+//! [`PublishState`] to store them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::core::backoff;
+use crate::core::comment::{CommentView, render};
+use crate::core::domain::CommitSha;
+
+use super::comments::CommentId;
+use super::deployments::{DeploymentId, DeploymentState, DeploymentStatusUpdate};
+use super::{GithubClient, GithubError, PullRequestRef};
+
+/// The deployment side of an update: which attempt, at which commit, in which state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentIntent {
+    /// The engine's id of the attempt; a new attempt gets a new GitHub deployment.
+    pub attempt: String,
+    pub sha: CommitSha,
+    pub status: DeploymentStatusUpdate,
+}
+
+/// Where a PR's publishing stands, for the dashboard, the engine and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishState {
+    /// Generation of the newest update handed in.
+    pub requested: u64,
+    /// Generation of the newest update fully handled (written, or dropped after a
+    /// permanent error).
+    pub published: u64,
+    pub comment_id: Option<CommentId>,
+    /// The newest attempt's GitHub deployment.
+    pub deployment: Option<(String, DeploymentId)>,
+    /// Set while GitHub asked us to wait (rate limit or open breaker).
+    pub waiting_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Tuning of the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublisherTuning {
+    /// Longest sleep while waiting for a breaker: a half-open breaker lets one probe
+    /// through, and the others should follow soon after it succeeds.
+    pub poll_interval: Duration,
+    /// Backoff after transient errors that did not open the breaker.
+    pub error_base: Duration,
+    pub error_cap: Duration,
+}
+
+impl Default for PublisherTuning {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(1),
+            error_base: Duration::from_secs(1),
+            error_cap: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    comment: Option<String>,
+    deployment: Option<DeploymentIntent>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.comment.is_none() && self.deployment.is_none()
+    }
+}
+
+struct Slot {
+    pending: Pending,
+    running: bool,
+    /// The newest attempt's deployment and the last state posted for it.
+    current: Option<CurrentDeployment>,
+    state: watch::Sender<PublishState>,
+}
+
+struct CurrentDeployment {
+    attempt: String,
+    id: DeploymentId,
+    posted: Option<DeploymentState>,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            pending: Pending::default(),
+            running: false,
+            current: None,
+            state: watch::Sender::new(PublishState::default()),
+        }
+    }
+}
+
+/// The per-PR publisher. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct PrPublisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: GithubClient,
+    tuning: PublisherTuning,
+    slots: Mutex<HashMap<PullRequestRef, Slot>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PrPublisher {
+    pub fn new(client: GithubClient, tuning: PublisherTuning) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                tuning,
+                slots: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Hands in the newest wanted state of `pr`; `None` parts keep what is pending.
+    /// Returns the update's generation (see [`PrPublisher::settled`]). Must be called
+    /// inside a Tokio runtime (it may start the PR's worker).
+    pub fn publish(
+        &self,
+        pr: &PullRequestRef,
+        comment: Option<String>,
+        deployment: Option<DeploymentIntent>,
+    ) -> u64 {
+        let mut slots = lock(&self.inner.slots);
+        let slot = slots.entry(pr.clone()).or_insert_with(Slot::new);
+        if comment.is_some() {
+            slot.pending.comment = comment;
+        }
+        if deployment.is_some() {
+            slot.pending.deployment = deployment;
+        }
+        let mut generation = 0;
+        slot.state.send_modify(|s| {
+            s.requested += 1;
+            generation = s.requested;
+        });
+        if !slot.running {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    slot.running = true;
+                    runtime.spawn(run(self.inner.clone(), pr.clone()));
+                }
+                Err(_) => tracing::error!(%pr, "PR publisher used outside a Tokio runtime"),
+            }
+        }
+        generation
+    }
+
+    /// [`PrPublisher::publish`] of a rendered comment only.
+    pub fn publish_comment(&self, pr: &PullRequestRef, view: &CommentView) -> u64 {
+        self.publish(pr, Some(render(view)), None)
+    }
+
+    /// [`PrPublisher::publish`] of a deployment status only.
+    pub fn publish_deployment(&self, pr: &PullRequestRef, intent: DeploymentIntent) -> u64 {
+        self.publish(pr, None, Some(intent))
+    }
+
+    /// A comment id the engine stored earlier (after a restart), so the first write edits
+    /// it without listing. A wrong or deleted id is harmless: the comment is searched.
+    pub fn remember_comment_id(&self, pr: &PullRequestRef, id: CommentId) {
+        let mut slots = lock(&self.inner.slots);
+        let slot = slots.entry(pr.clone()).or_insert_with(Slot::new);
+        slot.state.send_modify(|s| {
+            s.comment_id.get_or_insert(id);
+        });
+    }
+
+    pub fn state(&self, pr: &PullRequestRef) -> PublishState {
+        lock(&self.inner.slots)
+            .get(pr)
+            .map(|slot| slot.state.borrow().clone())
+            .unwrap_or_default()
+    }
+
+    /// Follows `pr`'s state.
+    pub fn subscribe(&self, pr: &PullRequestRef) -> watch::Receiver<PublishState> {
+        let mut slots = lock(&self.inner.slots);
+        slots
+            .entry(pr.clone())
+            .or_insert_with(Slot::new)
+            .state
+            .subscribe()
+    }
+
+    /// Waits until update `generation` (or a newer one) of `pr` has been handled.
+    pub async fn settled(&self, pr: &PullRequestRef, generation: u64) -> PublishState {
+        let mut rx = self.subscribe(pr);
+        match rx.wait_for(|s| s.published >= generation).await {
+            Ok(state) => state.clone(),
+            // The sender lives in the slot, which is never dropped while we hold it.
+            Err(_) => self.state(pr),
+        }
+    }
+
+    /// Forgets a PR that is gone (after its final comment settled).
+    pub fn forget(&self, pr: &PullRequestRef) {
+        let mut slots = lock(&self.inner.slots);
+        if slots
+            .get(pr)
+            .is_some_and(|s| !s.running && s.pending.is_empty())
+        {
+            slots.remove(pr);
+        }
+    }
+}
+
+/// What the worker takes out of the slot for one round.
+struct Round {
+    generation: u64,
+    comment: Option<String>,
+    deployment: Option<DeploymentIntent>,
+    comment_id: Option<CommentId>,
+    deployment_id: Option<DeploymentId>,
+    /// The previous attempt's deployment, still shown as queued or in progress: it is
+    /// marked inactive before the new one is created, or GitHub would show it running
+    /// forever (`auto_inactive` only retires successful deployments).
+    superseded: Option<DeploymentId>,
+}
+
+/// The PR's worker: writes what is pending until nothing is.
+async fn run(inner: Arc<Inner>, pr: PullRequestRef) {
+    let mut errors = 0u32;
+    loop {
+        let Some(mut round) = take(&inner, &pr) else {
+            return;
+        };
+        let error = match write(&inner, &pr, &mut round).await {
+            Ok(()) => {
+                errors = 0;
+                finish(&inner, &pr, round.generation, None);
+                continue;
+            }
+            Err(error) => error,
+        };
+        let (wait, until) = if let Some(until) = error.retry_at() {
+            let left = (until - Utc::now()).to_std().unwrap_or_default();
+            (left.min(inner.tuning.poll_interval), Some(until))
+        } else if error.is_temporary() {
+            let wait = backoff::delay_at_least(
+                errors,
+                inner.tuning.error_base,
+                inner.tuning.error_cap,
+                inner.tuning.error_base / 2,
+                rand::random::<u64>(),
+            );
+            errors = errors.saturating_add(1);
+            (wait, None)
+        } else {
+            // A 403/404/422: the same write will fail again; newer updates still run.
+            tracing::warn!(%pr, error = %error, "dropping a GitHub update that cannot succeed");
+            finish(&inner, &pr, round.generation, Some(error.to_string()));
+            continue;
+        };
+        put_back(&inner, &pr, round, until, &error);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Takes the pending work, or marks the worker stopped when there is none (under the
+/// lock, so a concurrent `publish` either sees `running` or starts a new worker).
+fn take(inner: &Inner, pr: &PullRequestRef) -> Option<Round> {
+    let mut slots = lock(&inner.slots);
+    let slot = slots.get_mut(pr)?;
+    if slot.pending.is_empty() {
+        slot.running = false;
+        return None;
+    }
+    let pending = std::mem::take(&mut slot.pending);
+    let state = slot.state.borrow();
+    let (deployment_id, superseded) = match (&pending.deployment, &slot.current) {
+        (Some(intent), Some(current)) if current.attempt == intent.attempt => {
+            (Some(current.id), None)
+        }
+        (Some(_), Some(current)) => {
+            let live = matches!(
+                current.posted,
+                None | Some(DeploymentState::Queued | DeploymentState::InProgress)
+            );
+            (None, live.then_some(current.id))
+        }
+        _ => (None, None),
+    };
+    Some(Round {
+        generation: state.requested,
+        comment: pending.comment,
+        deployment: pending.deployment,
+        comment_id: state.comment_id,
+        deployment_id,
+        superseded,
+    })
+}
+
+/// Returns unfinished work to the slot; anything published meanwhile is newer and wins.
+fn put_back(
+    inner: &Inner,
+    pr: &PullRequestRef,
+    round: Round,
+    until: Option<DateTime<Utc>>,
+    error: &GithubError,
+) {
+    let mut slots = lock(&inner.slots);
+    let Some(slot) = slots.get_mut(pr) else {
+        return;
+    };
+    if slot.pending.comment.is_none() {
+        slot.pending.comment = round.comment;
+    }
+    if slot.pending.deployment.is_none() {
+        slot.pending.deployment = round.deployment;
+    }
+    slot.state.send_modify(|s| {
+        s.waiting_until = until;
+        s.last_error = Some(error.to_string());
+    });
+}
+
+fn finish(inner: &Inner, pr: &PullRequestRef, generation: u64, error: Option<String>) {
+    let slots = lock(&inner.slots);
+    if let Some(slot) = slots.get(pr) {
+        slot.state.send_modify(|s| {
+            s.published = s.published.max(generation);
+            s.waiting_until = None;
+            s.last_error = error;
+        });
+    }
+}
+
+/// Writes one round: the comment first (people read it), then the deployment status.
+/// Each part that succeeds is removed from the round, so a retry repeats only the rest.
+async fn write(inner: &Inner, pr: &PullRequestRef, round: &mut Round) -> Result<(), GithubError> {
+    let client = &inner.client;
+    if let Some(body) = &round.comment {
+        let written = client
+            .upsert_sticky_comment(pr, round.comment_id, body)
+            .await?;
+        round.comment = None;
+        round.comment_id = Some(written.id());
+        if let Some(slot) = lock(&inner.slots).get(pr) {
+            slot.state
+                .send_modify(|s| s.comment_id = Some(written.id()));
+        }
+    }
+    if let Some(intent) = &round.deployment {
+        let id = match round.deployment_id {
+            Some(id) => id,
+            None => {
+                if let Some(old) = round.superseded {
+                    retire(client, pr, old).await?;
+                    round.superseded = None;
+                }
+                let description = format!("Catalyst preview of {}", short(&intent.sha));
+                let id = client
+                    .create_deployment(pr, &intent.sha, &description)
+                    .await?;
+                round.deployment_id = Some(id);
+                if let Some(slot) = lock(&inner.slots).get_mut(pr) {
+                    slot.current = Some(CurrentDeployment {
+                        attempt: intent.attempt.clone(),
+                        id,
+                        posted: None,
+                    });
+                    slot.state
+                        .send_modify(|s| s.deployment = Some((intent.attempt.clone(), id)));
+                }
+                id
+            }
+        };
+        client
+            .create_deployment_status(pr, id, &intent.status)
+            .await?;
+        if let Some(current) = lock(&inner.slots)
+            .get_mut(pr)
+            .and_then(|slot| slot.current.as_mut())
+            .filter(|current| current.id == id)
+        {
+            current.posted = Some(intent.status.state);
+        }
+        round.deployment = None;
+    }
+    Ok(())
+}
+
+/// Marks a superseded deployment inactive. GitHub refusing (it was deleted, say) does
+/// not hold up the new attempt; waiting for a rate limit does.
+async fn retire(
+    client: &GithubClient,
+    pr: &PullRequestRef,
+    old: DeploymentId,
+) -> Result<(), GithubError> {
+    let inactive = DeploymentStatusUpdate {
+        state: DeploymentState::Inactive,
+        environment_url: None,
+        log_url: None,
+        description: Some("Superseded by a newer deployment".to_owned()),
+    };
+    match client.create_deployment_status(pr, old, &inactive).await {
+        Err(e) if e.retry_at().is_some() || e.is_temporary() => Err(e),
+        Err(e) => {
+            tracing::info!(%pr, deployment = old.0, error = %e, "cannot retire a superseded deployment");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+fn short(sha: &CommitSha) -> String {
+    sha.as_str().chars().take(7).collect()
+}
