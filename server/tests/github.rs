@@ -210,6 +210,12 @@ async fn sticky_comment_is_created_once_then_edited() {
     assert_eq!(comments[0].author, s.gh.bot_login());
     assert_eq!(s.count("POST", "/issues/1/comments"), 1);
     assert_eq!(s.count("PATCH", "/issues/comments/"), 1);
+
+    // Republishing the same state (the periodic reconciler does) sends nothing.
+    let sent = s.gh.requests().len();
+    let g = publisher.publish(&pr, Some(body("ready")), None);
+    settle(&publisher, &pr, g).await;
+    assert_eq!(s.gh.requests().len(), sent);
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ pub mod eligibility;
 pub mod publisher;
 pub mod pulls;
 pub mod repo_config;
-pub mod request;
+pub(crate) mod request;
 pub mod secrets;
 pub mod settings;
 

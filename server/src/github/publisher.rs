@@ -89,6 +89,9 @@ struct Slot {
     running: bool,
     /// The newest attempt's deployment and the last state posted for it.
     current: Option<CurrentDeployment>,
+    /// The body last written, so republishing an unchanged state (the periodic
+    /// reconciler does) costs no request.
+    written_comment: Option<String>,
     state: watch::Sender<PublishState>,
 }
 
@@ -104,6 +107,7 @@ impl Slot {
             pending: Pending::default(),
             running: false,
             current: None,
+            written_comment: None,
             state: watch::Sender::new(PublishState::default()),
         }
     }
@@ -290,7 +294,10 @@ fn take(inner: &Inner, pr: &PullRequestRef) -> Option<Round> {
         slot.running = false;
         return None;
     }
-    let pending = std::mem::take(&mut slot.pending);
+    let mut pending = std::mem::take(&mut slot.pending);
+    if pending.comment.is_some() && pending.comment == slot.written_comment {
+        pending.comment = None;
+    }
     let state = slot.state.borrow();
     let (deployment_id, superseded) = match (&pending.deployment, &slot.current) {
         (Some(intent), Some(current)) if current.attempt == intent.attempt => {
@@ -358,9 +365,10 @@ async fn write(inner: &Inner, pr: &PullRequestRef, round: &mut Round) -> Result<
         let written = client
             .upsert_sticky_comment(pr, round.comment_id, body)
             .await?;
-        round.comment = None;
         round.comment_id = Some(written.id());
-        if let Some(slot) = lock(&inner.slots).get(pr) {
+        let body = round.comment.take();
+        if let Some(slot) = lock(&inner.slots).get_mut(pr) {
+            slot.written_comment = body;
             slot.state
                 .send_modify(|s| s.comment_id = Some(written.id()));
         }

@@ -1,14 +1,11 @@
 //! The app endpoints (JWT): the app, its installation, installation access tokens; and
 //! the installation's repositories and `/rate_limit`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Extension, OriginalUri, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::{Value, json};
 
@@ -16,8 +13,8 @@ use super::GhState;
 use super::auth::{Identity, new_token};
 use super::errors::{GhError, GhResult};
 use super::render;
-use super::routes::*;
-use super::state::{Comment, Deployment, DeploymentStatus, IssuedToken, World, random_hex};
+use super::routes::{Q, created, ok, paginate, require_app};
+use super::state::IssuedToken;
 
 pub(super) async fn app(
     State(st): State<Arc<GhState>>,

@@ -1,22 +1,16 @@
 //! File contents at a ref (`.catalyst/preview.yaml`) and collaborator permissions.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Extension, OriginalUri, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use chrono::Utc;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::GhState;
-use super::auth::{Identity, new_token};
+use super::auth::Identity;
 use super::errors::{GhError, GhResult};
 use super::render;
-use super::routes::*;
-use super::state::{Comment, Deployment, DeploymentStatus, IssuedToken, World, random_hex};
+use super::routes::{Q, ok, visible_repo};
 
 pub(super) async fn contents(
     State(st): State<Arc<GhState>>,

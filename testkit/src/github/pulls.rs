@@ -1,22 +1,20 @@
 //! Repositories, pull requests and issue comments.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Extension, OriginalUri, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::GhState;
-use super::auth::{Identity, new_token};
+use super::auth::Identity;
 use super::errors::{GhError, GhResult};
 use super::render;
-use super::routes::*;
-use super::state::{Comment, Deployment, DeploymentStatus, IssuedToken, World, random_hex};
+use super::routes::{Q, created, ok, paginate, visible_repo, writer};
+use super::state::{Comment, World};
 
 pub(super) async fn repo(
     State(st): State<Arc<GhState>>,

@@ -4,20 +4,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Extension, OriginalUri, Path, Query, State};
+use axum::extract::Query;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::GhState;
-use super::auth::{Identity, new_token};
+use super::auth::Identity;
 use super::errors::{GhError, GhResult};
-use super::render;
-use super::state::{Comment, Deployment, DeploymentStatus, IssuedToken, World, random_hex};
-
+use super::state::{World, random_hex};
 use super::{apps, contents, deployments, pulls};
 
 /// Query parameters of a request.
@@ -72,7 +69,7 @@ pub fn router() -> Router<Arc<GhState>> {
         )
         .route(
             "/repos/{owner}/{repo}/collaborators/{user}/permission",
-            get(permission),
+            get(contents::permission),
         )
 }
 

@@ -63,6 +63,8 @@ fn handle(st: &Arc<KubeState>, ev: &WatchEvent, started: &mut HashSet<String>) {
                 {
                     st.logs.finish(&ns, &name, c["name"].as_str().unwrap_or(""));
                 }
+                // Followers have seen the end; a new pod of this name starts empty.
+                st.logs.forget_pod(&ns, &name);
             }
             namespace::sync_quotas(&mut st.store.lock(), &ns);
         }

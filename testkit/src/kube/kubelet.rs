@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::KubeState;
 use super::behaviour::{JobBehaviour, NodeCapacity, WorkloadBehaviour};
+use super::events::{self, EventKind};
 use super::ops::{WriteOpts, mutate};
 use super::quantity::{format_milli, parse_milli};
 use super::resources::{ResourceType, find};
@@ -380,9 +381,28 @@ fn set_running(c: &PodCtx<'_>, ready: bool, restarts: i64, last: Option<Value>) 
     })
 }
 
+/// Starts the containers: fresh logs and the kubelet's Pulled/Created/Started events.
 fn reset_logs(st: &KubeState, pod: &Value, ns: &str, name: &str) {
-    for (c, _) in containers(pod) {
+    for (c, image) in containers(pod) {
         st.logs.reset(ns, name, &c);
+        let pulled = format!("Container image \"{image}\" already present on machine");
+        events::record(st, pod, EventKind::Normal, "Pulled", &pulled, "kubelet");
+        events::record(
+            st,
+            pod,
+            EventKind::Normal,
+            "Created",
+            &format!("Created container: {c}"),
+            "kubelet",
+        );
+        events::record(
+            st,
+            pod,
+            EventKind::Normal,
+            "Started",
+            &format!("Started container {c}"),
+            "kubelet",
+        );
     }
 }
 
@@ -548,6 +568,10 @@ async fn run_workload_pod(
         });
         if !ok {
             return;
+        }
+        for (c, _) in containers(pod) {
+            let msg = format!("Back-off restarting failed container {c} in pod {name}_{ns}({uid})");
+            events::record(st, pod, EventKind::Warning, "BackOff", &msg, "kubelet");
         }
         // Simulated back-off is short; the reported one is the real schedule.
         tokio::time::sleep(Duration::from_millis(100 * restarts.min(5) as u64)).await;

@@ -21,6 +21,8 @@ struct ContainerLog {
     lines: Vec<(DateTime<Utc>, String)>,
     /// The container has terminated: followers stop after the last line.
     finished: bool,
+    /// The lines of the previous instance of the container (after a restart).
+    previous: Option<Vec<(DateTime<Utc>, String)>>,
 }
 
 /// All container logs, keyed by namespace, pod and container.
@@ -72,10 +74,25 @@ impl Logs {
         self.bump();
     }
 
-    /// Starts a fresh log (a new pod or a restarted container keeps only new lines).
+    /// Starts a fresh log: a restarted container's earlier lines become its `previous` log.
     pub fn reset(&self, ns: &str, pod: &str, container: &str) {
-        self.lock()
-            .insert(key(ns, pod, container), ContainerLog::default());
+        let mut l = self.lock();
+        let old = l.remove(&key(ns, pod, container));
+        let previous = old.filter(|o| o.finished).map(|o| o.lines);
+        l.insert(
+            key(ns, pod, container),
+            ContainerLog {
+                previous,
+                ..ContainerLog::default()
+            },
+        );
+        drop(l);
+        self.bump();
+    }
+
+    /// Forgets a pod's logs (the pod was deleted; a new pod of that name starts empty).
+    pub fn forget_pod(&self, ns: &str, pod: &str) {
+        self.lock().retain(|(n, p, _), _| !(n == ns && p == pod));
         self.bump();
     }
 
@@ -169,7 +186,19 @@ pub async fn serve(st: Arc<KubeState>, ns: &str, name: &str, p: LogParams) -> Ap
         .cloned()
         .ok_or_else(|| ApiError::not_found("", "pods", name))?;
     let container = resolve_container(&pod, name, p.container.as_deref())?;
-    let snap = st.logs.snapshot(ns, name, &container);
+    let mut snap = st.logs.snapshot(ns, name, &container);
+    if p.previous {
+        let lines = snap.previous.take().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            ))
+        })?;
+        snap = ContainerLog {
+            lines,
+            finished: true,
+            previous: None,
+        };
+    }
     let since = p
         .since_seconds
         .map(|s| Utc::now() - chrono::Duration::seconds(s));
@@ -194,7 +223,7 @@ pub async fn serve(st: Arc<KubeState>, ns: &str, name: &str, p: LogParams) -> Ap
         text.truncate(cut);
     }
     let headers = [(axum::http::header::CONTENT_TYPE, "text/plain")];
-    if !p.follow {
+    if !p.follow || p.previous {
         return Ok((headers, text).into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(64);

@@ -10,6 +10,7 @@ pub mod controllers;
 pub mod defaults;
 pub mod discovery;
 pub mod errors;
+pub mod events;
 pub mod fieldpath;
 pub mod kubelet;
 pub mod logs;

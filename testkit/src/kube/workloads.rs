@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::KubeState;
+use super::events::{self, EventKind};
 use super::kubelet::{alive, condition, rt, set_condition};
 use super::ops::{self, PatchType, Preconditions, WriteOpts};
 use super::selectors::LabelSelector;
@@ -137,6 +138,14 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
         };
         let pod_name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
         let pod_uid = pod["metadata"]["uid"].as_str().unwrap_or("").to_string();
+        events::record(
+            &st,
+            &job,
+            EventKind::Normal,
+            "SuccessfulCreate",
+            &format!("Created pod: {pod_name}"),
+            "job-controller",
+        );
         write_status(&st, ("batch", "jobs"), &ns, &name, |s| {
             s["active"] = json!(1)
         });
@@ -190,6 +199,14 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
                     ),
                 );
             });
+            events::record(
+                &st,
+                &job,
+                EventKind::Normal,
+                "Completed",
+                "Job completed",
+                "job-controller",
+            );
             return;
         }
         failed += 1;
@@ -220,6 +237,14 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
             }
         });
         if give_up {
+            events::record(
+                &st,
+                &job,
+                EventKind::Warning,
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                "job-controller",
+            );
             return;
         }
         tokio::time::sleep(TICK).await;

@@ -7,9 +7,9 @@ use std::time::Duration;
 use catalyst_testkit::kube::ProxyResponse;
 use catalyst_testkit::{JobBehaviour, Match, Outage, WorkloadBehaviour};
 use futures::{AsyncBufReadExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{LimitRange, Pod, ResourceQuota, Service};
+use k8s_openapi::api::core::v1::{Event, LimitRange, Pod, ResourceQuota, Service};
 use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::json;
 
@@ -174,6 +174,14 @@ async fn failing_job_reports_failed_and_logs_before_start_are_refused() {
     .await;
     let status = j.status.unwrap();
     assert_eq!(status.failed, Some(1));
+    let job_events = kit.cluster().list("v1", "Event", Some("default"));
+    assert!(
+        job_events
+            .iter()
+            .any(|e| e["reason"] == "BackoffLimitExceeded"
+                && e["type"] == "Warning"
+                && e["involvedObject"]["name"] == "migrate")
+    );
     let failed = status
         .conditions
         .unwrap()
@@ -237,11 +245,22 @@ async fn crash_loops_and_unschedulable_pods() {
             })
     })
     .await;
-    let logs = pods
-        .logs(&crashing.metadata.name.unwrap(), &LogParams::default())
-        .await
-        .unwrap();
+    let crash_name = crashing.metadata.name.clone().unwrap();
+    let logs = pods.logs(&crash_name, &LogParams::default()).await.unwrap();
     assert_eq!(logs, "panic: config missing\n");
+    let previous = eventually(2, "a previous instance", || async {
+        pods.logs(
+            &crash_name,
+            &LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .ok()
+    })
+    .await;
+    assert_eq!(previous, "panic: config missing\n");
     let pending = eventually(2, "Unschedulable", || async {
         pods.list(&ListParams::default().labels("app=huge"))
             .await
@@ -261,6 +280,89 @@ async fn crash_loops_and_unschedulable_pods() {
             .unwrap()
             .starts_with("0/1 nodes are available: 1 Insufficient cpu.")
     );
+
+    // The Warning events a diagnostics page would show.
+    let events: Api<Event> = Api::namespaced(kit.kube_client().unwrap(), "default");
+    let warnings = eventually(2, "warning events", || async {
+        let list = events
+            .list(&ListParams::default().fields("type=Warning"))
+            .await
+            .unwrap()
+            .items;
+        let reasons: Vec<String> = list.iter().filter_map(|e| e.reason.clone()).collect();
+        (reasons.contains(&"BackOff".to_string())
+            && reasons.contains(&"FailedScheduling".to_string()))
+        .then_some(list)
+    })
+    .await;
+    let backoff = warnings
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("BackOff"))
+        .unwrap();
+    assert!(
+        backoff
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("Back-off restarting failed container app in pod crashy-")
+    );
+    assert_eq!(backoff.involved_object.kind.as_deref(), Some("Pod"));
+}
+
+#[tokio::test]
+async fn deployment_rollout_replaces_the_replica_set() {
+    let kit = kit().await;
+    let client = kit.kube_client().unwrap();
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deps.create(&PostParams::default(), &deployment("web", "100m"))
+        .await
+        .unwrap();
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let first = eventually(2, "first replica set", || async {
+        rs_api
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .next()
+    })
+    .await;
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}});
+    deps.patch(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Strategic(patch),
+    )
+    .await
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    eventually(3, "rolled out", || async {
+        let s = deps.get("web").await.unwrap().status?;
+        let sets = rs_api
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items;
+        let old = sets
+            .iter()
+            .find(|r| r.metadata.name == first.metadata.name)?;
+        let images: Vec<String> = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter_map(|p| p.spec.as_ref()?.containers[0].image.clone())
+            .collect();
+        let done = s.observed_generation == Some(2)
+            && s.available_replicas == Some(1)
+            && old.spec.replicas == Some(0)
+            && sets.len() == 2
+            && images == vec!["app:2".to_string()];
+        done.then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
