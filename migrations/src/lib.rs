@@ -13,6 +13,7 @@ mod m20261127_000003_create_environments_and_deployments;
 mod m20261127_000004_create_webhook_deliveries;
 mod m20261127_000005_create_api_tokens;
 mod m20261127_000006_create_users_and_sessions;
+mod m20261127_000007_create_environment_engine_state;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_webhook_deliveries::Migration),
             Box::new(m20261127_000005_create_api_tokens::Migration),
             Box::new(m20261127_000006_create_users_and_sessions::Migration),
+            Box::new(m20261127_000007_create_environment_engine_state::Migration),
         ]
     }
 }

@@ -28,6 +28,20 @@ pub const KEYS: &[&str] = &[
     "github_oauth_client_id",
     "github_oauth_client_secret",
     "encryption_key",
+    "preview_url_template",
+    "max_concurrent_deployments",
+    "max_concurrent_deployments_per_repository",
+    "max_active_environments",
+    "retry_base_ms",
+    "retry_cap_ms",
+    "deletion_timeout_secs",
+    "capacity_timeout_secs",
+    "health_timeout_secs",
+    "resync_interval_secs",
+    "ingress_namespace",
+    "auxiliary_namespaces",
+    "builder_image",
+    "notify_webhook_url",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -132,6 +146,7 @@ pub struct Config {
     pub preview: PreviewConfig,
     pub github: GithubConfig,
     pub security: SecurityConfig,
+    pub engine: EngineConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -160,6 +175,134 @@ pub struct GithubConfig {
     pub app_private_key_path: Option<PathBuf>,
     pub oauth_client_id: Option<String>,
     pub oauth_client_secret: Option<Secret>,
+}
+
+/// The reconciler and what it puts into the cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Public URL of an environment; `{namespace}` is replaced. Default
+    /// `https://{namespace}.{preview_domain}`.
+    pub preview_url_template: Option<String>,
+    pub max_concurrent_deployments: u32,
+    pub max_concurrent_deployments_per_repository: u32,
+    pub max_active_environments: u32,
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+    pub deletion_timeout_secs: u64,
+    /// How long pods may stay unschedulable before the attempt counts as "no capacity".
+    pub capacity_timeout_secs: u64,
+    pub health_timeout_secs: u64,
+    /// The full reconcile of every environment and the orphan sweep.
+    pub resync_interval_secs: u64,
+    pub ingress_namespace: Option<String>,
+    pub auxiliary_namespaces: Vec<String>,
+    pub builder_image: Option<String>,
+    /// Slack-compatible incoming webhook for operator notifications.
+    pub notify_webhook_url: Option<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            preview_url_template: None,
+            max_concurrent_deployments: 10,
+            max_concurrent_deployments_per_repository: 3,
+            max_active_environments: 100,
+            retry_base_ms: 15_000,
+            retry_cap_ms: 300_000,
+            deletion_timeout_secs: 300,
+            capacity_timeout_secs: 300,
+            health_timeout_secs: 300,
+            resync_interval_secs: 300,
+            ingress_namespace: None,
+            auxiliary_namespaces: Vec::new(),
+            builder_image: None,
+            notify_webhook_url: None,
+        }
+    }
+}
+
+fn positive(v: &str) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{v:?} is not a positive whole number")),
+    }
+}
+
+fn count(v: &str) -> Result<u32, String> {
+    v.parse::<u32>()
+        .map_err(|_| format!("{v:?} is not a whole number (0 pauses deployments)"))
+}
+
+fn dns_label(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 63
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !v.starts_with('-')
+        && !v.ends_with('-');
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("{v:?} is not a namespace name (lowercase letters, digits and -)"))
+    }
+}
+
+impl EngineConfig {
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let preview_url_template = raw.parse("preview_url_template", |v| {
+            let url = http_url(v)?;
+            if url.contains("{namespace}") {
+                Ok(url)
+            } else {
+                Err(format!(
+                    "{v:?} does not contain {{namespace}} (expected e.g. https://{{namespace}}.preview.example.com)"
+                ))
+            }
+        })?;
+        let auxiliary_namespaces = raw
+            .parse("auxiliary_namespaces", |v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(dns_label)
+                    .collect::<Result<Vec<_>, _>>()
+            })?
+            .unwrap_or_default();
+        Ok(Self {
+            preview_url_template,
+            max_concurrent_deployments: raw
+                .parse("max_concurrent_deployments", count)?
+                .unwrap_or(d.max_concurrent_deployments),
+            max_concurrent_deployments_per_repository: raw
+                .parse("max_concurrent_deployments_per_repository", count)?
+                .unwrap_or(d.max_concurrent_deployments_per_repository),
+            max_active_environments: raw
+                .parse("max_active_environments", count)?
+                .unwrap_or(d.max_active_environments),
+            retry_base_ms: raw
+                .parse("retry_base_ms", positive)?
+                .unwrap_or(d.retry_base_ms),
+            retry_cap_ms: raw.parse("retry_cap_ms", positive)?.unwrap_or(d.retry_cap_ms),
+            deletion_timeout_secs: raw
+                .parse("deletion_timeout_secs", positive)?
+                .unwrap_or(d.deletion_timeout_secs),
+            capacity_timeout_secs: raw
+                .parse("capacity_timeout_secs", positive)?
+                .unwrap_or(d.capacity_timeout_secs),
+            health_timeout_secs: raw
+                .parse("health_timeout_secs", positive)?
+                .unwrap_or(d.health_timeout_secs),
+            resync_interval_secs: raw
+                .parse("resync_interval_secs", positive)?
+                .unwrap_or(d.resync_interval_secs),
+            ingress_namespace: raw.parse("ingress_namespace", dns_label)?,
+            auxiliary_namespaces,
+            builder_image: raw.parse("builder_image", |v| Ok(v.trim().to_owned()))?,
+            notify_webhook_url: raw.parse("notify_webhook_url", http_url)?,
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -210,6 +353,7 @@ impl Config {
             preview: PreviewConfig::from_raw(raw)?,
             github: GithubConfig::from_raw(raw)?,
             security: SecurityConfig::from_raw(raw)?,
+            engine: EngineConfig::from_raw(raw)?,
         })
     }
 }
@@ -237,6 +381,7 @@ fn unreachable_defaults() -> Config {
         security: SecurityConfig {
             encryption_key: None,
         },
+        engine: EngineConfig::default(),
     }
 }
 
@@ -514,6 +659,38 @@ mod tests {
             .to_string();
         assert!(message.starts_with("bind (in "), "{message}");
         assert!(message.contains("is not a socket address"), "{message}");
+    }
+
+    #[test]
+    fn engine_keys_have_defaults_and_are_checked() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.engine, EngineConfig::default());
+        assert_eq!(c.engine.max_concurrent_deployments, 10);
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("CATALYST_MAX_CONCURRENT_DEPLOYMENTS", "4"),
+                ("CATALYST_RETRY_BASE_MS", "5"),
+                ("CATALYST_AUXILIARY_NAMESPACES", "registry, monitoring"),
+                (
+                    "CATALYST_PREVIEW_URL_TEMPLATE",
+                    "https://{namespace}.dev.example.com",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.engine.max_concurrent_deployments, 4);
+        assert_eq!(c.engine.retry_base_ms, 5);
+        assert_eq!(c.engine.auxiliary_namespaces, ["registry", "monitoring"]);
+        for (key, value) in [
+            ("CATALYST_RETRY_CAP_MS", "0"),
+            ("CATALYST_PREVIEW_URL_TEMPLATE", "https://static.example.com"),
+            ("CATALYST_INGRESS_NAMESPACE", "Ingress_Nginx"),
+            ("CATALYST_NOTIFY_WEBHOOK_URL", "hooks.slack.com"),
+        ] {
+            let message = error(&[(key, value)]);
+            assert!(message.starts_with(&format!("{key}: ")), "{message}");
+        }
     }
 
     #[test]

@@ -128,6 +128,17 @@ fn body(text: &str) -> String {
     format!("{MARKER}\n{text}")
 }
 
+/// Polls `condition` (a state that follows a request the test cannot await).
+async fn wait_for(condition: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached within 5 s");
+}
+
 async fn settle(publisher: &PrPublisher, pr: &PullRequestRef, generation: u64) {
     tokio::time::timeout(Duration::from_secs(20), publisher.settled(pr, generation))
         .await
@@ -381,10 +392,10 @@ async fn primary_rate_limit_opens_the_breaker_and_the_latest_state_follows_the_r
         publisher.publish(&pr, Some(body(state)), None);
     }
     // The first write meets the 403; after that the breaker holds every call.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(s.client.breaker_state(s.installation), BreakerState::Open);
+    wait_for(|| s.client.breaker_state(s.installation) == BreakerState::Open).await;
     let until = s.client.rate_limited_until(s.installation).unwrap();
     assert!(until > chrono::Utc::now());
+    wait_for(|| publisher.state(&pr).waiting_until.is_some()).await;
     assert_eq!(publisher.state(&pr).waiting_until, Some(until));
     let sent = s.gh.requests().len();
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -420,8 +431,7 @@ async fn secondary_rate_limit_waits_for_retry_after() {
     s.gh.trigger_secondary_rate_limit(1, 429, 1);
     let started = std::time::Instant::now();
     publisher.publish(&pr, Some(body("deploying")), None);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(s.client.breaker_state(s.installation), BreakerState::Open);
+    wait_for(|| s.client.breaker_state(s.installation) == BreakerState::Open).await;
     assert!(s.client.rate_limited_until(s.installation).is_some());
     let g = publisher.publish(&pr, Some(body("ready")), None);
     settle(&publisher, &pr, g).await;

@@ -239,7 +239,7 @@ async fn resource(
             };
             logs::serve(st.clone(), &ns, name, p).await
         }
-        (_, Some(name), Some("proxy")) => proxy::serve(st, &ns, name, &t.rest, method),
+        (_, Some(name), Some("proxy")) => proxy::serve(st, &ns, name, &t.rest),
         (Method::POST, None, None) => {
             let obj = ops::create(&mut st.store.lock(), rt, &ns, parse_body(&body)?, opts)?;
             Ok(json_response(StatusCode::CREATED, &obj))

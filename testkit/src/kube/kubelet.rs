@@ -184,6 +184,9 @@ fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
     let pods = rt("", "pods");
     match unschedulable(&inner, &pod, cap) {
         Some(msg) => {
+            let first = !pod["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["reason"] == "Unschedulable"));
             let _ = mutate(
                 &mut inner,
                 pods,
@@ -197,6 +200,17 @@ fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
                     );
                 },
             );
+            drop(inner);
+            if first {
+                events::record(
+                    st,
+                    &pod,
+                    EventKind::Warning,
+                    "FailedScheduling",
+                    &msg,
+                    "default-scheduler",
+                );
+            }
             Some(false)
         }
         None => {
@@ -220,6 +234,16 @@ fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
                         condition("PodScheduled", true, None, None),
                     );
                 },
+            );
+            drop(inner);
+            let msg = format!("Successfully assigned {ns}/{name} to {NODE_NAME}");
+            events::record(
+                st,
+                &pod,
+                EventKind::Normal,
+                "Scheduled",
+                &msg,
+                "default-scheduler",
             );
             Some(true)
         }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::KubeState;
@@ -20,23 +20,13 @@ pub struct ProxyResponse {
 }
 
 /// `…/services/{name}[:port]/proxy/{path}`.
-pub fn serve(
-    st: &Arc<KubeState>,
-    ns: &str,
-    name_port: &str,
-    path: &str,
-    _method: &Method,
-) -> ApiResult<Response> {
-    let name = name_port
-        .split(':')
-        .next()
-        .unwrap_or(name_port)
-        .trim_start_matches("http:")
-        .trim_start_matches("https:");
-    let name = name_port
+pub fn serve(st: &Arc<KubeState>, ns: &str, name_port: &str, path: &str) -> ApiResult<Response> {
+    // `name`, `name:port` or `scheme:name:port`.
+    let without_scheme = name_port
         .strip_prefix("http:")
         .or_else(|| name_port.strip_prefix("https:"))
-        .map_or(name, |n| n.split(':').next().unwrap_or(n));
+        .unwrap_or(name_port);
+    let name = without_scheme.split(':').next().unwrap_or(without_scheme);
     let services = find("", "v1", "services").expect("services are served");
     let pods = find("", "v1", "pods").expect("pods are served");
     let inner = st.store.lock();

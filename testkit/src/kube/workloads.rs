@@ -333,13 +333,24 @@ pub async fn run_deployment(st: Arc<KubeState>, ns: String, name: String, uid: S
                     },
                     "spec": {"replicas": replicas, "selector": selector, "template": template},
                 });
-                let _ = ops::create(
+                let created = ops::create(
                     &mut st.store.lock(),
                     replicasets,
                     &ns,
                     rs,
                     WriteOpts::by(MANAGER),
                 );
+                if created.is_ok() {
+                    let msg = format!("Scaled up replica set {rs_name} from 0 to {replicas}");
+                    events::record(
+                        &st,
+                        &dep,
+                        EventKind::Normal,
+                        "ScalingReplicaSet",
+                        &msg,
+                        "deployment-controller",
+                    );
+                }
             }
             Some(rs) if rs["spec"]["replicas"].as_i64() != Some(replicas) => {
                 let _ = ops::mutate(

@@ -306,3 +306,59 @@ async fn merge_strategic_and_json_patches() {
     let p: Deployment = deps.clone().into_client().request(req).await.unwrap();
     assert_eq!(p.metadata.annotations.unwrap()["a"], "b");
 }
+
+#[tokio::test]
+async fn dry_run_and_delete_collection() {
+    let kit = kit().await;
+    let api: Api<ConfigMap> = Api::namespaced(kit.kube_client().unwrap(), "default");
+    let cm = |n: &str, app: &str| {
+        serde_json::from_value::<ConfigMap>(
+            json!({"metadata": {"name": n, "labels": {"app": app}}}),
+        )
+        .unwrap()
+    };
+    let dry = api
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &cm("ghost", "web"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dry.metadata.name.as_deref(), Some("ghost"));
+    assert!(
+        api.get_opt("ghost").await.unwrap().is_none(),
+        "a dry run stores nothing"
+    );
+    for (n, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        api.create(&PostParams::default(), &cm(n, app))
+            .await
+            .unwrap();
+    }
+    let gone = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=web"),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = gone
+        .left()
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(names, vec!["a", "b"]);
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, vec!["c"]);
+}

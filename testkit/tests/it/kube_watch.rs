@@ -231,3 +231,46 @@ async fn kube_runtime_watcher_follows_changes() {
         }
     }
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_then_changes() {
+    let kit = kit().await;
+    let api: Api<ConfigMap> = Api::namespaced(kit.kube_client().unwrap(), "default");
+    api.create(&PostParams::default(), &cm("seed", "web"))
+        .await
+        .unwrap();
+    let mut stream = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, vec!["seed"]);
+    let req = kit
+        .requests()
+        .into_iter()
+        .find(|r| r.query.contains("sendInitialEvents=true"))
+        .expect("a streaming list request");
+    assert_eq!(req.query_param("watch").as_deref(), Some("true"));
+    api.delete("seed", &DeleteParams::default()).await.unwrap();
+    loop {
+        if let watcher::Event::Delete(o) =
+            tokio::time::timeout(Duration::from_secs(3), stream.try_next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+        {
+            assert_eq!(o.metadata.name.as_deref(), Some("seed"));
+            break;
+        }
+    }
+}
