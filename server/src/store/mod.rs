@@ -2,6 +2,8 @@
 //! Functions here take a connection or transaction and never call out to HTTP, Kubernetes
 //! or GitHub.
 
+pub mod deployments;
+pub mod engine;
 pub mod entities;
 pub mod environments;
 pub mod intake;

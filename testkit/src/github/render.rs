@@ -41,6 +41,25 @@ pub fn user(base: &str, u: &User) -> Value {
     })
 }
 
+/// An organization, as webhook payloads embed it.
+pub fn organization(base: &str, u: &User) -> Value {
+    let l = &u.login;
+    json!({
+        "login": l,
+        "id": u.id,
+        "node_id": node_id("012:Organization", u.id),
+        "url": format!("{base}/orgs/{l}"),
+        "repos_url": format!("{base}/orgs/{l}/repos"),
+        "events_url": format!("{base}/orgs/{l}/events"),
+        "hooks_url": format!("{base}/orgs/{l}/hooks"),
+        "issues_url": format!("{base}/orgs/{l}/issues"),
+        "members_url": format!("{base}/orgs/{l}/members{{/member}}"),
+        "public_members_url": format!("{base}/orgs/{l}/public_members{{/member}}"),
+        "avatar_url": format!("{base}/avatars/u/{}", u.id),
+        "description": null
+    })
+}
+
 /// A user by login (created on first mention).
 pub fn user_of(base: &str, w: &mut World, login: &str) -> Value {
     let kind = if login.ends_with("[bot]") {

@@ -133,6 +133,11 @@ pub fn pull_request_payload(
         "installation": {"id": installation_id, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ=="},
         "sender": sender,
     });
+    // Repositories owned by an organization carry it in the payload, as GitHub does.
+    let owner = pr.repo.split('/').next().unwrap_or("");
+    if let Some(org) = w.users.get(owner).filter(|u| u.kind == "Organization") {
+        p["organization"] = render::organization(base, org);
+    }
     if let Some(m) = extra.as_object() {
         for (k, v) in m {
             p[k] = v.clone();

@@ -404,3 +404,49 @@ async fn oauth_web_flow_and_collaborator_permission() {
         (Some("write"), Some("maintain"))
     );
 }
+
+#[tokio::test]
+async fn github_faults_and_scenario_playback() {
+    let kit = kit().await;
+    let gh = kit.github();
+    gh.add_repo("acme/web");
+    let (crab, _) = installation(&kit).await;
+    // octocrab retries 5xx three times by itself: four failures surface as an error.
+    gh.faults().fail_next(4, 502);
+    let e = crab.repos("acme", "web").get().await.unwrap_err();
+    assert!(
+        matches!(e, octocrab::Error::GitHub { ref source, .. } if source.status_code == 502),
+        "{e:?}"
+    );
+    crab.repos("acme", "web").get().await.unwrap();
+    let statuses: Vec<u16> = gh
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/repos/acme/web")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, vec![502, 502, 502, 502, 200]);
+
+    let (url, got) = crate::github_webhooks::receiver().await;
+    gh.set_webhook_target(&url, "s");
+    let scenario = catalyst_testkit::scenario::Scenario::parse(
+        "steps:\n  - at: 0s\n    job: {match: 'pr-*/deploy-*', exit_code: 3, logs: [boom]}\n  - at: 50ms\n    pr: {repo: acme/web, action: open, number: 4}\n  - at: 100ms\n    pr: {repo: acme/web, action: push, number: 4}\n",
+    )
+    .unwrap();
+    scenario.play(kit.cluster(), gh.clone()).await;
+    let actions: Vec<Value> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["action"].clone())
+        .collect();
+    assert_eq!(actions, vec![json!("opened"), json!("synchronize")]);
+    assert_eq!(
+        kit.cluster()
+            .state()
+            .sim()
+            .job("pr-4", "deploy-x")
+            .exit_code,
+        3
+    );
+}

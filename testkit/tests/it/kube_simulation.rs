@@ -7,7 +7,7 @@ use std::time::Duration;
 use catalyst_testkit::kube::ProxyResponse;
 use catalyst_testkit::{JobBehaviour, Match, Outage, WorkloadBehaviour};
 use futures::{AsyncBufReadExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, LimitRange, Pod, ResourceQuota, Service};
 use kube::api::{Api, ListParams, LogParams, PostParams};
@@ -496,4 +496,61 @@ async fn faults_fail_hang_and_refuse() {
         .map(|r| r.status)
         .collect();
     assert_eq!(statuses[..4], [500, 503, 503, 200]);
+}
+
+#[tokio::test]
+async fn statefulset_pods_come_up_in_order() {
+    let kit = kit().await;
+    let client = kit.kube_client().unwrap();
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let sts: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"replicas": 2, "serviceName": "db",
+        "selector": {"matchLabels": {"app": "db"}}, "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:17"}]}}}}))
+    .unwrap();
+    sets.create(&PostParams::default(), &sts).await.unwrap();
+    eventually(3, "two ready replicas", || async {
+        (sets.get("db").await.unwrap().status?.ready_replicas == Some(2)).then_some(())
+    })
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let mut names: Vec<String> = pods
+        .list(&ListParams::default().labels("app=db"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["db-0", "db-1"]);
+    let db0 = kit.cluster().get("v1", "Pod", "default", "db-0").unwrap();
+    let db1 = kit.cluster().get("v1", "Pod", "default", "db-1").unwrap();
+    let created = |p: &serde_json::Value| {
+        p["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(
+        db1["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"],
+        "db-1"
+    );
+    assert!(created(&db0) > 0 && created(&db1) > 0);
+}
+
+#[tokio::test]
+async fn latency_is_added_to_every_request() {
+    let kit = kit().await;
+    let pods: Api<Pod> = Api::namespaced(kit.kube_client().unwrap(), "default");
+    pods.list(&Default::default()).await.unwrap();
+    kit.cluster()
+        .faults()
+        .set_latency(Duration::from_millis(150));
+    let started = std::time::Instant::now();
+    pods.list(&Default::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    kit.cluster().faults().clear();
+    let started = std::time::Instant::now();
+    pods.list(&Default::default()).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(150), "cleared");
 }

@@ -1,0 +1,167 @@
+//! The engine's bookkeeping per environment (queue position, when deletion was first
+//! requested, when a permanent failure was last announced) and the environment-row
+//! updates the reconciler makes.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::Result;
+use super::entities::preview_environment;
+
+/// The `environment_engine_states` table.
+pub mod engine_state {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "environment_engine_states")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub environment_id: String,
+        /// 1-based place in the capacity queue; `None` when not waiting.
+        pub queue_position: Option<i32>,
+        /// First request to delete the namespace; the "deletion stuck" clock.
+        pub deletion_requested_at: Option<DateTimeUtc>,
+        /// When the operators were last told about a permanent failure.
+        pub failure_notified_at: Option<DateTimeUtc>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The engine state of an environment (an empty one when none is stored).
+pub async fn state(db: &impl ConnectionTrait, environment_id: &str) -> Result<engine_state::Model> {
+    Ok(engine_state::Entity::find_by_id(environment_id.to_owned())
+        .one(db)
+        .await?
+        .unwrap_or_else(|| engine_state::Model {
+            environment_id: environment_id.to_owned(),
+            queue_position: None,
+            deletion_requested_at: None,
+            failure_notified_at: None,
+            updated_at: Utc::now(),
+        }))
+}
+
+/// Every stored engine state, by environment.
+pub async fn all_states(db: &impl ConnectionTrait) -> Result<HashMap<String, engine_state::Model>> {
+    Ok(engine_state::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.environment_id.clone(), s))
+        .collect())
+}
+
+/// Writes the whole engine state of an environment (insert or update).
+pub async fn put_state(db: &impl ConnectionTrait, state: &engine_state::Model) -> Result<()> {
+    let row = engine_state::ActiveModel {
+        environment_id: Set(state.environment_id.clone()),
+        queue_position: Set(state.queue_position),
+        deletion_requested_at: Set(state.deletion_requested_at),
+        failure_notified_at: Set(state.failure_notified_at),
+        updated_at: Set(Utc::now()),
+    };
+    engine_state::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(engine_state::Column::EnvironmentId)
+                .update_columns([
+                    engine_state::Column::QueuePosition,
+                    engine_state::Column::DeletionRequestedAt,
+                    engine_state::Column::FailureNotifiedAt,
+                    engine_state::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets only the queue position.
+pub async fn set_queue_position(
+    db: &impl ConnectionTrait,
+    environment_id: &str,
+    position: Option<u32>,
+) -> Result<()> {
+    let mut s = state(db, environment_id).await?;
+    s.queue_position = position.and_then(|p| i32::try_from(p).ok());
+    put_state(db, &s).await
+}
+
+/// One environment row.
+pub async fn environment(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<preview_environment::Model>> {
+    Ok(preview_environment::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?)
+}
+
+/// Ids of environments the engine still has to look at (everything not `deleted`).
+pub async fn live_environment_ids(db: &impl ConnectionTrait) -> Result<Vec<String>> {
+    Ok(preview_environment::Entity::find()
+        .filter(preview_environment::Column::Status.ne("deleted"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect())
+}
+
+/// Every environment row.
+pub async fn all_environments(db: &impl ConnectionTrait) -> Result<Vec<preview_environment::Model>> {
+    Ok(preview_environment::Entity::find().all(db).await?)
+}
+
+/// What the engine changes on an environment row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvironmentUpdate {
+    pub status: String,
+    pub url: Option<String>,
+    pub last_error: Option<String>,
+    pub deletion_stuck: bool,
+    pub ready_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl EnvironmentUpdate {
+    pub fn of(env: &preview_environment::Model) -> Self {
+        Self {
+            status: env.status.clone(),
+            url: env.url.clone(),
+            last_error: env.last_error.clone(),
+            deletion_stuck: env.deletion_stuck,
+            ready_at: env.ready_at,
+            deleted_at: env.deleted_at,
+        }
+    }
+}
+
+/// Writes `update` onto the environment row when it differs; returns whether it did.
+pub async fn update_environment(
+    db: &impl ConnectionTrait,
+    env: &preview_environment::Model,
+    update: EnvironmentUpdate,
+) -> Result<bool> {
+    if EnvironmentUpdate::of(env) == update {
+        return Ok(false);
+    }
+    let mut row: preview_environment::ActiveModel = env.clone().into();
+    row.status = Set(update.status);
+    row.url = Set(update.url);
+    row.last_error = Set(update.last_error);
+    row.deletion_stuck = Set(update.deletion_stuck);
+    row.ready_at = Set(update.ready_at);
+    row.deleted_at = Set(update.deleted_at);
+    row.updated_at = Set(Utc::now());
+    row.update(db).await?;
+    Ok(true)
+}
