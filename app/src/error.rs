@@ -16,6 +16,19 @@ pub enum AppError {
     /// Transport or framework failure between browser and server.
     #[error("request failed: {0}")]
     Transport(String),
+    /// Signing in is required for this.
+    #[error("sign in to continue")]
+    Unauthorized,
+    /// Signed in, but not allowed (wrong role, missing push access, bad CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A form field is wrong; `field` is the form's field name.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
 }
 
 impl FromServerFnError for AppError {

@@ -4,7 +4,11 @@
 //! Server-only code sits behind the `ssr` feature; this crate must keep building for
 //! `wasm32-unknown-unknown` with only `hydrate`.
 
+pub mod auth;
+pub mod dto;
 pub mod error;
+#[cfg(feature = "hydrate")]
+mod live;
 pub mod model;
 pub mod pages;
 #[cfg(feature = "ssr")]

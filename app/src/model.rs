@@ -64,6 +64,36 @@ pub struct EnvironmentSummary {
     pub head_sha: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The most recent deployment attempt, when there has been one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_deployment: Option<DeploymentSummary>,
+    /// Place in the capacity queue while waiting for a deployment slot (1 = next).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
+    /// Why the environment is failed, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The namespace deletion has not finished in time; operators should look.
+    #[serde(default)]
+    pub deletion_stuck: bool,
+}
+
+/// One deployment attempt of an environment, with its phase timestamps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentSummary {
+    pub attempt: u32,
+    pub head_sha: String,
+    /// `queued | provisioning | deploying | verifying | succeeded | failed | superseded | cancelled`.
+    pub phase: String,
+    /// For failed attempts the stage (`job`, `health`, ...), else the final phase.
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub failed_check: Option<String>,
+    pub queued_at: DateTime<Utc>,
+    pub provisioning_at: Option<DateTime<Utc>>,
+    pub deploying_at: Option<DateTime<Utc>>,
+    pub verifying_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// The environments page's data: the rows plus the instant they were read, so that SSR

@@ -1,13 +1,18 @@
-//! The HTML document and the application root: router, header and navigation.
+//! The HTML document and the application root: router, header with the signed-in
+//! person, and navigation.
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     SsrMode, StaticSegment,
     components::{Route, Router, Routes},
+    path,
 };
 
-use crate::pages::{EnvironmentsPage, NotFound};
+use crate::pages::{
+    EnvironmentPage, EnvironmentsPage, NotFound, RepositoriesPage, SessionResource, UserMenu,
+    current_session,
+};
 
 /// The whole HTML document rendered on the server around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -37,12 +42,15 @@ pub fn App() -> impl IntoView {
     // because clicks before hydration are lost.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
+    let session: SessionResource = Resource::new(|| (), |_| current_session());
+    provide_context(session);
 
     view! {
         <Stylesheet id="leptos" href="/pkg/catalyst.css" />
         <Title text="Catalyst Preview" />
         <Router>
             <div class="layout" data-hydrated=move || hydrated.get().to_string()>
+                <a class="skip-link" href="#main">"Skip to content"</a>
                 <header class="topbar">
                     <a class="brand" href="/">
                         <span class="brand-mark" aria-hidden="true">"◆"</span>
@@ -50,11 +58,23 @@ pub fn App() -> impl IntoView {
                     </a>
                     <nav aria-label="Main">
                         <a href="/">"Environments"</a>
+                        <a href="/repositories">"Repositories"</a>
                     </nav>
+                    <UserMenu />
                 </header>
                 <main id="main">
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=StaticSegment("") view=EnvironmentsPage ssr=SsrMode::Async />
+                        <Route
+                            path=path!("/environments/:id")
+                            view=EnvironmentPage
+                            ssr=SsrMode::Async
+                        />
+                        <Route
+                            path=path!("/repositories")
+                            view=RepositoriesPage
+                            ssr=SsrMode::Async
+                        />
                     </Routes>
                 </main>
             </div>

@@ -14,6 +14,8 @@ mod m20261127_000004_create_webhook_deliveries;
 mod m20261127_000005_create_api_tokens;
 mod m20261127_000006_create_users_and_sessions;
 mod m20261127_000007_create_environment_engine_state;
+mod m20261127_000010_create_installation_tokens;
+mod m20261127_000011_create_github_sync_state;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_create_api_tokens::Migration),
             Box::new(m20261127_000006_create_users_and_sessions::Migration),
             Box::new(m20261127_000007_create_environment_engine_state::Migration),
+            Box::new(m20261127_000010_create_installation_tokens::Migration),
+            Box::new(m20261127_000011_create_github_sync_state::Migration),
         ]
     }
 }

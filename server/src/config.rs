@@ -28,6 +28,9 @@ pub const KEYS: &[&str] = &[
     "github_oauth_client_id",
     "github_oauth_client_secret",
     "encryption_key",
+    "github_sweep_interval_secs",
+    "github_fork_label",
+    "setup_guide_url",
     "preview_url_template",
     "max_concurrent_deployments",
     "max_concurrent_deployments_per_repository",
@@ -175,7 +178,19 @@ pub struct GithubConfig {
     pub app_private_key_path: Option<PathBuf>,
     pub oauth_client_id: Option<String>,
     pub oauth_client_secret: Option<Secret>,
+    /// How often the open pull requests of every configured repository are compared with
+    /// the database (missed webhooks are healed). Default 300.
+    pub sweep_interval_secs: u64,
+    /// The label that lets a fork's pull request be deployed, for repositories that do
+    /// not set their own. Default `preview`.
+    pub fork_label: String,
+    /// Linked from the "configuration missing" comment; default: the setup guide in
+    /// Catalyst's repository.
+    pub setup_guide_url: Option<String>,
 }
+
+pub const DEFAULT_GITHUB_SWEEP_INTERVAL_SECS: u64 = 300;
+pub const DEFAULT_GITHUB_FORK_LABEL: &str = "preview";
 
 /// The reconciler and what it puts into the cluster.
 #[derive(Clone, Debug, PartialEq)]
@@ -377,6 +392,9 @@ fn unreachable_defaults() -> Config {
             app_private_key_path: None,
             oauth_client_id: None,
             oauth_client_secret: None,
+            sweep_interval_secs: DEFAULT_GITHUB_SWEEP_INTERVAL_SECS,
+            fork_label: DEFAULT_GITHUB_FORK_LABEL.into(),
+            setup_guide_url: None,
         },
         security: SecurityConfig {
             encryption_key: None,
@@ -537,6 +555,20 @@ impl GithubConfig {
             app_private_key_path,
             oauth_client_id,
             oauth_client_secret,
+            sweep_interval_secs: raw
+                .parse("github_sweep_interval_secs", positive)?
+                .unwrap_or(DEFAULT_GITHUB_SWEEP_INTERVAL_SECS),
+            fork_label: raw
+                .parse("github_fork_label", |v| {
+                    let label = v.trim();
+                    if label.chars().count() <= 50 {
+                        Ok(label.to_owned())
+                    } else {
+                        Err(format!("{v:?} is longer than GitHub's 50-character label limit"))
+                    }
+                })?
+                .unwrap_or_else(|| DEFAULT_GITHUB_FORK_LABEL.to_owned()),
+            setup_guide_url: raw.parse("setup_guide_url", http_url)?,
         })
     }
 
@@ -687,6 +719,36 @@ mod tests {
             ("CATALYST_PREVIEW_URL_TEMPLATE", "https://static.example.com"),
             ("CATALYST_INGRESS_NAMESPACE", "Ingress_Nginx"),
             ("CATALYST_NOTIFY_WEBHOOK_URL", "hooks.slack.com"),
+        ] {
+            let message = error(&[(key, value)]);
+            assert!(message.starts_with(&format!("{key}: ")), "{message}");
+        }
+    }
+
+    #[test]
+    fn github_sync_keys_have_defaults_and_are_checked() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.github.sweep_interval_secs, 300);
+        assert_eq!(c.github.fork_label, "preview");
+        assert_eq!(c.github.setup_guide_url, None);
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("CATALYST_GITHUB_SWEEP_INTERVAL_SECS", "60"),
+                ("CATALYST_GITHUB_FORK_LABEL", "safe-to-deploy"),
+                ("CATALYST_SETUP_GUIDE_URL", "https://docs.example.com/setup"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.github.sweep_interval_secs, 60);
+        assert_eq!(c.github.fork_label, "safe-to-deploy");
+        assert_eq!(
+            c.github.setup_guide_url.as_deref(),
+            Some("https://docs.example.com/setup")
+        );
+        for (key, value) in [
+            ("CATALYST_GITHUB_SWEEP_INTERVAL_SECS", "0"),
+            ("CATALYST_SETUP_GUIDE_URL", "docs/setup"),
         ] {
             let message = error(&[(key, value)]);
             assert!(message.starts_with(&format!("{key}: ")), "{message}");

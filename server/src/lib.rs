@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod core;
+pub mod engine;
 pub mod github;
 pub mod health;
 pub mod http;
@@ -52,6 +53,8 @@ pub enum Error {
     Serve(#[source] std::io::Error),
     #[error(transparent)]
     Token(#[from] store::tokens::TokenError),
+    #[error("cannot start the GitHub App integration: {0}")]
+    Github(#[source] github::sync::SyncError),
 }
 
 /// Opens the configured database and brings its schema up to date.
@@ -86,6 +89,61 @@ pub async fn cluster_client() -> Option<kube::Client> {
     }
 }
 
+/// Starts the reconciler when a cluster client exists (without one Catalyst still
+/// records desired state; `/readyz` says the cluster is missing).
+pub fn start_engine(state: &AppState) -> Option<engine::Engine> {
+    let Some(client) = state.cluster.clone() else {
+        tracing::warn!("no Kubernetes cluster: the engine is not running");
+        return None;
+    };
+    Some(engine::Engine::start(
+        state.db.clone(),
+        client,
+        engine::EngineSettings::from_config(&state.config),
+        state.reconcile.clone(),
+        state.engine_events.clone(),
+    ))
+}
+
+/// Starts publishing PR comments and deployment statuses and the periodic sweep of open
+/// pull requests, when the GitHub App is configured. A configured app that cannot work
+/// (missing or wrong encryption key, unreadable private key) is a start-up error.
+pub async fn start_github(
+    state: &AppState,
+) -> Result<Option<std::sync::Arc<github::sync::GithubSync>>, Error> {
+    let Some(settings) = github::GithubSettings::from_config(&state.config) else {
+        tracing::warn!(
+            "GitHub App not configured (CATALYST_GITHUB_APP_ID, CATALYST_GITHUB_APP_PRIVATE_KEY_PATH): no PR comments or sweeps"
+        );
+        return Ok(None);
+    };
+    let tuning = github::sync::SyncTuning {
+        sweep_interval: Duration::from_secs(state.config.github.sweep_interval_secs),
+        ..github::sync::SyncTuning::default()
+    };
+    let reconcile = state.reconcile.clone();
+    let sync = github::sync::start(
+        state.db.clone(),
+        settings,
+        state.config.preview.domain.clone(),
+        tuning,
+        state.publish.clone(),
+        std::sync::Arc::new(move || reconcile.wake()),
+    )
+    .await
+    .map_err(Error::Github)?;
+    // Every engine status change may change a comment: wake the publisher.
+    let mut events = state.engine_events.subscribe();
+    let publish = state.publish.clone();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        while let Ok(_) | Err(RecvError::Lagged(_)) = events.recv().await {
+            publish.wake();
+        }
+    });
+    Ok(Some(sync))
+}
+
 /// Serves `state` on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
@@ -113,6 +171,10 @@ pub async fn run(config: Config) -> Result<(), Error> {
         .map_err(|source| Error::Bind { addr: bind, source })?;
     tracing::info!(address = %bind, "catalyst listening");
     let state = AppState::new(config, db, cluster);
+    // The engine runs beside the HTTP server for as long as it serves; dropping the
+    // handle at the end stops it.
+    let _engine = start_engine(&state);
+    let _github = start_github(&state).await?;
     serve(listener, state, shutdown_signal()).await
 }
 

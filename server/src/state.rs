@@ -19,6 +19,11 @@ pub struct AppState {
     pub reconcile: ReconcileSignal,
     /// `None` when no kubeconfig or in-cluster account was found.
     pub cluster: Option<kube::Client>,
+    /// Wakes the GitHub publishing loop (comments, deployment statuses) when desired or
+    /// actual state changed; separate from `reconcile` so neither steals the other's wake.
+    pub publish: crate::github::sync::PublishSignal,
+    /// The engine's status-change events; subscribe for GitHub comments and live views.
+    pub engine_events: crate::engine::EventSender,
     pub leptos: LeptosOptions,
 }
 
@@ -36,6 +41,8 @@ impl AppState {
             service,
             reconcile,
             cluster,
+            publish: crate::github::sync::PublishSignal::default(),
+            engine_events: crate::engine::event_channel(),
             leptos: leptos_options(),
         }
     }

@@ -73,6 +73,10 @@ pub async fn receive(
     };
     match state.service.ingest_webhook(delivery, &event).await {
         Ok(outcome) => {
+            if outcome == DeliveryOutcome::Applied {
+                // The PR's comment may change (or be due: configuration missing, fork).
+                state.publish.wake();
+            }
             tracing::info!(
                 delivery = delivery_id,
                 event = event_name,

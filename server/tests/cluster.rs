@@ -390,7 +390,13 @@ async fn health_passes_after_rollout_and_fails_with_the_failing_check() {
             body: "database unreachable".into(),
         },
     );
-    let report = health::check_with(&client, "pr-web-6", "/healthz", &fast(300))
+    // A probe client without kube's retries sees the application's own 503.
+    let config = kube::Config::new(kit.kube_url().parse().unwrap());
+    let opts = HealthOptions {
+        probe_client: Some(health::probe_client(config).unwrap()),
+        ..fast(300)
+    };
+    let report = health::check_with(&client, "pr-web-6", "/healthz", &opts)
         .await
         .unwrap();
     let HealthOutcome::Failed { check, message } = &report.outcome else {
@@ -405,6 +411,22 @@ async fn health_passes_after_rollout_and_fails_with_the_failing_check() {
         !report.logs.is_empty(),
         "logs of the application pods are attached"
     );
+
+    // The main client retries 503s for minutes; the probe timeout bounds each attempt.
+    let opts = HealthOptions {
+        probe_timeout: Duration::from_millis(200),
+        ..fast(300)
+    };
+    let started = std::time::Instant::now();
+    let report = health::check_with(&client, "pr-web-6", "/healthz", &opts)
+        .await
+        .unwrap();
+    let HealthOutcome::Failed { check, message } = &report.outcome else {
+        panic!("{report:?}")
+    };
+    assert_eq!(*check, FailedCheck::HttpProbe);
+    assert!(message.contains("no answer within"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 #[tokio::test]

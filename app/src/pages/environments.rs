@@ -1,95 +1,334 @@
-//! The environments page: every preview environment with its repository, pull request,
-//! namespace, status and age, and an empty state that tells a new operator what to do.
+//! The environments page: totals at the top, a filter (repository, status, search, sort)
+//! that lives in the URL so it works without JavaScript, and every environment with its
+//! status, URL, age, last deployment time and CPU/memory gauges against the namespace
+//! quota. Once hydrated, the page follows `/ws/environments` and updates in place.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
+use super::common::{ClusterBanner, LoadError, Skeleton, StatusChip};
+use crate::dto::{
+    EnvironmentRow, EnvironmentsOverview, Gauge, Level, MetricsSummary, RowFilter, SortKey,
+    arrange, format_cpu, format_memory, human_duration,
+};
 use crate::error::AppError;
-use crate::model::{EnvironmentList, EnvironmentSummary, human_age};
+use crate::model::{EnvironmentList, EnvironmentStatus, human_age};
 
 /// Reads the environments through the shared service layer (the same one the JSON API uses).
 #[server(endpoint = "list_environments")]
 pub async fn list_environments() -> Result<EnvironmentList, AppError> {
+    crate::auth::require_reader()?;
     crate::service::dashboard()?.list_environments().await
+}
+
+/// The page's data: rows with usage, totals and the cluster's state.
+#[server(endpoint = "get_overview")]
+pub async fn get_overview() -> Result<EnvironmentsOverview, AppError> {
+    crate::auth::require_reader()?;
+    crate::service::dashboard()?.environments_overview().await
 }
 
 #[component]
 pub fn EnvironmentsPage() -> impl IntoView {
-    let environments = Resource::new(|| (), |_| list_environments());
+    let overview = Resource::new(|| (), |_| get_overview());
     view! {
         <section class="page-head">
             <h1>"Preview environments"</h1>
-            <p class="lede">"One environment per open pull request of every configured repository."</p>
+            <p class="lede">
+                "One environment per open pull request of every configured repository."
+            </p>
         </section>
-        <Suspense fallback=|| view! { <TableSkeleton /> }>
+        <Suspense fallback=|| view! { <Skeleton label="Loading environments" rows=4 /> }>
             {move || Suspend::new(async move {
-                match environments.await {
-                    Ok(list) => view! { <EnvironmentsView list /> }.into_any(),
-                    Err(error) => view! { <LoadError error /> }.into_any(),
+                match overview.await {
+                    Ok(initial) => view! { <LiveOverview initial /> }.into_any(),
+                    Err(error) => view! { <LoadError what="environments" error /> }.into_any(),
                 }
             })}
         </Suspense>
     }
 }
 
+/// Shows `initial` and then whatever `/ws/environments` sends.
 #[component]
-fn EnvironmentsView(list: EnvironmentList) -> impl IntoView {
-    if list.items.is_empty() {
-        return view! { <EmptyState configured=list.configured_repositories /> }.into_any();
+fn LiveOverview(initial: EnvironmentsOverview) -> impl IntoView {
+    let current = RwSignal::new(initial);
+    let live = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::live::{LinkState, subscribe};
+        let handle = subscribe(
+            "/ws/environments".to_owned(),
+            move |text| {
+                if let Ok(o) = serde_json::from_str::<EnvironmentsOverview>(&text) {
+                    current.set(o);
+                }
+            },
+            move |state| live.set(state == LinkState::Open),
+        );
+        on_cleanup(move || handle.abort());
     }
-    let now = list.generated_at;
-    let rows = list
-        .items
-        .into_iter()
-        .map(|env| {
-            let age = human_age((now - env.created_at).num_seconds());
-            view! { <EnvironmentRow env age /> }
-        })
-        .collect_view();
+    let query = use_query_map();
+    let filter = Memo::new(move |_| {
+        let q = query.get();
+        RowFilter {
+            repository: q.get("repo").filter(|r| !r.is_empty()),
+            status: q.get("status").and_then(|s| EnvironmentStatus::parse(&s)),
+            search: q.get("q").unwrap_or_default(),
+        }
+    });
+    let sort = Memo::new(move |_| SortKey::parse(&query.get().get("sort").unwrap_or_default()));
+    let repositories = Memo::new(move |_| {
+        let mut r: Vec<String> = current
+            .get()
+            .rows
+            .iter()
+            .map(|r| r.env.repository.clone())
+            .collect();
+        r.sort();
+        r.dedup();
+        r
+    });
+
     view! {
-        <div class="panel">
-            <table class="environments" aria-label="Preview environments">
-                <thead>
-                    <tr>
-                        <th scope="col">"Repository"</th>
-                        <th scope="col">"Pull request"</th>
-                        <th scope="col">"Namespace"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Age"</th>
-                    </tr>
-                </thead>
-                <tbody>{rows}</tbody>
-            </table>
-        </div>
+        {move || view! { <ClusterBanner state=current.get().cluster /> }}
+        {move || view! { <Totals totals=current.get().totals /> }}
+        <FilterBar filter sort repositories />
+        <p class="live-state" aria-live="polite">
+            {move || if live.get() { "Live: updates appear as they happen." } else { "" }}
+        </p>
+        {move || {
+            let o = current.get();
+            if o.rows.is_empty() {
+                return view! { <EmptyState configured=o.configured_repositories /> }.into_any();
+            }
+            let rows = arrange(&o.rows, &filter.get(), sort.get());
+            if rows.is_empty() {
+                return view! {
+                    <section class="panel empty">
+                        <h2>"No environment matches the filter"</h2>
+                        <p><a href="/">"Clear the filter"</a></p>
+                    </section>
+                }
+                    .into_any();
+            }
+            let now = o.generated_at;
+            view! {
+                <div class="panel">
+                    <table class="environments" aria-label="Preview environments">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Repository"</th>
+                                <th scope="col">"Pull request"</th>
+                                <th scope="col">"Namespace"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col">"CPU"</th>
+                                <th scope="col">"Memory"</th>
+                                <th scope="col">"Age"</th>
+                                <th scope="col">"Last deploy"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {rows
+                                .into_iter()
+                                .map(|row| {
+                                    let age = human_age((now - row.env.created_at).num_seconds());
+                                    view! { <EnvironmentRowView row age /> }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }
+                .into_any()
+        }}
     }
-    .into_any()
 }
 
 #[component]
-fn EnvironmentRow(env: EnvironmentSummary, age: String) -> impl IntoView {
+fn Totals(totals: MetricsSummary) -> impl IntoView {
+    let pct = totals
+        .success_rate
+        .map(|r| format!("{:.0}%", r * 100.0))
+        .unwrap_or_else(|| "–".into());
+    let secs = |s: Option<f64>| s.map(|s| human_duration(s.round() as i64)).unwrap_or_else(|| "–".into());
+    let items = [
+        ("Active environments", totals.active_environments.to_string()),
+        ("Deployments in flight", totals.deployments_in_flight.to_string()),
+        ("Queue length", totals.queue_length.to_string()),
+        ("Success rate", pct),
+        ("p50 deployment", secs(totals.p50_deployment_secs)),
+        ("p95 deployment", secs(totals.p95_deployment_secs)),
+    ];
+    view! {
+        <dl class="totals" aria-label="Totals">
+            {items
+                .into_iter()
+                .map(|(label, value)| {
+                    view! {
+                        <div class="total">
+                            <dt>{label}</dt>
+                            <dd>{value}</dd>
+                        </div>
+                    }
+                })
+                .collect_view()}
+        </dl>
+    }
+}
+
+/// A GET form: filtering is a URL, so it can be bookmarked and works without JavaScript.
+#[component]
+fn FilterBar(
+    filter: Memo<RowFilter>,
+    sort: Memo<SortKey>,
+    repositories: Memo<Vec<String>>,
+) -> impl IntoView {
+    let f = filter.get_untracked();
+    let selected_repo = f.repository.clone().unwrap_or_default();
+    let selected_status = f.status.map(|s| s.as_str()).unwrap_or("");
+    let sort_value = match sort.get_untracked() {
+        SortKey::Newest => "newest",
+        SortKey::Oldest => "oldest",
+        SortKey::Usage => "usage",
+    };
+    view! {
+        <leptos_router::components::Form method="GET" action="/" attr:class="filters">
+            <label>
+                "Repository "
+                <select name="repo">
+                    <option value="">"All"</option>
+                    {move || {
+                        repositories
+                            .get()
+                            .into_iter()
+                            .map(|r| {
+                                let sel = r == selected_repo;
+                                view! { <option value=r.clone() selected=sel>{r.clone()}</option> }
+                            })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
+            <label>
+                "Status "
+                <select name="status">
+                    <option value="">"All"</option>
+                    {EnvironmentStatus::ALL
+                        .into_iter()
+                        .map(|s| {
+                            view! {
+                                <option value=s.as_str() selected=s.as_str() == selected_status>
+                                    {s.as_str()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>
+                "Search "
+                <input type="search" name="q" value=f.search.clone() placeholder="title, author, #PR, SHA" />
+            </label>
+            <label>
+                "Sort "
+                <select name="sort">
+                    <option value="newest" selected=sort_value == "newest">"Newest"</option>
+                    <option value="oldest" selected=sort_value == "oldest">"Oldest"</option>
+                    <option value="usage" selected=sort_value == "usage">"Usage"</option>
+                </select>
+            </label>
+            <button type="submit">"Apply"</button>
+        </leptos_router::components::Form>
+    }
+}
+
+#[component]
+fn EnvironmentRowView(row: EnvironmentRow, age: String) -> impl IntoView {
+    let level = row.level();
+    let warnings = row.warnings().join("; ");
+    let env = row.env;
     let pr_link = format!("https://github.com/{}/pull/{}", env.repository, env.pr_number);
     let title = env.pr_title.clone().unwrap_or_default();
-    let status = env.status.as_str();
     let short_sha: String = env.head_sha.chars().take(7).collect();
+    let detail = format!("/environments/{}", env.id);
+    let last = row
+        .last_deployment_secs
+        .map(human_duration)
+        .unwrap_or_else(|| "–".into());
+    let (cpu, memory) = match row.usage {
+        Some(u) => (Some(u.cpu), Some(u.memory)),
+        None => (None, None),
+    };
+    let indicator = match level {
+        Level::Ok => ().into_any(),
+        l => view! {
+            <span class=format!("indicator indicator-{}", l.as_str()) title=warnings.clone() role="img" aria-label=warnings.clone()>
+                {if l == Level::Error { "⛔" } else { "⚠" }}
+            </span>
+        }
+            .into_any(),
+    };
     view! {
-        <tr data-namespace=env.namespace.clone()>
+        <tr data-namespace=env.namespace.clone() data-level=level.as_str()>
             <td class="repo">{env.repository.clone()}</td>
             <td>
-                <a href=pr_link>{format!("#{}", env.pr_number)}</a>
+                <a href=detail class="env-link">{format!("#{}", env.pr_number)}</a>
                 " "
                 <span class="pr-title">{title}</span>
                 <span class="sha" title=env.head_sha.clone()>{short_sha}</span>
+                <div class="sub">
+                    {env.author.clone().map(|a| view! { <span class="author">"by " {a}</span> })}
+                    {env.url.clone().map(|u| view! { <a class="env-url" href=u.clone() rel="external">{u.clone()}</a> })}
+                    <a class="pr-link" href=pr_link rel="external">"PR"</a>
+                </div>
             </td>
             <td>
                 <code>{env.namespace.clone()}</code>
             </td>
             <td>
-                <span class=format!("chip chip-{status}")>{status}</span>
+                <StatusChip status=env.status.as_str() />
+                {indicator}
+                {env.queue_position.map(|p| view! { <span class="muted small">" queue #" {p}</span> })}
             </td>
+            <td><GaugeView gauge=cpu kind="cpu" /></td>
+            <td><GaugeView gauge=memory kind="memory" /></td>
             <td>
                 <time datetime=env.created_at.to_rfc3339()>{age}</time>
             </td>
+            <td>{last}</td>
         </tr>
     }
+}
+
+/// A bar: used against the quota, coloured by level, with the numbers as text.
+#[component]
+pub fn GaugeView(gauge: Option<Gauge>, kind: &'static str) -> impl IntoView {
+    let Some(g) = gauge else {
+        return view! { <span class="muted">"–"</span> }.into_any();
+    };
+    let fmt = |v: f64| if kind == "cpu" { format_cpu(v) } else { format_memory(v) };
+    let text = match g.limit {
+        Some(l) => format!("{} / {}", fmt(g.used), fmt(l)),
+        None => format!("{} (no quota)", fmt(g.used)),
+    };
+    let level = g.level();
+    view! {
+        <div class=format!("gauge gauge-{}", level.as_str()) data-gauge=kind>
+            <div
+                class="gauge-track"
+                role="meter"
+                aria-valuemin="0"
+                aria-valuemax="100"
+                aria-valuenow=g.percent().to_string()
+                aria-label=format!("{kind} usage {text}")
+            >
+                <div class="gauge-fill" style=format!("width: {}%", g.percent())></div>
+            </div>
+            <span class="gauge-text">{text}</span>
+        </div>
+    }
+    .into_any()
 }
 
 #[component]
@@ -114,11 +353,10 @@ fn EmptyState(configured: u64) -> impl IntoView {
             <p>"Catalyst creates a preview environment for every pull request of a configured repository. To start:"</p>
             <ol class="steps">
                 <li>
-                    "Create an operator token: "
+                    "Configure a repository on the " <a href="/repositories">"Repositories"</a>
+                    " page, or with an operator token: "
                     <code>"catalyst token create --name admin --role operator"</code>
-                </li>
-                <li>
-                    "Configure a repository: "
+                    " and "
                     <code>
                         "curl -X POST -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' -d '{\"full_name\":\"owner/name\"}' <catalyst-url>/api/v1/repositories"
                     </code>
@@ -133,24 +371,4 @@ fn EmptyState(configured: u64) -> impl IntoView {
         </section>
     }
     .into_any()
-}
-
-#[component]
-fn LoadError(error: AppError) -> impl IntoView {
-    view! {
-        <section class="panel error" role="alert">
-            <h2>"Environments could not be loaded"</h2>
-            <p>{error.to_string()}</p>
-        </section>
-    }
-}
-
-/// Placeholder rows with the table's final height, so the page does not jump while loading.
-#[component]
-fn TableSkeleton() -> impl IntoView {
-    view! {
-        <div class="panel skeleton" aria-busy="true" aria-label="Loading environments">
-            {(0..3).map(|_| view! { <div class="skeleton-row"></div> }).collect_view()}
-        </div>
-    }
 }

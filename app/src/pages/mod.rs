@@ -1,7 +1,16 @@
-//! Dashboard pages, one module each.
+//! Dashboard pages, one module each, plus the pieces they share.
 
+mod common;
+mod environment;
 mod environments;
+mod logs;
 mod not_found;
+mod repositories;
+mod session;
 
-pub use environments::{EnvironmentsPage, list_environments};
+pub use environment::{EnvironmentPage, delete_environment, get_environment, redeploy_environment};
+pub use environments::{EnvironmentsPage, get_overview, list_environments};
 pub use not_found::NotFound;
+pub use repositories::{RepositoriesPage, configure_repository, list_repositories};
+pub use session::{SessionResource, UserMenu, current_session};
+pub use logs::{LogBuffer, MAX_LINES};

@@ -19,16 +19,22 @@ use super::diagnostics::{self, ContainerLogTail, FailingContainer, WarningEvent}
 use super::{ClusterError, Result};
 
 /// How a health check may run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HealthOptions {
     /// Rollouts, readiness and the probe together must pass within this.
     pub timeout: Duration,
     /// Pause between two looks at the namespace.
     pub poll_interval: Duration,
+    /// Longest wait for one probe answer.
+    pub probe_timeout: Duration,
     /// Log lines kept per failing container.
     pub log_lines: i64,
     /// Warning events kept.
     pub max_events: usize,
+    /// Client for the probe itself; see [`probe_client`]. `None` uses the main client,
+    /// whose built-in retries turn an application's 503 into a long wait that only
+    /// [`HealthOptions::probe_timeout`] ends (and the status code is then lost).
+    pub probe_client: Option<kube::Client>,
 }
 
 impl HealthOptions {
@@ -36,10 +42,33 @@ impl HealthOptions {
         Self {
             timeout,
             poll_interval: Duration::from_secs(2),
+            probe_timeout: Duration::from_secs(10),
             log_lines: 50,
             max_events: 20,
+            probe_client: None,
         }
     }
+}
+
+impl std::fmt::Debug for HealthOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthOptions")
+            .field("timeout", &self.timeout)
+            .field("poll_interval", &self.poll_interval)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("log_lines", &self.log_lines)
+            .field("max_events", &self.max_events)
+            .field("probe_client", &self.probe_client.is_some())
+            .finish()
+    }
+}
+
+/// A client for health probes: `kube`'s default client retries 429/503/504 up to 15
+/// times with exponential backoff, which is right for API calls but wrong for a probe,
+/// where the application's 503 *is* the answer.
+pub fn probe_client(mut config: kube::Config) -> Result<kube::Client> {
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(|e| ClusterError::api("building the probe client", e))
 }
 
 /// Which check did not pass.
@@ -177,8 +206,20 @@ pub async fn check_with(
     };
 
     let path = proxy_path(namespace, &service, &port, health_path);
+    let probe_with = opts.probe_client.as_ref().unwrap_or(client);
     loop {
-        let answer = probe(client, &path).await;
+        // Always at least one real attempt, even when rollouts used up the time.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let limit = opts
+            .probe_timeout
+            .min(remaining.max(Duration::from_secs(1)));
+        let answer = match tokio::time::timeout(limit, probe(probe_with, &path)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(format!(
+                "no answer within {}s (the proxy kept answering 503/504, or nothing)",
+                limit.as_secs_f32()
+            )),
+        };
         match answer {
             Ok(()) => return Ok(healthy_or_not(HealthOutcome::Healthy { service, port })),
             Err(why) if Instant::now() >= deadline => {

@@ -90,11 +90,27 @@ impl ClusterError {
     /// Wraps a client error, recognising quota rejections as capacity problems.
     pub(crate) fn api(action: impl Into<String>, source: kube::Error) -> Self {
         let action = action.into();
-        match capacity::quota_rejection(&source) {
-            Some(message) => Self::Capacity { action, message },
-            None => Self::Api { action, source },
+        if let Some(message) = capacity::quota_rejection(&source) {
+            return Self::Capacity { action, message };
         }
+        if let Some(namespace) = terminating_namespace(&source) {
+            return Self::NamespaceTerminating { namespace };
+        }
+        Self::Api { action, source }
     }
+}
+
+/// The namespace named by the API server's "unable to create new content in namespace
+/// X because it is being terminated" refusal.
+fn terminating_namespace(e: &kube::Error) -> Option<String> {
+    let kube::Error::Api(s) = e else {
+        return None;
+    };
+    if s.code != 403 || !s.message.contains("because it is being terminated") {
+        return None;
+    }
+    let after = s.message.split("in namespace ").nth(1)?;
+    after.split_whitespace().next().map(str::to_owned)
 }
 
 /// Whether a client error is the API server's 404.
@@ -105,4 +121,44 @@ pub(crate) fn is_not_found(e: &kube::Error) -> bool {
 /// Whether a client error is the API server's 409 AlreadyExists.
 pub(crate) fn is_already_exists(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn api_error(code: u16, message: &str) -> kube::Error {
+        kube::Error::Api(
+            Status::failure(message, "Forbidden")
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn refusals_are_classified_for_the_engine() {
+        let quota = ClusterError::api(
+            "creating pod",
+            api_error(
+                403,
+                "pods \"x\" is forbidden: exceeded quota: q, requested: pods=1",
+            ),
+        );
+        assert!(quota.is_capacity());
+        assert_eq!(quota.metric_label(), "capacity");
+        let terminating = ClusterError::api(
+            "applying Role",
+            api_error(
+                403,
+                "roles \"r\" is forbidden: unable to create new content in namespace pr-web-1 because it is being terminated",
+            ),
+        );
+        assert!(
+            matches!(&terminating, ClusterError::NamespaceTerminating { namespace } if namespace == "pr-web-1"),
+            "{terminating:?}"
+        );
+        let other = ClusterError::api("reading", api_error(500, "boom"));
+        assert_eq!(other.metric_label(), "api");
+    }
 }

@@ -123,6 +123,16 @@ fn same_namespace_peer() -> NetworkPolicyPeer {
     }
 }
 
+fn cidr_peer(cidr: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_owned(),
+            except: None,
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
 fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
     NetworkPolicyPort {
         protocol: Some(protocol.to_owned()),
@@ -131,8 +141,8 @@ fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
     }
 }
 
-/// Isolation for every pod of the preview: in from the same namespace and the ingress
-/// controller only; out to the same namespace, cluster DNS (UDP and TCP 53) and the
+/// Isolation for every pod of the preview: in from the same namespace, the ingress
+/// controller and (when configured) the API server's proxy only; out to the same namespace, cluster DNS (UDP and TCP 53) and the
 /// configured auxiliary namespaces only.
 pub fn network_policy(spec: &EnvironmentSpec, s: &ClusterSettings) -> NetworkPolicy {
     let mut egress = vec![
@@ -162,10 +172,12 @@ pub fn network_policy(spec: &EnvironmentSpec, s: &ClusterSettings) -> NetworkPol
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".to_owned(), "Egress".to_owned()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![
-                    same_namespace_peer(),
-                    namespace_peer(&s.ingress_namespace),
-                ]),
+                from: Some(
+                    [same_namespace_peer(), namespace_peer(&s.ingress_namespace)]
+                        .into_iter()
+                        .chain(s.probe_source_cidrs.iter().map(|c| cidr_peer(c)))
+                        .collect(),
+                ),
                 ..NetworkPolicyIngressRule::default()
             }]),
             egress: Some(egress),
@@ -187,13 +199,7 @@ pub fn deployer_network_policy(
     let peers = s
         .deployer_egress_cidrs
         .iter()
-        .map(|cidr| NetworkPolicyPeer {
-            ip_block: Some(IPBlock {
-                cidr: cidr.clone(),
-                except: None,
-            }),
-            ..NetworkPolicyPeer::default()
-        })
+        .map(|c| cidr_peer(c))
         .collect();
     Some(NetworkPolicy {
         metadata: meta(spec, DEPLOYER_EGRESS_POLICY),
@@ -428,6 +434,18 @@ mod tests {
                 .iter()
                 .all(|r| { r.to.iter().flatten().all(|p| p.ip_block.is_none()) })
         );
+    }
+
+    #[test]
+    fn api_server_sources_may_be_let_in_for_the_probe() {
+        let s = ClusterSettings {
+            probe_source_cidrs: vec!["10.0.0.0/24".to_owned()],
+            ..settings()
+        };
+        let np = network_policy(&spec(), &s).spec.unwrap();
+        let from = np.ingress.unwrap()[0].from.clone().unwrap();
+        assert_eq!(from.len(), 3);
+        assert_eq!(from[2].ip_block.as_ref().unwrap().cidr, "10.0.0.0/24");
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub struct ClusterSettings {
     pub ingress_namespace: String,
     /// Namespaces previews may reach besides their own (e.g. the image registry).
     pub auxiliary_namespaces: Vec<String>,
+    /// Where the API server's service-proxy traffic comes from (control-plane node
+    /// CIDRs). The health probe goes through that proxy, and on clusters that enforce
+    /// NetworkPolicy against host traffic the isolation policy would drop it otherwise.
+    pub probe_source_cidrs: Vec<String>,
     /// Namespace of the cluster DNS (egress on port 53 is allowed to it).
     pub dns_namespace: String,
     /// CIDRs the pull request pod (and only it) may reach: it must clone from GitHub,
@@ -105,6 +109,7 @@ impl Default for ClusterSettings {
             default_limit: ResourceSettings::new("500m", "512Mi"),
             ingress_namespace: "ingress-nginx".to_owned(),
             auxiliary_namespaces: Vec::new(),
+            probe_source_cidrs: Vec::new(),
             dns_namespace: "kube-system".to_owned(),
             deployer_egress_cidrs: vec!["0.0.0.0/0".to_owned(), "::/0".to_owned()],
             builder_image: "gcr.io/kaniko-project/executor:v1.23.2".to_owned(),

@@ -112,6 +112,18 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
+/// Opens a persisted token with `key`: at start-up this tells an operator at once that
+/// `CATALYST_ENCRYPTION_KEY` is not the key the stored tokens were sealed with.
+pub fn open_sealed(
+    key: &EncryptionKey,
+    installation: InstallationId,
+    sealed: &SealedToken,
+) -> Result<String> {
+    let plain = key.open(&sealed.sealed, &context(installation))?;
+    String::from_utf8(plain)
+        .map_err(|_| GithubError::Secrets(super::SecretsError::Corrupt("token is not UTF-8")))
+}
+
 /// A usable installation token.
 #[derive(Clone)]
 pub struct InstallationToken {

@@ -4,9 +4,11 @@
 //! repository's `.catalyst/preview.yaml`, and who gets a preview.
 //!
 //! The pure decisions (rate-limit classification, breaker, backoff, comment text) live in
-//! [`crate::core`]; this module does the I/O around them. Nothing here imports the store:
-//! persistence that the adapter needs (installation tokens) goes through the small
-//! [`auth::TokenStore`] trait, which the store implements.
+//! [`crate::core`]; this module does the I/O around them. The adapter proper does not
+//! import the store: persistence it needs (installation tokens) goes through the small
+//! [`auth::TokenStore`] trait, which the store implements. Only the two loops that wire
+//! it into the service read the store: [`sync`] (publishes each PR's state from the
+//! database) and [`sweep`] (heals desired state from GitHub's open-PR lists).
 
 pub mod auth;
 pub mod client;
@@ -19,6 +21,8 @@ pub mod repo_config;
 pub(crate) mod request;
 pub mod secrets;
 pub mod settings;
+pub mod sweep;
+pub mod sync;
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,7 +38,7 @@ pub use comments::CommentId;
 pub use deployments::{DeploymentId, DeploymentState, DeploymentStatusUpdate};
 pub use eligibility::{Eligibility, NotEligibleReason, PullRequestFacts, RepositoryPolicy};
 pub use publisher::{DeploymentIntent, PrPublisher, PublishState, PublisherTuning};
-pub use pulls::{OpenPullRequest, OpenPulls};
+pub use pulls::{OpenPullRequest, OpenPulls, PullRequestState};
 pub use repo_config::{ConfigProblem, PreviewConfig, RepositoryConfig};
 pub use secrets::{EncryptionKey, SecretsError};
 pub use settings::{ClientTuning, GithubSettings, PrivateKeySource};

@@ -194,6 +194,29 @@ impl PrPublisher {
         });
     }
 
+    /// The GitHub deployment of `attempt` stored earlier (after a restart), and the last
+    /// state posted to it, so the attempt's next status goes to the same deployment.
+    pub fn remember_deployment(
+        &self,
+        pr: &PullRequestRef,
+        attempt: String,
+        id: DeploymentId,
+        posted: Option<DeploymentState>,
+    ) {
+        let mut slots = lock(&self.inner.slots);
+        let slot = slots.entry(pr.clone()).or_insert_with(Slot::new);
+        if slot.current.is_some() {
+            return;
+        }
+        slot.current = Some(CurrentDeployment {
+            attempt: attempt.clone(),
+            id,
+            posted,
+        });
+        slot.state
+            .send_modify(|s| s.deployment = Some((attempt, id)));
+    }
+
     pub fn state(&self, pr: &PullRequestRef) -> PublishState {
         lock(&self.inner.slots)
             .get(pr)

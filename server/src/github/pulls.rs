@@ -21,6 +21,7 @@ pub struct OpenPullRequest {
     pub number: PullRequestNumber,
     pub head_sha: CommitSha,
     pub head_ref: String,
+    pub base_ref: String,
     pub title: String,
     pub author: String,
     /// The head lives in another repository (or in a deleted fork).
@@ -90,6 +91,7 @@ impl From<RawPull> for OpenPullRequest {
             number: PullRequestNumber(p.number),
             head_sha: CommitSha(p.head.sha),
             head_ref: p.head.git_ref,
+            base_ref: p.base.git_ref,
             title: p.title,
             author: p.user.map(|u| u.login).unwrap_or_default(),
             fork,
@@ -100,7 +102,51 @@ impl From<RawPull> for OpenPullRequest {
     }
 }
 
+/// One pull request as [`GithubClient::pull_request`] reads it, open or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullRequestState {
+    pub pull: OpenPullRequest,
+    pub open: bool,
+    pub merged: bool,
+}
+
+#[derive(Deserialize)]
+struct RawPullWithState {
+    #[serde(flatten)]
+    pull: RawPull,
+    state: String,
+    #[serde(default)]
+    merged: bool,
+}
+
 impl GithubClient {
+    /// One pull request (the sweep confirms that a PR missing from the open list was
+    /// closed); `None` when GitHub does not know it (deleted, or the repository moved).
+    pub async fn pull_request(
+        &self,
+        installation: InstallationId,
+        repo: &RepositoryName,
+        number: PullRequestNumber,
+    ) -> Result<Option<PullRequestState>> {
+        let request = ApiRequest::get(format!(
+            "/repos/{}/{}/pulls/{}",
+            repo.owner(),
+            repo.name(),
+            number.0
+        ));
+        let response = match self.send(installation, &request).await {
+            Ok(response) => response,
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let raw: RawPullWithState = response.json("a pull request")?;
+        Ok(Some(PullRequestState {
+            open: raw.state == "open",
+            merged: raw.merged,
+            pull: raw.pull.into(),
+        }))
+    }
+
     /// The open PRs of `repo`, or [`OpenPulls::NotModified`] when `etag` (from the
     /// previous sweep) still matches.
     pub async fn list_open_pulls(

@@ -146,6 +146,38 @@ impl GithubSettings {
     }
 }
 
+impl GithubSettings {
+    /// The settings of a configured GitHub App (`CATALYST_GITHUB_APP_ID` and
+    /// `CATALYST_GITHUB_APP_PRIVATE_KEY_PATH`); `None` when the app is not configured.
+    pub fn from_config(config: &crate::config::Config) -> Option<Self> {
+        let github = &config.github;
+        let (Some(app_id), Some(path)) = (github.app_id, github.app_private_key_path.clone())
+        else {
+            return None;
+        };
+        let mut settings = Self::new(
+            app_id,
+            PrivateKeySource::Path(path),
+            config
+                .security
+                .encryption_key
+                .as_ref()
+                .map(|k| k.expose().to_owned()),
+        );
+        settings.api_url = github.api_url.clone();
+        settings.public_url = config
+            .http
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.http.bind));
+        if let Some(url) = &github.setup_guide_url {
+            settings.setup_guide_url = url.clone();
+        }
+        settings.default_policy.fork_opt_in_label = github.fork_label.clone();
+        Some(settings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

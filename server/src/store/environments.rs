@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use app::model::{EnvironmentStatus, EnvironmentSummary};
+use app::model::{DeploymentSummary, EnvironmentStatus, EnvironmentSummary};
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -85,12 +85,19 @@ pub async fn list_open(db: &impl ConnectionTrait) -> Result<Vec<EnvironmentSumma
         .map(|r| (r.id.clone(), r))
         .collect();
     let envs = preview_environment::Entity::find().all(db).await?;
+    let mut latest = super::deployments::latest_by_environment(db).await?;
+    let engine_states = super::engine::all_states(db).await?;
     let mut items = Vec::new();
     for env in envs {
         let (Some(pr), Some(repo)) = (prs.get(&env.pull_request_id), repos.get(&env.repository_id))
         else {
             continue;
         };
+        let latest_deployment = latest.remove(&env.id).map(deployment_summary);
+        let queue_position = engine_states
+            .get(&env.id)
+            .and_then(|s| s.queue_position)
+            .and_then(|p| u32::try_from(p).ok());
         items.push(EnvironmentSummary {
             status: EnvironmentStatus::parse(&env.status).ok_or_else(|| {
                 StoreError::Corrupt(format!("environment status {:?}", env.status))
@@ -103,10 +110,31 @@ pub async fn list_open(db: &impl ConnectionTrait) -> Result<Vec<EnvironmentSumma
             namespace: env.namespace,
             url: env.url,
             head_sha: pr.head_sha.clone(),
+            latest_deployment,
+            queue_position,
+            last_error: env.last_error,
+            deletion_stuck: env.deletion_stuck,
             created_at: env.created_at,
             updated_at: env.updated_at,
         });
     }
     items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     Ok(items)
+}
+
+/// The API's view of a deployment attempt.
+pub fn deployment_summary(d: super::entities::deployment::Model) -> DeploymentSummary {
+    DeploymentSummary {
+        attempt: u32::try_from(d.attempt).unwrap_or_default(),
+        head_sha: d.head_sha,
+        phase: d.phase,
+        outcome: d.outcome,
+        error: d.error,
+        failed_check: d.failed_check,
+        queued_at: d.queued_at,
+        provisioning_at: d.provisioning_at,
+        deploying_at: d.deploying_at,
+        verifying_at: d.verifying_at,
+        finished_at: d.finished_at,
+    }
 }

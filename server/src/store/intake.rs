@@ -119,6 +119,20 @@ pub async fn record(
     Ok(outcome)
 }
 
+/// Applies a pull request snapshot that did not come from a webhook (the reconciliation
+/// sweep read it from GitHub's API), under the same rules as a delivery: a snapshot older
+/// than the stored one is not applied. Returns whether it was.
+pub async fn apply_snapshot(
+    db: &DatabaseConnection,
+    event: &PullRequestEvent,
+    preview_domain: Option<&str>,
+) -> Result<bool> {
+    let txn = db.begin().await?;
+    let applied = apply_pull_request(&txn, event, preview_domain).await?;
+    txn.commit().await?;
+    Ok(applied)
+}
+
 /// Writes the snapshot unless a newer one is stored; returns whether it was applied.
 async fn apply_pull_request(
     txn: &DatabaseTransaction,

@@ -6,6 +6,7 @@ pub mod deployments;
 pub mod engine;
 pub mod entities;
 pub mod environments;
+pub mod github;
 pub mod intake;
 pub mod repositories;
 pub mod tokens;

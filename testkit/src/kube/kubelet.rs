@@ -12,7 +12,9 @@ use super::KubeState;
 use super::behaviour::{JobBehaviour, NodeCapacity, WorkloadBehaviour};
 use super::events::{self, EventKind};
 use super::ops::{WriteOpts, mutate};
-use super::quantity::{format_milli, parse_milli};
+use super::podstatus::{all_containers, container_status};
+pub(crate) use super::podstatus::{condition, set_condition};
+use super::quantity::parse_milli;
 use super::resources::{ResourceType, find};
 use super::store::Inner;
 
@@ -47,7 +49,7 @@ pub(crate) fn alive(
         .cloned()
 }
 
-fn containers(pod: &Value) -> Vec<(String, String)> {
+pub(crate) fn containers(pod: &Value) -> Vec<(String, String)> {
     pod["spec"]["containers"]
         .as_array()
         .into_iter()
@@ -109,39 +111,6 @@ fn unschedulable(inner: &Inner, pod: &Value, cap: NodeCapacity) -> Option<String
             reasons.join(", ")
         )
     })
-}
-
-pub(crate) fn condition(
-    kind: &str,
-    status: bool,
-    reason: Option<&str>,
-    message: Option<&str>,
-) -> Value {
-    let mut c = json!({"type": kind, "status": if status { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": now()});
-    if let Some(r) = reason {
-        c["reason"] = json!(r);
-    }
-    if let Some(m) = message {
-        c["message"] = json!(m);
-    }
-    c
-}
-
-pub(crate) fn set_condition(status: &mut Value, c: Value) {
-    if !status["conditions"].is_array() {
-        status["conditions"] = json!([]);
-    }
-    let list = status["conditions"]
-        .as_array_mut()
-        .expect("made an array above");
-    match list.iter_mut().find(|x| x["type"] == c["type"]) {
-        Some(x) => {
-            if x["status"] != c["status"] || x["reason"] != c["reason"] {
-                *x = c;
-            }
-        }
-        None => list.push(c),
-    }
 }
 
 /// Writes the pod's status through the status subresource, as the kubelet does.
@@ -248,35 +217,6 @@ fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
             Some(true)
         }
     }
-}
-
-fn container_status(
-    name: &str,
-    image: &str,
-    state: Value,
-    ready: bool,
-    restarts: i64,
-    last: Option<Value>,
-) -> Value {
-    let started = state.get("running").is_some();
-    let mut s = json!({
-        "name": name,
-        "image": image,
-        "imageID": format!("{image}@sha256:{}", "0".repeat(64)),
-        "state": state,
-        "ready": ready,
-        "started": started,
-        "restartCount": restarts,
-        "lastState": last.unwrap_or_else(|| json!({})),
-    });
-    if started || s["state"].get("terminated").is_some() {
-        s["containerID"] = json!(format!("containerd://{}", uuid::Uuid::new_v4().simple()));
-    }
-    s
-}
-
-fn all_containers(pod: &Value, f: impl Fn(&str, &str) -> Value) -> Value {
-    Value::Array(containers(pod).iter().map(|(n, i)| f(n, i)).collect())
 }
 
 /// Plays one pod's life; ends when the pod is gone or has terminated.
@@ -603,25 +543,4 @@ async fn run_workload_pod(
             return;
         }
     }
-}
-
-/// The node object the simulated cluster reports.
-pub fn node_object(cap: NodeCapacity) -> Value {
-    let alloc = json!({
-        "cpu": format_milli("cpu", cap.cpu_milli),
-        "memory": format_milli("memory", cap.memory_milli),
-        "pods": cap.pods.to_string(),
-    });
-    json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux"}},
-        "spec": {},
-        "status": {
-            "capacity": alloc.clone(),
-            "allocatable": alloc,
-            "conditions": [condition("Ready", true, Some("KubeletReady"), Some("kubelet is posting ready status"))],
-            "nodeInfo": {"kubeletVersion": "v1.37.0", "operatingSystem": "linux", "architecture": "amd64", "containerRuntimeVersion": "containerd://2.1.0"}
-        }
-    })
 }

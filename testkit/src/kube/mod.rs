@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod namespace;
 pub mod ops;
 pub mod patch;
+pub mod podstatus;
 pub mod proxy;
 pub mod quantity;
 pub mod resources;
@@ -198,6 +199,6 @@ fn seed(st: &KubeState) {
         );
     }
     let node_rt = resources::find("", "v1", "nodes").expect("nodes are served");
-    let node = kubelet::node_object(st.sim().capacity);
+    let node = podstatus::node_object(st.sim().capacity);
     let _ = ops::create(&mut inner, node_rt, "", node, ops::WriteOpts::by("kubelet"));
 }

@@ -12,7 +12,7 @@ use super::errors::{ApiError, ApiResult};
 use super::patch::{json_patch, merge_patch, strategic_merge_patch};
 use super::resources::{ResourceType, find};
 use super::store::{EventType, Inner};
-use super::validation::validate;
+use super::validation::{validate, validate_update};
 
 /// Who writes, and how.
 #[derive(Debug, Clone, Copy)]
@@ -250,6 +250,11 @@ fn finalize(
     }
     apply_defaults(rt, &mut new, create);
     validate(rt, &new)?;
+    if let Some(old) = old
+        && opts.subresource.is_none()
+    {
+        validate_update(rt, old, &new)?;
+    }
     let ns = new["metadata"]["namespace"]
         .as_str()
         .unwrap_or("")

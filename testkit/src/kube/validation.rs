@@ -214,6 +214,75 @@ pub fn validate(rt: &ResourceType, obj: &Value) -> ApiResult<()> {
     }
 }
 
+fn immutable(field: &str, value: &Value) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("Invalid value: {value}: field is immutable"),
+        field: field.into(),
+    }
+}
+
+/// The pod spec without what a pod update may change (images, deadline, binding).
+fn mutable_pod_fields_removed(spec: &Value, old_node: &Value) -> Value {
+    let mut s = spec.clone();
+    for list in ["containers", "initContainers"] {
+        for c in s[list].as_array_mut().into_iter().flatten() {
+            if let Some(m) = c.as_object_mut() {
+                m.remove("image");
+            }
+        }
+    }
+    if let Some(m) = s.as_object_mut() {
+        m.remove("activeDeadlineSeconds");
+        m.remove("tolerations");
+        // Binding a pod (setting nodeName once) is how scheduling works.
+        if old_node.is_null() {
+            m.remove("nodeName");
+        }
+    }
+    s
+}
+
+/// Rules for updates: fields the API server refuses to change once set.
+pub fn validate_update(rt: &ResourceType, old: &Value, new: &Value) -> ApiResult<()> {
+    let name = new["metadata"]["name"].as_str().unwrap_or("");
+    let mut causes = Vec::new();
+    match (rt.group, rt.kind) {
+        ("batch", "Job") => {
+            for f in ["template", "selector", "completions", "completionMode"] {
+                if old["spec"][f] != new["spec"][f]
+                    && !(f == "completions" && new["spec"][f].is_null())
+                {
+                    causes.push(immutable(&format!("spec.{f}"), &new["spec"][f]));
+                }
+            }
+        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet")
+            if old["spec"]["selector"] != new["spec"]["selector"] =>
+        {
+            causes.push(immutable("spec.selector", &new["spec"]["selector"]));
+        }
+        ("", "Pod") => {
+            let old_node = &old["spec"]["nodeName"];
+            if mutable_pod_fields_removed(&old["spec"], old_node)
+                != mutable_pod_fields_removed(&new["spec"], old_node)
+            {
+                causes.push(Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)".into(),
+                    field: "spec".into(),
+                });
+            }
+        }
+        _ => {}
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(rt.group, rt.kind, name, causes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,3 +181,45 @@ async fn apply_merges_keyed_lists_and_requires_a_field_manager() {
     assert_eq!(e.code, 400);
     assert!(e.message.contains("fieldManager"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn immutable_fields_are_refused_on_update() {
+    let kit = kit().await;
+    kit.cluster()
+        .on_job("default/*", catalyst_testkit::JobBehaviour::forever());
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> =
+        Api::namespaced(kit.kube_client().unwrap(), "default");
+    let job = |image: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "deploy"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "helm", "image": image}]}}}})
+    };
+    let pp = PatchParams::apply("catalyst");
+    api_ok(
+        jobs.patch("deploy", &pp, &Patch::Apply(job("helm:1")))
+            .await,
+    );
+    // Re-applying the same spec is fine; changing the pod template is not.
+    api_ok(
+        jobs.patch("deploy", &pp, &Patch::Apply(job("helm:1")))
+            .await,
+    );
+    let e = api_error(
+        jobs.patch("deploy", &pp, &Patch::Apply(job("helm:2")))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+    assert!(
+        e.message
+            .starts_with("Job.batch \"deploy\" is invalid: spec.template: Invalid value: "),
+        "{}",
+        e.message
+    );
+    assert!(e.message.ends_with("field is immutable"), "{}", e.message);
+}
+
+fn api_ok<T>(r: kube::Result<T>) {
+    if let Err(e) = r {
+        panic!("expected success, got {e}");
+    }
+}

@@ -1,0 +1,125 @@
+//! Deployment slots: a queued attempt starts only while the global and per-repository
+//! limits on concurrent deployments (and, for a new namespace, the limit on active
+//! environments) leave room. Over the limit, attempts wait in one FIFO line ordered by
+//! when they were queued ([`crate::core::queue::plan`]); each waiting environment's
+//! position is stored for the API, the dashboard and the PR comment.
+//!
+//! Decisions are made under one lock and the `provisioning` phase is written before the
+//! lock is released, so two reconciles can never both take the last slot.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::Set;
+
+use crate::core::deployment::{Event, transition};
+use crate::core::queue::{self, InFlight, WaitingItem};
+use crate::store::deployments;
+use crate::store::engine as engine_store;
+use crate::store::entities::deployment;
+
+use super::reconcile::{World, phase_of};
+use super::{Context, Kick, Result};
+
+/// The answer for one queued attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// A slot was taken; the attempt is now `provisioning`.
+    Started,
+    /// No slot; `position` in the line (1 = next).
+    Waiting { position: u32 },
+}
+
+/// Starts `row` (queued) if there is room, else records its place in the line.
+pub(crate) async fn admit(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Admission> {
+    let mut positions = ctx.admission.lock().await;
+    let db = &ctx.db;
+    let envs: HashMap<String, _> = engine_store::all_environments(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    let unfinished = deployments::unfinished(db).await?;
+    let provisioned = deployments::provisioned_environments(db).await?;
+
+    let mut in_flight = InFlight::default();
+    let mut waiting = Vec::new();
+    for d in &unfinished {
+        let Some(env) = envs.get(&d.environment_id) else {
+            continue;
+        };
+        if phase_of(d).is_in_flight() {
+            in_flight.global += 1;
+            *in_flight
+                .per_repository
+                .entry(env.repository_id.clone())
+                .or_default() += 1;
+        } else {
+            waiting.push(WaitingItem {
+                environment: d.environment_id.clone(),
+                repository: env.repository_id.clone(),
+                enqueued_at: d.queued_at,
+                creates_environment: !provisioned.contains(&d.environment_id),
+            });
+        }
+    }
+    in_flight.active_environments = envs
+        .values()
+        .filter(|e| e.status != "deleted" && provisioned.contains(&e.id))
+        .count()
+        .try_into()
+        .unwrap_or(u32::MAX);
+    let plan = queue::plan(&waiting, &in_flight, &ctx.settings.limits);
+
+    // Positions of everyone still waiting, written only where they changed.
+    let mut now_waiting: HashMap<String, Option<u32>> = plan
+        .waiting
+        .iter()
+        .map(|w| (w.environment.clone(), Some(w.position)))
+        .collect();
+    let starts = plan.start.iter().any(|id| *id == w.env.id);
+    if starts {
+        now_waiting.insert(w.env.id.clone(), None);
+    }
+    for (id, position) in &now_waiting {
+        let known = positions.get(id).copied();
+        let stored = if *id == w.env.id {
+            Some(w.state.queue_position.and_then(|p| u32::try_from(p).ok()))
+        } else {
+            known
+        };
+        if stored != Some(*position) {
+            engine_store::set_queue_position(db, id, *position).await?;
+            positions.insert(id.clone(), *position);
+        }
+    }
+    positions.retain(|id, _| now_waiting.contains_key(id));
+
+    // Others the plan would start: make sure they are looked at soon.
+    for id in plan.start.iter().filter(|id| **id != w.env.id) {
+        ctx.kick(Kick::Environment(id.clone()));
+    }
+
+    if starts {
+        let next = transition(phase_of(row), &Event::Start)?;
+        let mut a: deployment::ActiveModel = row.clone().into();
+        a.phase = Set(next.as_str().to_owned());
+        a.provisioning_at = Set(Some(Utc::now()));
+        deployments::save(db, a).await?;
+        ctx.metrics
+            .observe_in_flight(u64::from(in_flight.global) + 1);
+        tracing::info!(
+            environment = %w.env.namespace,
+            attempt = row.attempt,
+            in_flight = in_flight.global + 1,
+            "deployment slot granted"
+        );
+        return Ok(Admission::Started);
+    }
+    let position = now_waiting
+        .get(&w.env.id)
+        .copied()
+        .flatten()
+        .unwrap_or_default();
+    Ok(Admission::Waiting { position })
+}

@@ -1,0 +1,203 @@
+//! The engine: a level-triggered reconciler that turns desired state (pull requests the
+//! webhook intake recorded) into running preview environments, like a Kubernetes
+//! controller.
+//!
+//! - [`reconcile::reconcile_environment`] reads one environment's world (desired state,
+//!   attempts, namespace, Job) and takes the next step until it has to wait; every step
+//!   is persisted before and after it runs and is idempotent (server-side apply, Jobs
+//!   named by SHA and attempt), so a restart at any moment repeats nothing harmful.
+//! - [`admission`] hands out deployment slots (global, per repository, active
+//!   environments) in FIFO order and records each waiting environment's position.
+//! - [`scheduler`] is the loop: woken by the webhook intake ([`ReconcileSignal`]), by
+//!   timers (in-flight work, retries, periodic resync) and by watches; never two tasks
+//!   on one environment; bounded concurrency; failures logged, counted and requeued with
+//!   backoff.
+//! - [`drift`] removes managed namespaces nobody wants any more.
+//!
+//! Subscribers (GitHub comments, live dashboard) get [`EnvironmentEvent`]s from
+//! [`Engine::subscribe`].
+
+pub mod admission;
+pub mod drift;
+pub mod events;
+pub mod notify;
+pub mod reconcile;
+pub mod scheduler;
+pub mod settings;
+pub mod spec;
+mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::cluster::ClusterError;
+use crate::core::deployment::InvalidTransition;
+use crate::service::ReconcileSignal;
+use crate::store::StoreError;
+
+pub use events::EnvironmentEvent;
+pub use notify::OperatorNotifier;
+pub use reconcile::reconcile_environment;
+pub use settings::EngineSettings;
+
+/// Why a reconcile did not finish; the scheduler logs, counts and requeues it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("the recorded deployment is inconsistent: {0}")]
+    Transition(#[from] InvalidTransition),
+}
+
+impl Error {
+    /// A short, stable label for counting failures.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Store(_) => "store",
+            Self::Cluster(e) => e.metric_label(),
+            Self::Transition(_) => "transition",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The sending side of the engine's event channel; `AppState` owns one so subscribers
+/// can subscribe before (or without) a running engine.
+pub type EventSender = broadcast::Sender<EnvironmentEvent>;
+
+/// A fresh event channel.
+pub fn event_channel() -> EventSender {
+    broadcast::channel(1024).0
+}
+
+/// Asks the scheduler to look at environments now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kick {
+    /// This environment.
+    Environment(String),
+    /// Everything waiting for a deployment slot (one was freed).
+    Waiting,
+    /// Every environment with unfinished work (a watch saw a change).
+    InFlight,
+    /// Every environment (a namespace vanished).
+    All,
+}
+
+/// Counters an operator (and the tests) can read.
+#[derive(Debug, Default)]
+pub struct EngineMetrics {
+    pub reconciles: AtomicU64,
+    pub notifications: AtomicU64,
+    /// Most deployments ever seen holding a slot at once.
+    pub max_in_flight: AtomicU64,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl EngineMetrics {
+    pub fn count_error(&self, label: &'static str) {
+        let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        *e.entry(label).or_default() += 1;
+    }
+
+    /// Reconcile failures by [`Error::metric_label`].
+    pub fn errors(&self) -> BTreeMap<&'static str, u64> {
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn observe_in_flight(&self, n: u64) {
+        self.max_in_flight.fetch_max(n, Ordering::Relaxed);
+    }
+}
+
+/// Everything a reconcile needs, shared by all tasks.
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub client: kube::Client,
+    pub settings: EngineSettings,
+    pub events: EventSender,
+    pub notifier: OperatorNotifier,
+    pub metrics: EngineMetrics,
+    /// Serialises slot hand-out; holds the last queue positions written.
+    pub(crate) admission: tokio::sync::Mutex<HashMap<String, Option<u32>>>,
+    /// The last event sent per environment, so only changes are sent.
+    pub(crate) last_events: Mutex<HashMap<String, events::EventKey>>,
+    pub(crate) kicks: mpsc::UnboundedSender<Kick>,
+}
+
+impl Context {
+    pub(crate) fn kick(&self, k: Kick) {
+        let _ = self.kicks.send(k);
+    }
+}
+
+/// A running engine. Dropping it (or [`Engine::stop`]) stops the loop and every
+/// reconcile in progress, wherever they are — which is safe by design.
+pub struct Engine {
+    ctx: Arc<Context>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts the engine; `signal` is the one the webhook intake wakes, `events` where
+    /// status changes go.
+    pub fn start(
+        db: DatabaseConnection,
+        client: kube::Client,
+        settings: EngineSettings,
+        signal: ReconcileSignal,
+        events: EventSender,
+    ) -> Self {
+        let (kicks, kick_rx) = mpsc::unbounded_channel();
+        let ctx = Arc::new(Context {
+            db,
+            client,
+            notifier: OperatorNotifier::new(settings.notify_webhook_url.clone()),
+            settings,
+            events,
+            metrics: EngineMetrics::default(),
+            admission: tokio::sync::Mutex::new(HashMap::new()),
+            last_events: Mutex::new(HashMap::new()),
+            kicks,
+        });
+        let mut tasks = vec![tokio::spawn(scheduler::run(ctx.clone(), signal, kick_rx))];
+        if ctx.settings.watch {
+            tasks.extend(watch::spawn(ctx.clone()));
+        }
+        tracing::info!("engine started");
+        Self { ctx, tasks }
+    }
+
+    /// Status changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EnvironmentEvent> {
+        self.ctx.events.subscribe()
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.ctx.metrics
+    }
+
+    /// Stops the loop and all reconciles at once.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

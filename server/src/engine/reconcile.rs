@@ -1,0 +1,782 @@
+//! `reconcile_environment`: read one environment's world, take the next step, persist,
+//! repeat until the world has to change on its own (a Job running, a namespace
+//! terminating, a retry's backoff, a free slot).
+//!
+//! Every step is safe to repeat: the namespace kit is server-side applied, the Job of
+//! an attempt has a fixed name (`catalyst-deploy-{sha12}-{attempt}`) and is found
+//! rather than created twice, attempts are unique per environment, and each phase is
+//! written before the next step relies on it. Kill the process anywhere and the next
+//! reconcile continues from what is recorded.
+
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::cluster::health::{self, HealthOptions};
+use crate::cluster::{
+    ClusterError, EnvironmentSpec, HealthOutcome, JobOutcome, NamespaceState, diagnostics,
+    namespaces, pr_pod,
+};
+use crate::core::deployment::{Event, FailureStage, Phase, transition};
+use crate::core::environment_status::{self as core_status, Desired, StatusInputs};
+use crate::core::retry::{RetryDecision, RetryHistory};
+use crate::store::engine::{self as engine_store, EnvironmentUpdate, engine_state};
+use crate::store::entities::{deployment, preview_environment, pull_request, repository};
+use crate::store::{StoreError, deployments};
+
+use super::admission::{self, Admission};
+use super::events::EnvironmentEvent;
+use super::spec;
+use super::{Context, Error, Kick, Result};
+
+/// What the scheduler should do with the environment after a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing to do until desired state changes (or the next resync).
+    Done,
+    /// Look again after this long.
+    After(Duration),
+    /// Waiting for a deployment slot; woken when one is freed.
+    Queued,
+}
+
+/// How many steps one reconcile takes at most before yielding to the scheduler.
+const MAX_STEPS: usize = 24;
+
+/// One environment's world as recorded in the database.
+pub(crate) struct World {
+    pub env: preview_environment::Model,
+    pub pr: Option<pull_request::Model>,
+    pub repo: Option<repository::Model>,
+    /// Oldest first.
+    pub attempts: Vec<deployment::Model>,
+    pub state: engine_state::Model,
+}
+
+impl World {
+    async fn read(ctx: &Context, id: &str) -> Result<Option<Self>> {
+        let db = &ctx.db;
+        let Some(env) = engine_store::environment(db, id).await? else {
+            return Ok(None);
+        };
+        let pr = pull_request::Entity::find_by_id(env.pull_request_id.clone())
+            .one(db)
+            .await
+            .map_err(StoreError::from)?;
+        let repo = repository::Entity::find()
+            .filter(repository::Column::Id.eq(env.repository_id.clone()))
+            .one(db)
+            .await
+            .map_err(StoreError::from)?;
+        let attempts = deployments::for_environment(db, id).await?;
+        let state = engine_store::state(db, id).await?;
+        Ok(Some(Self {
+            env,
+            pr,
+            repo,
+            attempts,
+            state,
+        }))
+    }
+
+    fn wanted(&self) -> bool {
+        self.pr
+            .as_ref()
+            .is_some_and(|pr| spec::is_wanted(pr, self.repo.as_ref()))
+    }
+
+    fn latest(&self) -> Option<&deployment::Model> {
+        self.attempts.last()
+    }
+
+    fn next_attempt_number(&self) -> i32 {
+        self.latest().map_or(1, |a| a.attempt + 1)
+    }
+
+    fn repository_name(&self) -> String {
+        self.repo
+            .as_ref()
+            .map(|r| r.full_name.clone())
+            .or_else(|| self.pr.as_ref().map(|p| p.repository_full_name.clone()))
+            .unwrap_or_default()
+    }
+}
+
+/// The phase recorded on an attempt row (`failed` carries its stage in `outcome`).
+pub fn phase_of(row: &deployment::Model) -> Phase {
+    match row.phase.as_str() {
+        "queued" => Phase::Queued,
+        "provisioning" => Phase::Provisioning,
+        "deploying" => Phase::Deploying,
+        "verifying" => Phase::Verifying,
+        "succeeded" => Phase::Succeeded,
+        "superseded" => Phase::Superseded,
+        "cancelled" => Phase::Cancelled,
+        _ => Phase::Failed {
+            stage: stage_of(row.outcome.as_deref()),
+        },
+    }
+}
+
+fn stage_of(outcome: Option<&str>) -> FailureStage {
+    match outcome {
+        Some("provisioning") => FailureStage::Provisioning,
+        Some("health") => FailureStage::Health,
+        Some("capacity") => FailureStage::Capacity,
+        Some("configuration") => FailureStage::Configuration,
+        _ => FailureStage::Job,
+    }
+}
+
+/// Retries spent at `sha` since its last success or reset (a cancelled attempt: PR
+/// closed and reopened, or a manual retry), and trailing capacity requeues.
+pub fn retry_history(attempts: &[deployment::Model], sha: &str) -> RetryHistory {
+    let mut app_failures = 0u32;
+    let mut capacity = 0u32;
+    for a in attempts.iter().filter(|a| a.head_sha == sha) {
+        match phase_of(a) {
+            Phase::Succeeded | Phase::Cancelled => {
+                app_failures = 0;
+                capacity = 0;
+            }
+            Phase::Failed {
+                stage: FailureStage::Capacity,
+            } => capacity += 1,
+            Phase::Failed { .. } => {
+                app_failures += 1;
+                capacity = 0;
+            }
+            _ => {}
+        }
+    }
+    RetryHistory {
+        retries_used: app_failures.saturating_sub(1),
+        capacity_requeues: capacity.saturating_sub(1),
+    }
+}
+
+/// Deterministic jitter for an attempt, so a restarted engine waits the same time.
+fn jitter(row: &deployment::Model) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    row.id.hash(&mut h);
+    h.finish()
+}
+
+fn since(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (now - t).to_std().unwrap_or_default()
+}
+
+enum Step {
+    /// The world changed; look again at once.
+    Continue,
+    Wait(Next),
+}
+
+/// Reconciles one environment until it has to wait. Returns what to do next and
+/// whether a deployment slot was freed.
+pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Result<Next> {
+    ctx.metrics
+        .reconciles
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut waiting = None;
+    for _ in 0..MAX_STEPS {
+        let Some(world) = World::read(ctx, environment_id).await? else {
+            return Ok(Next::Done);
+        };
+        sync_status(ctx, &world).await?;
+        if let Some(next) = waiting {
+            return Ok(next);
+        }
+        match step(ctx, &world).await? {
+            Step::Continue => {}
+            Step::Wait(next) => waiting = Some(next),
+        }
+    }
+    Ok(waiting.unwrap_or(Next::After(Duration::ZERO)))
+}
+
+async fn step(ctx: &Context, w: &World) -> Result<Step> {
+    if !w.wanted() {
+        return remove(ctx, w).await;
+    }
+    let Some(pr) = &w.pr else {
+        return Ok(Step::Wait(Next::Done));
+    };
+    let sha = pr.head_sha.as_str();
+    let Some(latest) = w.latest() else {
+        return new_attempt(ctx, w, sha).await;
+    };
+    let phase = phase_of(latest);
+    if latest.head_sha != sha {
+        if !phase.is_terminal() {
+            return supersede(ctx, w, latest, phase).await;
+        }
+        return new_attempt(ctx, w, sha).await;
+    }
+    match phase {
+        Phase::Queued => queued(ctx, w, latest).await,
+        Phase::Provisioning => provision(ctx, w, latest).await,
+        Phase::Deploying => deploy(ctx, w, latest).await,
+        Phase::Verifying => verify(ctx, w, latest).await,
+        Phase::Succeeded => succeeded(ctx, w).await,
+        Phase::Failed { stage } => failed(ctx, w, latest, stage).await,
+        Phase::Superseded | Phase::Cancelled => new_attempt(ctx, w, sha).await,
+    }
+}
+
+async fn new_attempt(ctx: &Context, w: &World, sha: &str) -> Result<Step> {
+    let n = w.next_attempt_number();
+    deployments::insert_queued(&ctx.db, &w.env.id, n, sha, Utc::now()).await?;
+    tracing::info!(environment = %w.env.namespace, attempt = n, sha, "deployment queued");
+    Ok(Step::Continue)
+}
+
+/// Records the next phase of `row` after `event`, with its timestamp and details.
+async fn advance(
+    ctx: &Context,
+    row: &deployment::Model,
+    event: Event,
+    details: Details,
+) -> Result<deployment::Model> {
+    let next = transition(phase_of(row), &event)?;
+    let now = Utc::now();
+    let mut a: deployment::ActiveModel = row.clone().into();
+    a.phase = Set(next.as_str().to_owned());
+    match next {
+        Phase::Provisioning => a.provisioning_at = Set(Some(now)),
+        Phase::Deploying => a.deploying_at = Set(Some(now)),
+        Phase::Verifying => a.verifying_at = Set(Some(now)),
+        _ => {}
+    }
+    if next.is_terminal() {
+        a.finished_at = Set(Some(now));
+        a.outcome = Set(Some(
+            match next {
+                Phase::Failed { stage } => stage.as_str(),
+                other => other.as_str(),
+            }
+            .to_owned(),
+        ));
+    }
+    if let Some(e) = details.error.or_else(|| event.reason().map(str::to_owned)) {
+        a.error = Set(Some(e));
+    }
+    if details.failed_check.is_some() {
+        a.failed_check = Set(details.failed_check);
+    }
+    if details.log_excerpt.is_some() {
+        a.log_excerpt = Set(details.log_excerpt);
+    }
+    let saved = deployments::save(&ctx.db, a).await?;
+    tracing::info!(
+        environment = %row.environment_id,
+        attempt = row.attempt,
+        phase = %next,
+        "deployment phase recorded"
+    );
+    if phase_of(row).is_in_flight() && !next.is_in_flight() {
+        ctx.kick(Kick::Waiting);
+    }
+    Ok(saved)
+}
+
+#[derive(Default)]
+struct Details {
+    error: Option<String>,
+    failed_check: Option<String>,
+    log_excerpt: Option<String>,
+}
+
+async fn supersede(
+    ctx: &Context,
+    w: &World,
+    row: &deployment::Model,
+    phase: Phase,
+) -> Result<Step> {
+    let newer = w.pr.as_ref().map(|p| p.head_sha.clone()).unwrap_or_default();
+    advance(
+        ctx,
+        row,
+        Event::NewerShaArrived,
+        Details {
+            error: Some(format!(
+                "superseded by {}",
+                &newer[..newer.len().min(12)]
+            )),
+            ..Details::default()
+        },
+    )
+    .await?;
+    if phase.is_in_flight() {
+        let cancelled = pr_pod::cancel_active(&ctx.client, &w.env.namespace, None).await?;
+        if !cancelled.is_empty() {
+            tracing::info!(environment = %w.env.namespace, jobs = ?cancelled, "older deployment cancelled");
+        }
+    }
+    Ok(Step::Continue)
+}
+
+async fn queued(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
+    match admission::admit(ctx, w, row).await? {
+        Admission::Started => Ok(Step::Continue),
+        Admission::Waiting { .. } => Ok(Step::Wait(Next::Queued)),
+    }
+}
+
+fn spec_of(ctx: &Context, w: &World) -> std::result::Result<EnvironmentSpec, String> {
+    match (&w.pr, &w.repo) {
+        (Some(pr), Some(repo)) => spec::environment_spec(&w.env, pr, repo, &ctx.settings),
+        _ => Err("the pull request or its repository is no longer recorded".to_owned()),
+    }
+}
+
+async fn fail(
+    ctx: &Context,
+    row: &deployment::Model,
+    event: Event,
+    details: Details,
+) -> Result<Step> {
+    advance(ctx, row, event, details).await?;
+    Ok(Step::Continue)
+}
+
+async fn provision(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
+    let spec = match spec_of(ctx, w) {
+        Ok(s) => s,
+        Err(reason) => {
+            return fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default())
+                .await;
+        }
+    };
+    match crate::cluster::apply_kit(&ctx.client, &spec, &ctx.settings.cluster, &[]).await {
+        Ok(()) => {
+            advance(ctx, row, Event::Provisioned, Details::default()).await?;
+            Ok(Step::Continue)
+        }
+        Err(ClusterError::NamespaceTerminating { .. }) => {
+            Ok(Step::Wait(Next::After(ctx.settings.poll_interval)))
+        }
+        Err(ClusterError::InvalidSpec(reason)) => {
+            fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default()).await
+        }
+        Err(e @ ClusterError::SecretMissing { .. }) => {
+            let reason = e.to_string();
+            fail(ctx, row, Event::ProvisioningFailed { reason }, Details::default()).await
+        }
+        Err(ClusterError::Capacity { message, .. }) => {
+            let reason = format!("the namespace quota was rejected: {message}");
+            fail(ctx, row, Event::CapacityUnavailable { reason }, Details::default()).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
+    let spec = match spec_of(ctx, w) {
+        Ok(s) => s,
+        Err(reason) => {
+            return fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default())
+                .await;
+        }
+    };
+    let ns = w.env.namespace.as_str();
+    let attempt = u32::try_from(row.attempt).unwrap_or_default();
+    let cs = &ctx.settings.cluster;
+    let poll = Step::Wait(Next::After(ctx.settings.poll_interval));
+    let job = match pr_pod::start(&ctx.client, &spec, attempt, cs).await {
+        Ok(job) => job,
+        Err(ClusterError::DeploymentInProgress { job, .. }) => {
+            let ours = crate::cluster::job_name(&spec, attempt);
+            if job != ours {
+                pr_pod::cancel_active(&ctx.client, ns, Some(&ours)).await?;
+            }
+            return Ok(poll);
+        }
+        Err(ClusterError::InvalidSpec(reason)) => {
+            return fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default())
+                .await;
+        }
+        Err(ClusterError::Capacity { message, .. }) => {
+            return capacity_wait(ctx, row, message).await;
+        }
+        Err(e) => {
+            // The namespace may have been deleted under us: put the kit back.
+            if namespaces::state(&ctx.client, ns).await? == NamespaceState::Absent {
+                tracing::warn!(namespace = ns, "namespace vanished during the deployment; re-applying the kit");
+                crate::cluster::apply_kit(&ctx.client, &spec, cs, &[]).await?;
+                return Ok(Step::Continue);
+            }
+            return Err(e.into());
+        }
+    };
+    match pr_pod::outcome(&ctx.client, ns, &job, cs).await? {
+        JobOutcome::Running | JobOutcome::Missing => Ok(poll),
+        JobOutcome::CapacityBlocked { reason } => capacity_wait(ctx, row, reason).await,
+        JobOutcome::Succeeded => {
+            advance(ctx, row, Event::JobSucceeded, Details::default()).await?;
+            Ok(Step::Continue)
+        }
+        JobOutcome::Failed { reason, logs } => {
+            let warnings = diagnostics::warning_events(&ctx.client, ns, 20)
+                .await
+                .unwrap_or_default();
+            let details = Details {
+                error: Some(reason.clone()),
+                failed_check: Some("job".to_owned()),
+                log_excerpt: Some(diagnostics::render(&logs, &warnings)),
+            };
+            fail(ctx, row, Event::JobFailed { reason }, details).await
+        }
+    }
+}
+
+/// Pods that cannot be placed (or created, for quota) wait up to the capacity timeout,
+/// then the attempt fails as "no capacity" (requeued without spending retries).
+async fn capacity_wait(ctx: &Context, row: &deployment::Model, reason: String) -> Result<Step> {
+    let started = row.deploying_at.or(row.provisioning_at).unwrap_or(row.queued_at);
+    if since(started, Utc::now()) < ctx.settings.capacity_timeout {
+        return Ok(Step::Wait(Next::After(ctx.settings.poll_interval)));
+    }
+    let ns = namespace_of(ctx, row).await?;
+    if let Some(ns) = ns {
+        pr_pod::cancel_active(&ctx.client, &ns, None).await?;
+    }
+    fail(ctx, row, Event::CapacityUnavailable { reason }, Details::default()).await
+}
+
+async fn namespace_of(ctx: &Context, row: &deployment::Model) -> Result<Option<String>> {
+    Ok(engine_store::environment(&ctx.db, &row.environment_id)
+        .await?
+        .map(|e| e.namespace))
+}
+
+async fn verify(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
+    let ns = w.env.namespace.as_str();
+    let health_path = w.repo.as_ref().map_or("/", |r| r.health_path.as_str());
+    let health_path = if health_path.starts_with('/') {
+        health_path
+    } else {
+        "/"
+    };
+    let opts = HealthOptions {
+        poll_interval: ctx.settings.health_poll_interval,
+        log_lines: ctx.settings.cluster.failure_log_lines,
+        ..HealthOptions::new(ctx.settings.cluster.health_timeout)
+    };
+    let report = health::check_with(&ctx.client, ns, health_path, &opts).await?;
+    match report.outcome {
+        HealthOutcome::Healthy { .. } => {
+            advance(ctx, row, Event::HealthPassed, Details::default()).await?;
+            Ok(Step::Continue)
+        }
+        HealthOutcome::Failed { check, message } => {
+            let details = Details {
+                error: Some(message.clone()),
+                failed_check: Some(check.as_str().to_owned()),
+                log_excerpt: Some(diagnostics::render(&report.logs, &report.warnings)),
+            };
+            fail(ctx, row, Event::HealthFailed { check: message }, details).await
+        }
+        HealthOutcome::CapacityBlocked { reason } => {
+            fail(ctx, row, Event::CapacityUnavailable { reason }, Details::default()).await
+        }
+    }
+}
+
+async fn succeeded(ctx: &Context, w: &World) -> Result<Step> {
+    match namespaces::state(&ctx.client, &w.env.namespace).await? {
+        NamespaceState::Active => Ok(Step::Wait(Next::Done)),
+        NamespaceState::Terminating => Ok(Step::Wait(Next::After(ctx.settings.poll_interval))),
+        NamespaceState::Absent => {
+            tracing::warn!(namespace = %w.env.namespace, "namespace of an open pull request was deleted; recreating it");
+            let sha = w.pr.as_ref().map(|p| p.head_sha.as_str()).unwrap_or_default();
+            new_attempt(ctx, w, sha).await
+        }
+    }
+}
+
+async fn failed(
+    ctx: &Context,
+    w: &World,
+    row: &deployment::Model,
+    stage: FailureStage,
+) -> Result<Step> {
+    let history = retry_history(&w.attempts, &row.head_sha);
+    match ctx.settings.retry.decide(stage, history, jitter(row)) {
+        RetryDecision::GiveUp => {
+            let finished = row.finished_at.unwrap_or(row.updated_at);
+            let announced = w.state.failure_notified_at.is_some_and(|t| t >= finished);
+            if !announced {
+                let mut state = w.state.clone();
+                state.failure_notified_at = Some(Utc::now());
+                engine_store::put_state(&ctx.db, &state).await?;
+                let message = format!(
+                    ":x: Preview `{}` ({} #{}) failed permanently at {}: {}",
+                    w.env.namespace,
+                    w.repository_name(),
+                    w.env.pr_number,
+                    stage,
+                    row.error.as_deref().unwrap_or("no details")
+                );
+                tracing::warn!(namespace = %w.env.namespace, %stage, "deployment failed permanently");
+                notify(ctx, message);
+            }
+            Ok(Step::Wait(Next::Done))
+        }
+        RetryDecision::Retry { delay, .. } => {
+            let finished = row.finished_at.unwrap_or(row.updated_at);
+            let waited = since(finished, Utc::now());
+            if waited >= delay {
+                new_attempt(ctx, w, &row.head_sha).await
+            } else {
+                Ok(Step::Wait(Next::After(delay - waited)))
+            }
+        }
+    }
+}
+
+fn notify(ctx: &Context, message: String) {
+    ctx.metrics
+        .notifications
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.notifier.send(message);
+}
+
+/// The pull request is closed (or no longer eligible): cancel work, delete the
+/// namespace and wait until it is really gone.
+async fn remove(ctx: &Context, w: &World) -> Result<Step> {
+    if let Some(latest) = w.latest()
+        && !phase_of(latest).is_terminal()
+    {
+        advance(
+            ctx,
+            latest,
+            Event::PrClosed,
+            Details {
+                error: Some("the pull request was closed".to_owned()),
+                ..Details::default()
+            },
+        )
+        .await?;
+        return Ok(Step::Continue);
+    }
+    if w.env.status == "deleted" {
+        return Ok(Step::Wait(Next::Done));
+    }
+    let ns = w.env.namespace.as_str();
+    let now = Utc::now();
+    let state = namespaces::state(&ctx.client, ns).await?;
+    let mut update = EnvironmentUpdate::of(&w.env);
+    let mut engine_state = w.state.clone();
+    if state == NamespaceState::Absent {
+        update.status = "deleted".to_owned();
+        update.deleted_at = Some(now);
+        update.deletion_stuck = false;
+        engine_store::update_environment(&ctx.db, &w.env, update).await?;
+        if engine_state.deletion_requested_at.is_some() || engine_state.queue_position.is_some() {
+            engine_state.deletion_requested_at = None;
+            engine_state.queue_position = None;
+            engine_store::put_state(&ctx.db, &engine_state).await?;
+        }
+        tracing::info!(namespace = ns, "preview environment deleted");
+        return Ok(Step::Wait(Next::Done));
+    }
+    let requested = match engine_state.deletion_requested_at {
+        Some(t) => t,
+        None => {
+            engine_state.deletion_requested_at = Some(now);
+            engine_state.queue_position = None;
+            engine_store::put_state(&ctx.db, &engine_state).await?;
+            now
+        }
+    };
+    let overdue = since(requested, now) > ctx.settings.deletion_timeout;
+    if state == NamespaceState::Active || overdue {
+        // Retried on every look once overdue: a delete is idempotent.
+        namespaces::delete(&ctx.client, ns).await?;
+    }
+    update.status = "deleting".to_owned();
+    if overdue && !w.env.deletion_stuck {
+        update.deletion_stuck = true;
+        tracing::error!(
+            namespace = ns,
+            requested_at = %requested,
+            "namespace deletion is stuck; operators must investigate (finalizers?)"
+        );
+        notify(
+            ctx,
+            format!(
+                ":warning: Namespace `{ns}` ({} #{}) is still terminating {}s after its deletion was requested; please investigate.",
+                w.repository_name(),
+                w.env.pr_number,
+                since(requested, now).as_secs()
+            ),
+        );
+    }
+    engine_store::update_environment(&ctx.db, &w.env, update).await?;
+    Ok(Step::Wait(Next::After(ctx.settings.poll_interval)))
+}
+
+/// Writes the status the recorded world implies (for wanted environments) and sends an
+/// event when anything a subscriber cares about changed.
+async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
+    let latest = w.latest();
+    let mut env = w.env.clone();
+    if w.wanted() {
+        let phase = latest.map(phase_of);
+        let history = latest
+            .map(|l| retry_history(&w.attempts, &l.head_sha))
+            .unwrap_or_default();
+        let derived = core_status::derive_status(
+            &StatusInputs {
+                desired: Desired::Wanted,
+                latest_phase: phase,
+                retry_history: history,
+                namespace: core_status::NamespaceState::Active,
+                now: Utc::now(),
+            },
+            &ctx.settings.retry,
+        );
+        let status = to_app(derived.status);
+        let mut update = EnvironmentUpdate::of(&w.env);
+        update.status = status.as_str().to_owned();
+        update.deletion_stuck = false;
+        update.deleted_at = None;
+        if let Some(url) = ctx.settings.preview_url(&w.env.namespace) {
+            update.url = Some(url);
+        }
+        update.last_error = match phase {
+            Some(Phase::Failed { .. }) => latest.and_then(|l| l.error.clone()),
+            Some(Phase::Succeeded) => None,
+            _ => update.last_error,
+        };
+        if status == app::model::EnvironmentStatus::Ready && w.env.status != "ready" {
+            update.ready_at = Some(Utc::now());
+        }
+        if engine_store::update_environment(&ctx.db, &w.env, update).await? {
+            if let Some(fresh) = engine_store::environment(&ctx.db, &w.env.id).await? {
+                env = fresh;
+            }
+        }
+    }
+    emit(ctx, w, &env, latest);
+    Ok(())
+}
+
+fn emit(
+    ctx: &Context,
+    w: &World,
+    env: &preview_environment::Model,
+    latest: Option<&deployment::Model>,
+) {
+    let Some(status) = app::model::EnvironmentStatus::parse(&env.status) else {
+        return;
+    };
+    let failed = latest.is_some_and(|l| l.phase == "failed");
+    let event = EnvironmentEvent {
+        environment_id: env.id.clone(),
+        repository: w.repository_name(),
+        pr_number: u64::try_from(env.pr_number).unwrap_or_default(),
+        namespace: env.namespace.clone(),
+        status,
+        phase: latest.map(|l| l.phase.clone()),
+        attempt: latest.and_then(|l| u32::try_from(l.attempt).ok()),
+        head_sha: latest.map(|l| l.head_sha.clone()),
+        url: env.url.clone(),
+        queue_position: w.state.queue_position.and_then(|p| u32::try_from(p).ok()),
+        error: latest.filter(|_| failed).and_then(|l| l.error.clone()),
+        failed_check: latest.filter(|_| failed).and_then(|l| l.failed_check.clone()),
+        log_excerpt: latest.filter(|_| failed).and_then(|l| l.log_excerpt.clone()),
+        deletion_stuck: env.deletion_stuck,
+        at: Utc::now(),
+    };
+    let key = event.key();
+    let mut last = ctx
+        .last_events
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if last.get(&env.id) == Some(&key) {
+        return;
+    }
+    last.insert(env.id.clone(), key);
+    drop(last);
+    // No subscriber is fine.
+    let _ = ctx.events.send(event);
+}
+
+/// The persisted (API) status for the core's derived status.
+pub fn to_app(s: core_status::EnvironmentStatus) -> app::model::EnvironmentStatus {
+    use app::model::EnvironmentStatus as A;
+    use core_status::EnvironmentStatus as C;
+    match s {
+        C::Pending => A::Pending,
+        C::Deploying => A::Deploying,
+        C::Ready => A::Ready,
+        C::Failed => A::Failed,
+        C::Deleting => A::Deleting,
+        C::Deleted => A::Deleted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(n: i32, sha: &str, phase: &str, outcome: Option<&str>) -> deployment::Model {
+        let t = Utc::now();
+        deployment::Model {
+            id: format!("d{n}"),
+            environment_id: "e".to_owned(),
+            attempt: n,
+            head_sha: sha.to_owned(),
+            phase: phase.to_owned(),
+            queued_at: t,
+            provisioning_at: None,
+            deploying_at: None,
+            verifying_at: None,
+            finished_at: None,
+            outcome: outcome.map(str::to_owned),
+            error: None,
+            failed_check: None,
+            log_excerpt: None,
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn failed_rows_read_back_with_their_stage() {
+        assert_eq!(
+            phase_of(&attempt(1, "a", "failed", Some("health"))),
+            Phase::Failed {
+                stage: FailureStage::Health
+            }
+        );
+        assert_eq!(phase_of(&attempt(1, "a", "verifying", None)), Phase::Verifying);
+    }
+
+    #[test]
+    fn retries_are_counted_per_sha_since_the_last_success_or_reset() {
+        let rows = vec![
+            attempt(1, "a", "failed", Some("job")),
+            attempt(2, "a", "succeeded", Some("succeeded")),
+            attempt(3, "a", "failed", Some("job")),
+            attempt(4, "a", "failed", Some("capacity")),
+            attempt(5, "a", "failed", Some("health")),
+            attempt(6, "b", "failed", Some("job")),
+        ];
+        let h = retry_history(&rows, "a");
+        assert_eq!(h.retries_used, 1);
+        assert_eq!(h.capacity_requeues, 0);
+        let h = retry_history(&rows[..4], "a");
+        assert_eq!(h.retries_used, 0);
+        let reset = vec![
+            attempt(1, "a", "failed", Some("job")),
+            attempt(2, "a", "cancelled", Some("cancelled")),
+            attempt(3, "a", "failed", Some("job")),
+        ];
+        assert_eq!(retry_history(&reset, "a").retries_used, 0);
+    }
+}

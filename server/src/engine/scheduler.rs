@@ -1,0 +1,192 @@
+//! The reconcile loop. It keeps, per environment, when it is next due; runs due ones
+//! (never two at once for one environment, at most `max_workers` in total); and is woken
+//! by the webhook intake (everything becomes due), by kicks from reconciles and watches,
+//! and by its own timers (polls of in-flight work, retry backoffs, periodic resync).
+//! A failed reconcile is logged, counted and retried with exponential backoff.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::core::backoff;
+use crate::service::ReconcileSignal;
+use crate::store::engine as engine_store;
+
+use super::reconcile::{Next, reconcile_environment};
+use super::{Context, Kick, drift};
+
+#[derive(Default)]
+struct Queue {
+    /// When each environment is next due.
+    due: HashMap<String, Instant>,
+    /// Environments waiting for a slot (woken when one is freed).
+    waiting: HashSet<String>,
+    running: HashSet<String>,
+    /// Consecutive failures, for the error backoff.
+    failures: HashMap<String, u32>,
+    last_in_flight_kick: Option<Instant>,
+}
+
+impl Queue {
+    fn make_due(&mut self, id: String, at: Instant) {
+        let e = self.due.entry(id).or_insert(at);
+        if at < *e {
+            *e = at;
+        }
+    }
+}
+
+/// Runs until aborted.
+pub async fn run(
+    ctx: Arc<Context>,
+    signal: ReconcileSignal,
+    mut kicks: mpsc::UnboundedReceiver<Kick>,
+) {
+    let mut q = Queue::default();
+    let mut tasks: JoinSet<(String, super::Result<Next>)> = JoinSet::new();
+    let mut full_pass = true;
+    let mut next_resync = Instant::now();
+    let mut sweep: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        let now = Instant::now();
+        if now >= next_resync {
+            full_pass = true;
+            next_resync = now + ctx.settings.resync_interval;
+            if sweep.as_ref().is_none_or(|s| s.is_finished()) {
+                let c = ctx.clone();
+                sweep = Some(tokio::spawn(async move {
+                    if let Err(e) = drift::remove_orphans(&c).await {
+                        c.metrics.count_error(e.metric_label());
+                        tracing::warn!(error = %e, "orphan namespace sweep failed");
+                    }
+                }));
+            }
+        }
+        if full_pass {
+            full_pass = false;
+            match engine_store::live_environment_ids(&ctx.db).await {
+                Ok(ids) => {
+                    for id in ids {
+                        q.make_due(id, now);
+                    }
+                }
+                Err(e) => {
+                    ctx.metrics.count_error("store");
+                    tracing::warn!(error = %e, "cannot list environments; retrying");
+                    next_resync = next_resync.min(now + ctx.settings.poll_interval);
+                }
+            }
+        }
+        // Start whatever is due, within the worker limit.
+        let ready: Vec<String> = q
+            .due
+            .iter()
+            .filter(|(id, at)| **at <= now && !q.running.contains(*id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ready {
+            if q.running.len() >= ctx.settings.max_workers {
+                break;
+            }
+            q.due.remove(&id);
+            q.waiting.remove(&id);
+            q.running.insert(id.clone());
+            let c = ctx.clone();
+            tasks.spawn(async move {
+                let result = reconcile_environment(&c, &id).await;
+                (id, result)
+            });
+        }
+        let next_due = q
+            .due
+            .iter()
+            .filter(|(id, _)| !q.running.contains(*id))
+            .map(|(_, at)| *at)
+            .min()
+            .unwrap_or(next_resync)
+            .min(next_resync);
+        tokio::select! {
+            () = signal.notified() => full_pass = true,
+            Some(kick) = kicks.recv() => apply_kick(&ctx, &mut q, kick, &mut full_pass),
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok((id, result)) = done {
+                    finished(&ctx, &mut q, id, result);
+                }
+            }
+            () = tokio::time::sleep_until(next_due) => {}
+        }
+    }
+}
+
+fn apply_kick(ctx: &Context, q: &mut Queue, kick: Kick, full_pass: &mut bool) {
+    let now = Instant::now();
+    match kick {
+        Kick::Environment(id) => q.make_due(id, now),
+        Kick::Waiting => {
+            for id in std::mem::take(&mut q.waiting) {
+                q.make_due(id, now);
+            }
+        }
+        Kick::InFlight => {
+            // Only what is polling anyway (not retry backoffs or the capacity line),
+            // and at most a few times per poll interval however chatty the watch is.
+            if q
+                .last_in_flight_kick
+                .is_some_and(|t| now.duration_since(t) < ctx.settings.poll_interval / 4)
+            {
+                return;
+            }
+            q.last_in_flight_kick = Some(now);
+            let soon = now + ctx.settings.poll_interval;
+            for at in q.due.values_mut() {
+                if *at <= soon {
+                    *at = now;
+                }
+            }
+        }
+        Kick::All => *full_pass = true,
+    }
+}
+
+fn finished(ctx: &Context, q: &mut Queue, id: String, result: super::Result<Next>) {
+    q.running.remove(&id);
+    let now = Instant::now();
+    match result {
+        Ok(next) => {
+            q.failures.remove(&id);
+            match next {
+                Next::Done => {}
+                Next::After(d) => q.make_due(id, now + d),
+                Next::Queued => {
+                    // Woken when a slot frees; a slow fallback look in case a kick is lost.
+                    q.waiting.insert(id.clone());
+                    q.make_due(id, now + ctx.settings.poll_interval * 10);
+                }
+            }
+        }
+        Err(e) => {
+            let n = q.failures.entry(id.clone()).or_default();
+            *n += 1;
+            let delay = backoff::delay_at_least(
+                n.saturating_sub(1),
+                ctx.settings.poll_interval,
+                ctx.settings.error_backoff_cap,
+                ctx.settings.poll_interval,
+                rand::random(),
+            );
+            ctx.metrics.count_error(e.metric_label());
+            tracing::warn!(
+                environment = %id,
+                error = %e,
+                kind = e.metric_label(),
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "reconcile failed; will retry"
+            );
+            q.make_due(id, now + delay.max(Duration::from_millis(1)));
+        }
+    }
+}

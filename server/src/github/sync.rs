@@ -1,0 +1,684 @@
+//! The publishing loop: keeps every pull request's sticky comment and GitHub deployment
+//! equal to what the database says, without the engine calling GitHub.
+//!
+//! It is level-triggered like the engine: each pass reads environments, their newest
+//! deployment attempt and queue position, renders the [`CommentView`] and the deployment
+//! status they imply, and hands to the [`PrPublisher`] only what differs from what was last
+//! published (a fingerprint of both, stored per pull request). Many changes between two
+//! passes coalesce into one edit; a restart loses nothing, because the comment id, the
+//! attempt's GitHub deployment and the fingerprint are stored once GitHub has them.
+//!
+//! A pass runs when [`PublishSignal`] is woken (webhook intake, the sweep) and every
+//! [`SyncTuning::publish_interval`] otherwise, which is how engine progress is noticed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::model::EnvironmentStatus;
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Mutex, Notify};
+
+use crate::core::comment::{
+    CommentStatus, CommentView, FailureDetails, PhaseTiming, RetryNote, render,
+};
+use crate::core::domain::{CommitSha, PullRequestNumber, RepositoryName};
+use crate::store::entities::{deployment, pull_request, repository};
+use crate::store::github::{self as store, PublishCandidate, Published};
+use crate::store::{StoreError, decode_list};
+
+use super::deployments::{DeploymentId, DeploymentState, DeploymentStatusUpdate};
+use super::eligibility::{
+    Eligibility, NotEligibleReason, PullRequestFacts, RepositoryPolicy, eligibility,
+};
+use super::publisher::DeploymentIntent;
+use super::settings::GithubSettings;
+use super::sweep::SweepReport;
+use super::{CommentId, GithubAdapter, InstallationId, PullRequestRef};
+
+/// Wakes the publishing loop. Separate from the engine's `ReconcileSignal`, whose single
+/// permit must not be taken by another waiter. Wakes coalesce into one pass.
+#[derive(Clone, Debug, Default)]
+pub struct PublishSignal(Arc<Notify>);
+
+impl PublishSignal {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    pub async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// How often the loops run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncTuning {
+    /// A publishing pass at least this often (engine progress is noticed this way).
+    pub publish_interval: Duration,
+    /// The reconciliation sweep of GitHub's open pull requests.
+    pub sweep_interval: Duration,
+    /// Deleted environments are still published this long after their last change
+    /// (their final "cleaned up" comment), then left alone.
+    pub deleted_window: Duration,
+}
+
+impl Default for SyncTuning {
+    fn default() -> Self {
+        Self {
+            publish_interval: Duration::from_secs(3),
+            sweep_interval: Duration::from_secs(300),
+            deleted_window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What one publishing pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PublishReport {
+    /// Updates handed to the publisher.
+    pub handed: usize,
+    /// Updates GitHub confirmed (or refused for good) and that were recorded.
+    pub recorded: usize,
+    /// Pull requests that could not be published (no installation known).
+    pub skipped: usize,
+}
+
+/// One update handed to the publisher and not yet recorded.
+struct Inflight {
+    pr: PullRequestRef,
+    generation: u64,
+    fingerprint: String,
+    deployment: Option<(String, DeploymentState)>,
+    config_missing: bool,
+}
+
+#[derive(Default)]
+struct LoopState {
+    inflight: HashMap<String, Inflight>,
+    /// Pull requests whose stored comment id / deployment were handed to the publisher.
+    primed: HashSet<String>,
+}
+
+/// The publishing loop and the sweep, with what they share.
+pub struct GithubSync {
+    pub(super) db: DatabaseConnection,
+    pub(super) adapter: GithubAdapter,
+    pub(super) preview_domain: Option<String>,
+    pub(super) tuning: SyncTuning,
+    pub(super) signal: PublishSignal,
+    /// Wakes the engine after the sweep changed desired state.
+    pub(super) wake_engine: Arc<dyn Fn() + Send + Sync>,
+    state: Mutex<LoopState>,
+    pub(super) last_sweep: std::sync::Mutex<Option<SweepReport>>,
+}
+
+/// Why a pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Github(#[from] super::GithubError),
+}
+
+impl GithubSync {
+    pub fn new(
+        db: DatabaseConnection,
+        adapter: GithubAdapter,
+        preview_domain: Option<String>,
+        tuning: SyncTuning,
+        signal: PublishSignal,
+        wake_engine: Arc<dyn Fn() + Send + Sync>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            db,
+            adapter,
+            preview_domain,
+            tuning,
+            signal,
+            wake_engine,
+            state: Mutex::new(LoopState::default()),
+            last_sweep: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Starts both loops; they run until the runtime stops.
+    pub fn spawn(self: &Arc<Self>) {
+        let publisher = self.clone();
+        tokio::spawn(async move { publisher.run_publisher().await });
+        let sweeper = self.clone();
+        tokio::spawn(async move { sweeper.run_sweeper().await });
+    }
+
+    async fn run_publisher(&self) {
+        loop {
+            if let Err(e) = self.publish_once().await {
+                tracing::warn!(error = %e, "publishing pass failed");
+            }
+            tokio::select! {
+                () = self.signal.notified() => {}
+                () = tokio::time::sleep(self.tuning.publish_interval) => {}
+            }
+        }
+    }
+
+    async fn run_sweeper(&self) {
+        loop {
+            let report = self.sweep_once().await;
+            tracing::info!(
+                repositories = report.repositories,
+                not_modified = report.not_modified,
+                opened = report.opened,
+                updated = report.updated,
+                closed = report.closed,
+                errors = report.errors,
+                calls = report.calls,
+                rate_limited_calls = report.rate_limited_calls,
+                duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                "github sweep"
+            );
+            tokio::time::sleep(self.tuning.sweep_interval).await;
+        }
+    }
+
+    /// One publishing pass: records what GitHub confirmed since the last pass, then hands
+    /// every changed pull request's state to the publisher.
+    pub async fn publish_once(&self) -> Result<PublishReport, SyncError> {
+        let mut state = self.state.lock().await;
+        let mut report = PublishReport {
+            recorded: self.record_settled(&mut state).await?,
+            ..PublishReport::default()
+        };
+        let settings = &self.adapter.settings;
+        let window = TimeDelta::from_std(self.tuning.deleted_window).unwrap_or(TimeDelta::MAX);
+        let since = Utc::now()
+            .checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        for candidate in store::publish_candidates(&self.db, since).await? {
+            let Some(pr) = pr_ref(&candidate.pull_request, Some(&candidate.repository)) else {
+                report.skipped += 1;
+                continue;
+            };
+            let limited = self.adapter.client.rate_limited_until(pr.installation);
+            let Some(plan) = plan(&candidate, settings, limited)? else {
+                continue;
+            };
+            let stored = candidate.publication.as_ref();
+            let published = stored.and_then(|p| p.fingerprint.as_deref());
+            if self.hand_over(
+                &mut state,
+                &candidate.pull_request.id,
+                pr,
+                plan,
+                published,
+                stored.map(published_of).as_ref(),
+                false,
+            ) {
+                report.handed += 1;
+            }
+        }
+        for (pull, publication) in store::unnotified_unconfigured(&self.db).await? {
+            let Some(pr) = pr_ref(&pull, None) else {
+                continue;
+            };
+            let plan = config_missing_plan(&pull, settings);
+            let stored = publication.as_ref().map(published_of);
+            if self.hand_over(&mut state, &pull.id, pr, plan, None, stored.as_ref(), true) {
+                report.handed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Waits (at most `timeout`) until every handed update is settled and records it.
+    /// For tests and an orderly shutdown.
+    pub async fn settle(&self, timeout: Duration) -> Result<usize, SyncError> {
+        let waits: Vec<_> = {
+            let state = self.state.lock().await;
+            state
+                .inflight
+                .values()
+                .map(|i| (i.pr.clone(), i.generation))
+                .collect()
+        };
+        let publisher = &self.adapter.publisher;
+        let all = futures::future::join_all(
+            waits
+                .iter()
+                .map(|(pr, generation)| publisher.settled(pr, *generation)),
+        );
+        if tokio::time::timeout(timeout, all).await.is_err() {
+            tracing::warn!("GitHub updates still pending after {timeout:?}");
+        }
+        let mut state = self.state.lock().await;
+        self.record_settled(&mut state).await
+    }
+
+    /// The figures of the latest sweep.
+    pub fn last_sweep(&self) -> Option<SweepReport> {
+        self.last_sweep
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Hands one plan to the publisher unless it is what was last published (or is
+    /// already on its way). Returns whether it was handed over.
+    #[allow(clippy::too_many_arguments)]
+    fn hand_over(
+        &self,
+        state: &mut LoopState,
+        pull_request_id: &str,
+        pr: PullRequestRef,
+        plan: Plan,
+        published_fingerprint: Option<&str>,
+        stored: Option<&Published>,
+        config_missing: bool,
+    ) -> bool {
+        let body = render(&plan.view);
+        let fingerprint = fingerprint(&body, plan.deployment.as_ref());
+        let current = state
+            .inflight
+            .get(pull_request_id)
+            .map(|i| i.fingerprint.as_str())
+            .or(published_fingerprint);
+        if current == Some(fingerprint.as_str()) {
+            return false;
+        }
+        let publisher = &self.adapter.publisher;
+        if state.primed.insert(pull_request_id.to_owned())
+            && let Some(stored) = stored
+        {
+            if let Some(id) = stored.comment_id.and_then(|id| u64::try_from(id).ok()) {
+                publisher.remember_comment_id(&pr, CommentId(id));
+            }
+            if let (Some(attempt), Some(id)) = (
+                stored.deployment_attempt.clone(),
+                stored
+                    .github_deployment_id
+                    .and_then(|id| u64::try_from(id).ok()),
+            ) {
+                let posted = stored.deployment_state.as_deref().and_then(state_from_str);
+                publisher.remember_deployment(&pr, attempt, DeploymentId(id), posted);
+            }
+        }
+        // An attempt that GitHub never saw needs no "inactive" status.
+        let deployment = plan.deployment.filter(|intent| {
+            intent.status.state != DeploymentState::Inactive
+                || publisher
+                    .state(&pr)
+                    .deployment
+                    .is_some_and(|(attempt, _)| attempt == intent.attempt)
+        });
+        let posted = deployment
+            .as_ref()
+            .map(|intent| (intent.attempt.clone(), intent.status.state));
+        let generation = publisher.publish(&pr, Some(body), deployment);
+        state.inflight.insert(
+            pull_request_id.to_owned(),
+            Inflight {
+                pr,
+                generation,
+                fingerprint,
+                deployment: posted,
+                config_missing,
+            },
+        );
+        true
+    }
+
+    /// Stores what the publisher finished since the last pass.
+    async fn record_settled(&self, state: &mut LoopState) -> Result<usize, SyncError> {
+        let publisher = &self.adapter.publisher;
+        let done: Vec<String> = state
+            .inflight
+            .iter()
+            .filter(|(_, i)| publisher.state(&i.pr).published >= i.generation)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &done {
+            let Some(inflight) = state.inflight.remove(id) else {
+                continue;
+            };
+            let published = publisher.state(&inflight.pr);
+            if let Some(error) = &published.last_error {
+                tracing::warn!(pr = %inflight.pr, %error, "GitHub refused an update; not retried until the state changes");
+            }
+            let github_deployment = published.deployment.clone();
+            let posted = inflight.deployment.filter(|(attempt, _)| {
+                github_deployment
+                    .as_ref()
+                    .is_some_and(|(current, _)| current == attempt)
+            });
+            let record = Published {
+                comment_id: published
+                    .comment_id
+                    .and_then(|c| i64::try_from(c.0).ok()),
+                fingerprint: Some(inflight.fingerprint),
+                deployment_attempt: github_deployment.as_ref().map(|(a, _)| a.clone()),
+                github_deployment_id: github_deployment.and_then(|(_, d)| i64::try_from(d.0).ok()),
+                deployment_state: posted.map(|(_, s)| s.as_str().to_owned()),
+            };
+            store::save_publication(&self.db, id, &record).await?;
+            if inflight.config_missing && published.last_error.is_none() {
+                store::mark_config_missing_notified(&self.db, id, Utc::now()).await?;
+            }
+        }
+        Ok(done.len())
+    }
+}
+
+fn published_of(p: &crate::store::entities::pull_request_publication::Model) -> Published {
+    Published {
+        comment_id: p.comment_id,
+        fingerprint: p.fingerprint.clone(),
+        deployment_attempt: p.deployment_attempt.clone(),
+        github_deployment_id: p.github_deployment_id,
+        deployment_state: p.deployment_state.clone(),
+    }
+}
+
+fn state_from_str(s: &str) -> Option<DeploymentState> {
+    Some(match s {
+        "queued" => DeploymentState::Queued,
+        "in_progress" => DeploymentState::InProgress,
+        "success" => DeploymentState::Success,
+        "failure" => DeploymentState::Failure,
+        "error" => DeploymentState::Error,
+        "inactive" => DeploymentState::Inactive,
+        _ => return None,
+    })
+}
+
+/// Starts the GitHub side of Catalyst on `db`: the adapter (tokens persisted sealed in the
+/// database), a check that the configured encryption key opens the stored tokens, and the
+/// publishing and sweep loops. Every configuration problem is an error here, at start-up.
+pub async fn start(
+    db: DatabaseConnection,
+    settings: GithubSettings,
+    preview_domain: Option<String>,
+    tuning: SyncTuning,
+    signal: PublishSignal,
+    wake_engine: Arc<dyn Fn() + Send + Sync>,
+) -> Result<Arc<GithubSync>, SyncError> {
+    let tokens = Arc::new(store::DbTokenStore::new(db.clone()));
+    let adapter = GithubAdapter::start(settings, tokens)?;
+    if let Some((installation, sealed)) = store::any_sealed_token(&db).await? {
+        let key = super::EncryptionKey::parse(adapter.settings.encryption_key.as_deref())?;
+        super::auth::open_sealed(&key, installation, &sealed)?;
+    }
+    let sync = GithubSync::new(db, adapter, preview_domain, tuning, signal, wake_engine);
+    sync.spawn();
+    Ok(sync)
+}
+
+/// The pull request on GitHub: its installation (the webhook's, else the repository's).
+fn pr_ref(pr: &pull_request::Model, repo: Option<&repository::Model>) -> Option<PullRequestRef> {
+    let installation = pr
+        .installation_id
+        .or(repo.and_then(|r| r.installation_id))
+        .and_then(|id| u64::try_from(id).ok())?;
+    Some(PullRequestRef {
+        installation: InstallationId(installation),
+        repo: RepositoryName::parse(&pr.repository_full_name).ok()?,
+        number: PullRequestNumber(u64::try_from(pr.number).ok()?),
+    })
+}
+
+/// What to publish for one pull request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub view: CommentView,
+    pub deployment: Option<DeploymentIntent>,
+}
+
+/// The fingerprint of what a plan publishes.
+fn fingerprint(body: &str, deployment: Option<&DeploymentIntent>) -> String {
+    let mut hash = Sha256::new();
+    hash.update(body.as_bytes());
+    if let Some(intent) = deployment {
+        hash.update(format!("\n{intent:?}").as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The repository's web address, from the API URL: `https://github.com/o/r` for
+/// api.github.com, `https://HOST/o/r` for an Enterprise server's `/api/v3`.
+pub fn repository_web_url(api_url: &str, repo: &str) -> String {
+    let api = api_url.trim().trim_end_matches('/');
+    let web = if api == "https://api.github.com" {
+        "https://github.com"
+    } else {
+        api.strip_suffix("/api/v3").unwrap_or(api)
+    };
+    format!("{web}/{repo}")
+}
+
+/// The rules a repository applies, with the service's defaults for what it leaves unset.
+pub fn repository_policy(repo: &repository::Model, defaults: &RepositoryPolicy) -> RepositoryPolicy {
+    RepositoryPolicy {
+        fork_opt_in_label: repo
+            .fork_opt_in_label
+            .clone()
+            .unwrap_or_else(|| defaults.fork_opt_in_label.clone()),
+        required_label: repo.required_label.clone(),
+        deploy_drafts: repo.deploy_drafts,
+        ..defaults.clone()
+    }
+}
+
+/// The "configuration missing" comment of a pull request in an unconfigured repository.
+fn config_missing_plan(pr: &pull_request::Model, settings: &GithubSettings) -> Plan {
+    Plan {
+        view: CommentView {
+            status: CommentStatus::ConfigurationMissing {
+                setup_guide_url: settings.setup_guide_url.clone(),
+            },
+            repository_url: repository_web_url(&settings.api_url, &pr.repository_full_name),
+            catalyst_url: settings.public_url.clone(),
+            environment_id: None,
+            preview_url: None,
+            head_sha: Some(pr.head_sha.clone()),
+            namespace: None,
+            phases: Vec::new(),
+            updated_at: pr.github_updated_at,
+            github_rate_limited_until: None,
+        },
+        deployment: None,
+    }
+}
+
+/// What the database says a pull request's comment and deployment should show; `None`
+/// when nothing is to be published (a PR that is not eligible for a reason the comment
+/// cannot explain, with nothing deployed).
+pub fn plan(
+    c: &PublishCandidate,
+    settings: &GithubSettings,
+    rate_limited_until: Option<DateTime<Utc>>,
+) -> Result<Option<Plan>, StoreError> {
+    let env = &c.environment;
+    let pr = &c.pull_request;
+    let status = EnvironmentStatus::parse(&env.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("environment status {:?}", env.status)))?;
+    let policy = repository_policy(&c.repository, &settings.default_policy);
+    let facts = PullRequestFacts {
+        fork: pr.is_fork,
+        draft: pr.draft,
+        labels: decode_list(&pr.labels)?,
+        last_activity: pr.github_updated_at,
+    };
+    let deployment = c.deployment.as_ref();
+    let attempted = deployment.is_some();
+    let gate = match eligibility(&facts, &policy) {
+        Eligibility::NotEligible { reason } if status == EnvironmentStatus::Pending && !attempted => {
+            Some(reason)
+        }
+        _ => None,
+    };
+    let comment_status = match (&gate, status) {
+        (Some(NotEligibleReason::ForkAwaitingLabel { label }), _) => {
+            CommentStatus::ForkAwaitingLabel {
+                label: label.clone(),
+            }
+        }
+        (Some(_), _) => return Ok(None),
+        (None, EnvironmentStatus::Pending) => CommentStatus::Pending {
+            queue_position: c.queue_position.and_then(|p| u32::try_from(p).ok()),
+        },
+        (None, EnvironmentStatus::Deploying) => match deployment.map(|d| d.phase.as_str()) {
+            Some("verifying") => CommentStatus::Verifying,
+            Some("queued") => CommentStatus::Pending {
+                queue_position: c.queue_position.and_then(|p| u32::try_from(p).ok()),
+            },
+            _ => CommentStatus::Deploying,
+        },
+        (None, EnvironmentStatus::Ready) => CommentStatus::Ready,
+        (None, EnvironmentStatus::Failed) => CommentStatus::Failed(failure(env, deployment)),
+        (None, EnvironmentStatus::Deleting) => CommentStatus::Deleting,
+        (None, EnvironmentStatus::Deleted) => CommentStatus::CleanedUp,
+    };
+    let gated = gate.is_some();
+    let head_sha = match deployment {
+        Some(d) if status != EnvironmentStatus::Pending => d.head_sha.clone(),
+        _ => pr.head_sha.clone(),
+    };
+    let view = CommentView {
+        preview_url: env
+            .url
+            .clone()
+            .filter(|_| status == EnvironmentStatus::Ready),
+        repository_url: repository_web_url(&settings.api_url, &pr.repository_full_name),
+        catalyst_url: settings.public_url.clone(),
+        environment_id: (!gated).then(|| env.id.clone()),
+        head_sha: Some(head_sha),
+        namespace: (!gated).then(|| env.namespace.clone()),
+        phases: deployment.map(phases).unwrap_or_default(),
+        updated_at: last_change(c),
+        github_rate_limited_until: rate_limited_until,
+        status: comment_status,
+    };
+    let deployment = match (gated, deployment) {
+        (false, Some(d)) => Some(intent(d, status, env.url.as_deref(), &env.id, settings)),
+        _ => None,
+    };
+    Ok(Some(Plan { view, deployment }))
+}
+
+fn failure(
+    env: &crate::store::entities::preview_environment::Model,
+    deployment: Option<&deployment::Model>,
+) -> FailureDetails {
+    let error = deployment
+        .and_then(|d| d.error.clone())
+        .or_else(|| env.last_error.clone())
+        .unwrap_or_else(|| "The deployment failed.".to_owned());
+    FailureDetails {
+        error,
+        failed_check: deployment.and_then(|d| d.failed_check.clone()),
+        log_lines: deployment
+            .and_then(|d| d.log_excerpt.as_deref())
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        retry: RetryNote::GivenUp,
+    }
+}
+
+/// The attempt's phases with their start and end, oldest first.
+fn phases(d: &deployment::Model) -> Vec<PhaseTiming> {
+    let starts = [
+        ("queued", Some(d.queued_at)),
+        ("provisioning", d.provisioning_at),
+        ("deploying", d.deploying_at),
+        ("verifying", d.verifying_at),
+    ];
+    let started: Vec<(&str, DateTime<Utc>)> = starts
+        .into_iter()
+        .filter_map(|(name, at)| at.map(|at| (name, at)))
+        .collect();
+    started
+        .iter()
+        .enumerate()
+        .map(|(i, (name, at))| PhaseTiming {
+            phase: (*name).to_owned(),
+            started_at: *at,
+            finished_at: started.get(i + 1).map(|(_, next)| *next).or(d.finished_at),
+        })
+        .collect()
+}
+
+/// The newest visible change: what the comment's "Updated" line shows. Built from the
+/// facts shown (not from `updated_at` columns that any write touches), so an unchanged
+/// state renders the same body and costs no edit.
+fn last_change(c: &PublishCandidate) -> DateTime<Utc> {
+    let env = &c.environment;
+    let mut times = vec![env.created_at, c.pull_request.github_updated_at];
+    times.extend(env.ready_at);
+    times.extend(env.deleted_at);
+    if let Some(d) = &c.deployment {
+        times.push(d.queued_at);
+        times.extend([d.provisioning_at, d.deploying_at, d.verifying_at, d.finished_at]
+            .into_iter()
+            .flatten());
+    }
+    times.into_iter().max().unwrap_or(env.created_at)
+}
+
+/// The GitHub deployment status an attempt implies.
+fn intent(
+    d: &deployment::Model,
+    env_status: EnvironmentStatus,
+    url: Option<&str>,
+    environment_id: &str,
+    settings: &GithubSettings,
+) -> DeploymentIntent {
+    let short: String = d.head_sha.chars().take(7).collect();
+    let (state, description) = if matches!(
+        env_status,
+        EnvironmentStatus::Deleting | EnvironmentStatus::Deleted
+    ) {
+        (DeploymentState::Inactive, "Preview removed".to_owned())
+    } else {
+        match d.phase.as_str() {
+            "queued" => (DeploymentState::Queued, format!("Queued {short}")),
+            "provisioning" | "deploying" | "verifying" => (
+                DeploymentState::InProgress,
+                format!("{} {short}", capitalised(&d.phase)),
+            ),
+            "succeeded" => (DeploymentState::Success, format!("Preview of {short} is ready")),
+            "failed" => (
+                DeploymentState::Failure,
+                d.error
+                    .as_deref()
+                    .and_then(|e| e.lines().next())
+                    .map_or_else(|| "Deployment failed".to_owned(), str::to_owned),
+            ),
+            _ => (DeploymentState::Inactive, format!("{} {short}", capitalised(&d.phase))),
+        }
+    };
+    DeploymentIntent {
+        attempt: d.id.clone(),
+        sha: CommitSha(d.head_sha.clone()),
+        status: DeploymentStatusUpdate {
+            environment_url: url
+                .filter(|_| state == DeploymentState::Success)
+                .map(str::to_owned),
+            log_url: Some(settings.environment_page(environment_id)),
+            description: Some(description),
+            state,
+        },
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,393 @@
+//! What the GitHub side of Catalyst persists: sealed installation tokens (the
+//! [`TokenStore`] of the GitHub adapter), per pull request what was last published to
+//! GitHub, per repository the sweep's `ETag`; and the reads the publishing loop and the
+//! sweep make.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
+
+use super::engine::engine_state;
+use super::entities::{
+    deployment, installation_token, preview_environment, pull_request, pull_request_publication,
+    repository, repository_sweep,
+};
+use super::{Result, StoreError};
+use crate::github::{InstallationId, SealedToken, TokenStore};
+
+/// Installation tokens in the database. Only sealed values ever reach it.
+#[derive(Clone, Debug)]
+pub struct DbTokenStore {
+    db: DatabaseConnection,
+}
+
+impl DbTokenStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn installation_key(installation: InstallationId) -> Result<i64, String> {
+    i64::try_from(installation.0).map_err(|_| format!("installation id {installation} too large"))
+}
+
+#[async_trait]
+impl TokenStore for DbTokenStore {
+    async fn load(&self, installation: InstallationId) -> Result<Option<SealedToken>, String> {
+        let row = installation_token::Entity::find_by_id(installation_key(installation)?)
+            .one(&self.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(row.map(|r| SealedToken {
+            sealed: r.sealed,
+            expires_at: r.expires_at,
+        }))
+    }
+
+    async fn save(&self, installation: InstallationId, token: &SealedToken) -> Result<(), String> {
+        let row = installation_token::ActiveModel {
+            installation_id: Set(installation_key(installation)?),
+            sealed: Set(token.sealed.clone()),
+            expires_at: Set(token.expires_at),
+            updated_at: Set(Utc::now()),
+        };
+        installation_token::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(installation_token::Column::InstallationId)
+                    .update_columns([
+                        installation_token::Column::Sealed,
+                        installation_token::Column::ExpiresAt,
+                        installation_token::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// One stored sealed token, to check at start-up that the configured key opens it.
+pub async fn any_sealed_token(
+    db: &impl ConnectionTrait,
+) -> Result<Option<(InstallationId, SealedToken)>> {
+    let row = installation_token::Entity::find()
+        .filter(installation_token::Column::Sealed.ne(""))
+        .filter(installation_token::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await?;
+    row.map(|r| {
+        let id = u64::try_from(r.installation_id)
+            .map_err(|_| StoreError::Corrupt(format!("installation id {}", r.installation_id)))?;
+        Ok((
+            InstallationId(id),
+            SealedToken {
+                sealed: r.sealed,
+                expires_at: r.expires_at,
+            },
+        ))
+    })
+    .transpose()
+}
+
+/// Everything the publishing loop needs to render one environment's comment.
+#[derive(Clone, Debug)]
+pub struct PublishCandidate {
+    pub environment: preview_environment::Model,
+    pub pull_request: pull_request::Model,
+    pub repository: repository::Model,
+    /// The newest attempt, if any.
+    pub deployment: Option<deployment::Model>,
+    pub queue_position: Option<i32>,
+    pub publication: Option<pull_request_publication::Model>,
+}
+
+/// Environments whose comment may need writing: every one not deleted, and deleted ones
+/// changed within `recent` (their final "cleaned up" comment).
+pub async fn publish_candidates(
+    db: &impl ConnectionTrait,
+    recent_since: DateTime<Utc>,
+) -> Result<Vec<PublishCandidate>> {
+    let envs = preview_environment::Entity::find()
+        .filter(
+            preview_environment::Column::Status
+                .ne("deleted")
+                .or(preview_environment::Column::UpdatedAt.gte(recent_since)),
+        )
+        .all(db)
+        .await?;
+    if envs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let env_ids: Vec<String> = envs.iter().map(|e| e.id.clone()).collect();
+    let pr_ids: Vec<String> = envs.iter().map(|e| e.pull_request_id.clone()).collect();
+    let repo_ids: Vec<String> = envs.iter().map(|e| e.repository_id.clone()).collect();
+    let mut prs: HashMap<String, pull_request::Model> = by_key(
+        pull_request::Entity::find()
+            .filter(pull_request::Column::Id.is_in(pr_ids.clone()))
+            .all(db)
+            .await?,
+        |p| p.id.clone(),
+    );
+    let repos: HashMap<String, repository::Model> = by_key(
+        repository::Entity::find()
+            .filter(repository::Column::Id.is_in(repo_ids))
+            .all(db)
+            .await?,
+        |r| r.id.clone(),
+    );
+    let mut latest: HashMap<String, deployment::Model> = HashMap::new();
+    for d in deployment::Entity::find()
+        .filter(deployment::Column::EnvironmentId.is_in(env_ids.clone()))
+        .all(db)
+        .await?
+    {
+        match latest.get(&d.environment_id) {
+            Some(seen) if seen.attempt >= d.attempt => {}
+            _ => {
+                latest.insert(d.environment_id.clone(), d);
+            }
+        }
+    }
+    let queue: HashMap<String, Option<i32>> = engine_state::Entity::find()
+        .filter(engine_state::Column::EnvironmentId.is_in(env_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.environment_id, s.queue_position))
+        .collect();
+    let mut publications = publications(db, pr_ids).await?;
+    let mut out = Vec::with_capacity(envs.len());
+    for env in envs {
+        let (Some(pr), Some(repo)) = (
+            prs.remove(&env.pull_request_id),
+            repos.get(&env.repository_id),
+        ) else {
+            continue;
+        };
+        out.push(PublishCandidate {
+            deployment: latest.remove(&env.id),
+            queue_position: queue.get(&env.id).copied().flatten(),
+            publication: publications.remove(&pr.id),
+            repository: repo.clone(),
+            pull_request: pr,
+            environment: env,
+        });
+    }
+    Ok(out)
+}
+
+fn by_key<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, T> {
+    rows.into_iter().map(|r| (key(&r), r)).collect()
+}
+
+async fn publications(
+    db: &impl ConnectionTrait,
+    pr_ids: Vec<String>,
+) -> Result<HashMap<String, pull_request_publication::Model>> {
+    Ok(by_key(
+        pull_request_publication::Entity::find()
+            .filter(pull_request_publication::Column::PullRequestId.is_in(pr_ids))
+            .all(db)
+            .await?,
+        |p| p.pull_request_id.clone(),
+    ))
+}
+
+/// Open pull requests of repositories without configuration that have not been told so.
+pub async fn unnotified_unconfigured(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(pull_request::Model, Option<pull_request_publication::Model>)>> {
+    let prs = pull_request::Entity::find()
+        .filter(pull_request::Column::State.eq("open"))
+        .filter(pull_request::Column::Configured.eq(false))
+        .filter(pull_request::Column::ConfigMissingNotifiedAt.is_null())
+        .filter(pull_request::Column::InstallationId.is_not_null())
+        .all(db)
+        .await?;
+    let mut publications = publications(db, prs.iter().map(|p| p.id.clone()).collect()).await?;
+    Ok(prs
+        .into_iter()
+        .map(|p| {
+            let publication = publications.remove(&p.id);
+            (p, publication)
+        })
+        .collect())
+}
+
+/// Records that the "configuration missing" comment was written.
+pub async fn mark_config_missing_notified(
+    db: &impl ConnectionTrait,
+    pull_request_id: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    pull_request::Entity::update_many()
+        .col_expr(
+            pull_request::Column::ConfigMissingNotifiedAt,
+            sea_orm::sea_query::Expr::value(at),
+        )
+        .filter(pull_request::Column::Id.eq(pull_request_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What was published for a pull request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Published {
+    pub comment_id: Option<i64>,
+    pub fingerprint: Option<String>,
+    pub deployment_attempt: Option<String>,
+    pub github_deployment_id: Option<i64>,
+    pub deployment_state: Option<String>,
+}
+
+/// Writes what was published (insert or replace).
+pub async fn save_publication(
+    db: &impl ConnectionTrait,
+    pull_request_id: &str,
+    published: &Published,
+) -> Result<()> {
+    let now = Utc::now();
+    let row = pull_request_publication::ActiveModel {
+        pull_request_id: Set(pull_request_id.to_owned()),
+        comment_id: Set(published.comment_id),
+        fingerprint: Set(published.fingerprint.clone()),
+        deployment_attempt: Set(published.deployment_attempt.clone()),
+        github_deployment_id: Set(published.github_deployment_id),
+        deployment_state: Set(published.deployment_state.clone()),
+        published_at: Set(Some(now)),
+        updated_at: Set(now),
+    };
+    use pull_request_publication::Column as C;
+    pull_request_publication::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::PullRequestId)
+                .update_columns([
+                    C::CommentId,
+                    C::Fingerprint,
+                    C::DeploymentAttempt,
+                    C::GithubDeploymentId,
+                    C::DeploymentState,
+                    C::PublishedAt,
+                    C::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The sweep's `ETag` of a repository's open-PR list.
+pub async fn open_pulls_etag(db: &impl ConnectionTrait, repository_id: &str) -> Result<Option<String>> {
+    Ok(repository_sweep::Entity::find_by_id(repository_id.to_owned())
+        .one(db)
+        .await?
+        .and_then(|r| r.open_pulls_etag))
+}
+
+/// Stores a sweep that read the list: its new `ETag` (none when GitHub sent none).
+pub async fn record_sweep(
+    db: &impl ConnectionTrait,
+    repository_id: &str,
+    etag: Option<&str>,
+) -> Result<()> {
+    upsert_sweep(db, repository_id, Some(etag.map(str::to_owned))).await
+}
+
+/// Stores a sweep that changed nothing (`304`): the `ETag` stays.
+pub async fn touch_sweep(db: &impl ConnectionTrait, repository_id: &str) -> Result<()> {
+    upsert_sweep(db, repository_id, None).await
+}
+
+async fn upsert_sweep(
+    db: &impl ConnectionTrait,
+    repository_id: &str,
+    etag: Option<Option<String>>,
+) -> Result<()> {
+    let now = Utc::now();
+    let existing = repository_sweep::Entity::find_by_id(repository_id.to_owned())
+        .one(db)
+        .await?;
+    match existing {
+        Some(row) => {
+            let mut active: repository_sweep::ActiveModel = row.into();
+            if let Some(etag) = etag {
+                active.open_pulls_etag = Set(etag);
+            }
+            active.swept_at = Set(Some(now));
+            active.updated_at = Set(now);
+            active.update(db).await?;
+        }
+        None => {
+            repository_sweep::ActiveModel {
+                repository_id: Set(repository_id.to_owned()),
+                open_pulls_etag: Set(etag.flatten()),
+                swept_at: Set(Some(now)),
+                updated_at: Set(now),
+            }
+            .insert(db)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every configured repository.
+pub async fn configured_repositories(db: &impl ConnectionTrait) -> Result<Vec<repository::Model>> {
+    Ok(repository::Entity::find().all(db).await?)
+}
+
+/// Stores the installation found for a repository configured without one.
+pub async fn set_repository_installation(
+    db: &impl ConnectionTrait,
+    repository_id: &str,
+    installation: i64,
+) -> Result<()> {
+    repository::Entity::update_many()
+        .col_expr(
+            repository::Column::InstallationId,
+            sea_orm::sea_query::Expr::value(installation),
+        )
+        .filter(repository::Column::Id.eq(repository_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The installation the newest webhook of a repository's pull requests carried.
+pub async fn webhook_installation(
+    db: &impl ConnectionTrait,
+    repository_key: &str,
+) -> Result<Option<i64>> {
+    Ok(pull_request::Entity::find()
+        .filter(pull_request::Column::RepositoryKey.eq(repository_key))
+        .filter(pull_request::Column::InstallationId.is_not_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .max_by_key(|p| p.updated_at)
+        .and_then(|p| p.installation_id))
+}
+
+/// All stored pull requests of a repository, by number.
+pub async fn pull_requests_by_number(
+    db: &impl ConnectionTrait,
+    repository_key: &str,
+) -> Result<HashMap<i64, pull_request::Model>> {
+    Ok(pull_request::Entity::find()
+        .filter(pull_request::Column::RepositoryKey.eq(repository_key))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.number, p))
+        .collect())
+}
