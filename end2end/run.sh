@@ -13,16 +13,39 @@ if [ ! -d node_modules/@playwright/test ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
 fi
 
+# The doubles: catalyst-testkit's Kubernetes and GitHub APIs plus a control API for the
+# tests (server/examples/e2e_doubles.rs).
+DOUBLES="$TARGET/debug/examples/e2e_doubles"
+if [ ! -x "$DOUBLES" ] || [ -n "$(find "$ROOT/server/examples" "$ROOT/testkit/src" -newer "$DOUBLES" -name '*.rs' | head -n1)" ]; then
+  (cd "$ROOT" && cargo build --quiet -p catalyst-server --example e2e_doubles)
+fi
+
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 export CATALYST_BIND="127.0.0.1:$PORT"
 export CATALYST_DATABASE_URL="sqlite://$WORK/e2e.db?mode=rwc"
-export CATALYST_GITHUB_WEBHOOK_SECRET="e2e-webhook-secret"
+
+"$DOUBLES" "http://$CATALYST_BIND/webhooks/github" >"$WORK/doubles.env" 2>"$WORK/doubles.log" &
+DOUBLES_PID=$!
+for _ in $(seq 1 100); do
+  grep -q '^# ready' "$WORK/doubles.env" 2>/dev/null && break
+  kill -0 "$DOUBLES_PID" 2>/dev/null || { cat "$WORK/doubles.log" >&2; exit 1; }
+  sleep 0.1
+done
+set -a
+# shellcheck disable=SC1091
+. <(grep -E '^[A-Z0-9_]+=' "$WORK/doubles.env")
+set +a
+export CATALYST_OPERATORS="octocat"
+export CATALYST_PREVIEW_DOMAIN="preview.e2e.test"
+CATALYST_ENCRYPTION_KEY="$(python3 -c "import os,base64; print(base64.b64encode(os.urandom(32)).decode())")"
+export CATALYST_ENCRYPTION_KEY
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
 export CATALYST_E2E_URL="http://$CATALYST_BIND"
 export CATALYST_E2E_WEBHOOK_SECRET="$CATALYST_GITHUB_WEBHOOK_SECRET"
 export CATALYST_FIXTURES="${CATALYST_FIXTURES:-$ROOT/../shared/fixtures/github-webhooks}"
 
+trap 'kill "$DOUBLES_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$BIN" migrate >/dev/null
 CATALYST_E2E_TOKEN="$("$BIN" token create --name e2e --role operator | tail -n1)"
 export CATALYST_E2E_TOKEN
@@ -30,8 +53,8 @@ export CATALYST_E2E_TOKEN
 "$BIN" serve >"$WORK/catalyst.log" 2>&1 &
 PID=$!
 cleanup() {
-  kill "$PID" 2>/dev/null || true
-  wait "$PID" 2>/dev/null || true
+  kill "$PID" "$DOUBLES_PID" 2>/dev/null || true
+  wait "$PID" "$DOUBLES_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT

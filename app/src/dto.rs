@@ -506,8 +506,8 @@ impl RowFilter {
 pub fn arrange(rows: &[EnvironmentRow], filter: &RowFilter, sort: SortKey) -> Vec<EnvironmentRow> {
     let mut out: Vec<EnvironmentRow> = rows.iter().filter(|r| filter.matches(r)).cloned().collect();
     match sort {
-        SortKey::Newest => out.sort_by(|a, b| b.env.created_at.cmp(&a.env.created_at)),
-        SortKey::Oldest => out.sort_by(|a, b| a.env.created_at.cmp(&b.env.created_at)),
+        SortKey::Newest => out.sort_by_key(|r| std::cmp::Reverse(r.env.created_at)),
+        SortKey::Oldest => out.sort_by_key(|r| r.env.created_at),
         SortKey::Usage => out.sort_by(|a, b| b.usage_ratio().total_cmp(&a.usage_ratio())),
     }
     out

@@ -41,10 +41,45 @@ async function api(method, route, body) {
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
+const CONTROL = process.env.E2E_CONTROL_URL;
+const GITHUB = process.env.CATALYST_GITHUB_API_URL;
+
+/** Drives the doubles' control API (who signs in next, pods, log lines, metrics). */
+async function control(route, body) {
+  const res = await fetch(`${CONTROL}${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok && res.status !== 409) throw new Error(`control ${route}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+/** Changes a pull request in the GitHub double, which delivers the signed webhook. */
+async function pullRequest(body) {
+  const res = await fetch(`${GITHUB}/_testkit/pr`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`pr ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** Signs in through the GitHub OAuth web flow of the double as `login`. */
+async function signIn(page, login = 'octocat') {
+  await control('/login-as', { login });
+  await page.goto('/auth/github/login');
+  await page.waitForURL((url) => !url.pathname.startsWith('/auth/'));
+  const { expect } = require('@playwright/test');
+  await expect(page.locator(`[data-login="${login}"]`)).toBeVisible();
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+}
+
 function screenshotPath(name) {
   const dir = path.join(__dirname, '..', 'screenshots');
   fs.mkdirSync(dir, { recursive: true });
   return path.join(dir, `${name}.png`);
 }
 
-module.exports = { fixture, deliver, api, screenshotPath };
+module.exports = { fixture, deliver, api, screenshotPath, control, pullRequest, signIn };

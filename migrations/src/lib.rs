@@ -16,6 +16,7 @@ mod m20261127_000006_create_users_and_sessions;
 mod m20261127_000007_create_environment_engine_state;
 mod m20261127_000010_create_installation_tokens;
 mod m20261127_000011_create_github_sync_state;
+mod m20261127_000020_dashboard;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_create_environment_engine_state::Migration),
             Box::new(m20261127_000010_create_installation_tokens::Migration),
             Box::new(m20261127_000011_create_github_sync_state::Migration),
+            Box::new(m20261127_000020_dashboard::Migration),
         ]
     }
 }

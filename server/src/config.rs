@@ -45,6 +45,8 @@ pub const KEYS: &[&str] = &[
     "auxiliary_namespaces",
     "builder_image",
     "notify_webhook_url",
+    "operators",
+    "github_web_url",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -150,6 +152,61 @@ pub struct Config {
     pub github: GithubConfig,
     pub security: SecurityConfig,
     pub engine: EngineConfig,
+    pub dashboard: DashboardConfig,
+}
+
+/// Dashboard sign-in: who operates Catalyst, and where GitHub's OAuth pages are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DashboardConfig {
+    /// GitHub logins (`octocat`) and teams (`acme/platform`) that may act on every
+    /// environment; `CATALYST_OPERATORS`, comma separated.
+    pub operators: Vec<String>,
+    /// GitHub's web origin for the OAuth flow (`https://github.com`; the testkit's
+    /// GitHub URL in tests); `CATALYST_GITHUB_WEB_URL`.
+    pub github_web_url: String,
+}
+
+pub const DEFAULT_GITHUB_WEB_URL: &str = "https://github.com";
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            operators: Vec::new(),
+            github_web_url: DEFAULT_GITHUB_WEB_URL.to_owned(),
+        }
+    }
+}
+
+impl DashboardConfig {
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let operators = raw
+            .parse("operators", |v| {
+                let entries: Vec<String> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                match entries.iter().find(|e| {
+                    e.split('/').count() > 2
+                        || !e
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'))
+                }) {
+                    Some(bad) => Err(format!(
+                        "{bad:?} is not a GitHub login or org/team (expected e.g. octocat,acme/platform)"
+                    )),
+                    None => Ok(entries),
+                }
+            })?
+            .unwrap_or_default();
+        Ok(Self {
+            operators,
+            github_web_url: raw
+                .parse("github_web_url", http_url)?
+                .unwrap_or_else(|| DEFAULT_GITHUB_WEB_URL.to_owned()),
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -259,7 +316,9 @@ fn dns_label(v: &str) -> Result<String, String> {
     if ok {
         Ok(v.to_owned())
     } else {
-        Err(format!("{v:?} is not a namespace name (lowercase letters, digits and -)"))
+        Err(format!(
+            "{v:?} is not a namespace name (lowercase letters, digits and -)"
+        ))
     }
 }
 
@@ -299,7 +358,9 @@ impl EngineConfig {
             retry_base_ms: raw
                 .parse("retry_base_ms", positive)?
                 .unwrap_or(d.retry_base_ms),
-            retry_cap_ms: raw.parse("retry_cap_ms", positive)?.unwrap_or(d.retry_cap_ms),
+            retry_cap_ms: raw
+                .parse("retry_cap_ms", positive)?
+                .unwrap_or(d.retry_cap_ms),
             deletion_timeout_secs: raw
                 .parse("deletion_timeout_secs", positive)?
                 .unwrap_or(d.deletion_timeout_secs),
@@ -369,6 +430,7 @@ impl Config {
             github: GithubConfig::from_raw(raw)?,
             security: SecurityConfig::from_raw(raw)?,
             engine: EngineConfig::from_raw(raw)?,
+            dashboard: DashboardConfig::from_raw(raw)?,
         })
     }
 }
@@ -400,6 +462,7 @@ fn unreachable_defaults() -> Config {
             encryption_key: None,
         },
         engine: EngineConfig::default(),
+        dashboard: DashboardConfig::default(),
     }
 }
 
@@ -564,7 +627,9 @@ impl GithubConfig {
                     if label.chars().count() <= 50 {
                         Ok(label.to_owned())
                     } else {
-                        Err(format!("{v:?} is longer than GitHub's 50-character label limit"))
+                        Err(format!(
+                            "{v:?} is longer than GitHub's 50-character label limit"
+                        ))
                     }
                 })?
                 .unwrap_or_else(|| DEFAULT_GITHUB_FORK_LABEL.to_owned()),
@@ -716,7 +781,10 @@ mod tests {
         assert_eq!(c.engine.auxiliary_namespaces, ["registry", "monitoring"]);
         for (key, value) in [
             ("CATALYST_RETRY_CAP_MS", "0"),
-            ("CATALYST_PREVIEW_URL_TEMPLATE", "https://static.example.com"),
+            (
+                "CATALYST_PREVIEW_URL_TEMPLATE",
+                "https://static.example.com",
+            ),
             ("CATALYST_INGRESS_NAMESPACE", "Ingress_Nginx"),
             ("CATALYST_NOTIFY_WEBHOOK_URL", "hooks.slack.com"),
         ] {

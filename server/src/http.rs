@@ -11,11 +11,12 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
-use crate::{api, health, webhook};
+use crate::{api, health, web, webhook};
 
 /// Every route Catalyst serves.
 pub fn build_router(state: AppState) -> Router {
-    let dashboard: SharedDashboard = state.service.clone();
+    let backend = std::sync::Arc::new(web::DashboardBackend::new(&state));
+    let dashboard: SharedDashboard = backend.clone();
     let context = move || provide_context(dashboard.clone());
     let routes = generate_route_list(app::App);
     let leptos = state.leptos.clone();
@@ -25,6 +26,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(webhook_routes())
         .nest("/api/v1", api::router())
+        .merge(web::router(backend))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(leptos.clone())
         })
@@ -32,6 +34,9 @@ pub fn build_router(state: AppState) -> Router {
             context,
             app::shell,
         ))
+        // Sessions for the dashboard: the viewer middleware runs inside the session layer.
+        .layer(axum::middleware::from_fn(web::resolve_viewer))
+        .layer(web::session_layer(&state))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -20,6 +20,7 @@ pub mod http;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod web;
 pub mod webhook;
 
 use std::future::Future;

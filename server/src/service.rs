@@ -4,13 +4,16 @@
 
 use std::sync::Arc;
 
-use app::error::AppError;
 use app::model::{EnvironmentList, EnvironmentSummary};
-use app::service::DashboardService;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use tokio::sync::Notify;
+
+mod dashboard;
+mod usage;
+
+pub use dashboard::{LogRequest, RepositoryChange};
 
 use crate::core::domain::Role;
 use crate::core::webhook_event::WebhookEvent;
@@ -136,6 +139,8 @@ pub struct CatalystService {
     db: DatabaseConnection,
     preview_domain: Option<String>,
     reconcile: ReconcileSignal,
+    /// For pods, logs and usage (the dashboard's actions in `service/dashboard.rs`).
+    cluster: Option<dashboard::ClusterClient>,
 }
 
 impl CatalystService {
@@ -148,7 +153,14 @@ impl CatalystService {
             db,
             preview_domain,
             reconcile,
+            cluster: None,
         }
+    }
+
+    /// Gives the service the Kubernetes client (none when no cluster is configured).
+    pub fn with_cluster(mut self, cluster: Option<kube::Client>) -> Self {
+        self.cluster = cluster.map(dashboard::ClusterClient);
+        self
     }
 
     pub fn reconcile_signal(&self) -> &ReconcileSignal {
@@ -221,15 +233,5 @@ impl CatalystService {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
-    }
-}
-
-#[async_trait::async_trait]
-impl DashboardService for CatalystService {
-    async fn list_environments(&self) -> Result<EnvironmentList, AppError> {
-        self.environments().await.map_err(|e| {
-            tracing::error!(error = %e, "listing environments for the dashboard failed");
-            AppError::Unavailable("the database could not be read".into())
-        })
     }
 }

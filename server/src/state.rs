@@ -30,11 +30,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, db: DatabaseConnection, cluster: Option<kube::Client>) -> Self {
         let reconcile = ReconcileSignal::default();
-        let service = Arc::new(CatalystService::new(
-            db.clone(),
-            config.preview.domain.clone(),
-            reconcile.clone(),
-        ));
+        let service = Arc::new(
+            CatalystService::new(db.clone(), config.preview.domain.clone(), reconcile.clone())
+                .with_cluster(cluster.clone()),
+        );
         Self {
             config: Arc::new(config),
             db,

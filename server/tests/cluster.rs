@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use catalyst_server::cluster::health::{self, HealthOptions};
+use catalyst_server::cluster::probe;
 use catalyst_server::cluster::{
     self, ChartSource, ClusterError, ClusterSettings, EnvironmentSpec, FailedCheck, HealthOutcome,
     ImageSource, JobOutcome, NamespaceState, QuotaOverrides, SecretCopies, logs, namespaces,
@@ -291,7 +292,7 @@ async fn one_deploy_job_at_a_time_and_cancel_frees_the_namespace() {
         pr_pod::cancel_active(&client, "pr-web-3", None)
             .await
             .unwrap(),
-        [first.clone()]
+        vec![first.clone()]
     );
     wait_outcome(&client, "pr-web-3", &first, |o| *o == JobOutcome::Missing).await;
     pr_pod::cancel(&client, "pr-web-3", &first)
@@ -393,7 +394,7 @@ async fn health_passes_after_rollout_and_fails_with_the_failing_check() {
     // A probe client without kube's retries sees the application's own 503.
     let config = kube::Config::new(kit.kube_url().parse().unwrap());
     let opts = HealthOptions {
-        probe_client: Some(health::probe_client(config).unwrap()),
+        probe_client: Some(probe::probe_client(config).unwrap()),
         ..fast(300)
     };
     let report = health::check_with(&client, "pr-web-6", "/healthz", &opts)

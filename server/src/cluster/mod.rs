@@ -6,9 +6,10 @@
 //!
 //! Shape: pure builders ([`objects`], [`deploy_job`], [`shell`], [`capacity`]) turn an
 //! [`EnvironmentSpec`] and [`ClusterSettings`] into Kubernetes objects and are unit-tested
-//! without a cluster; the I/O modules ([`apply`], [`pr_pod`], [`health`], [`namespaces`],
-//! [`logs`], [`diagnostics`]) are small async functions over a `kube::Client`, so the
-//! engine can call them from an idempotent, level-triggered reconcile loop.
+//! without a cluster; the I/O modules ([`apply`], [`pr_pod`], [`health`], [`probe`],
+//! [`namespaces`], [`logs`], [`diagnostics`]) are small async functions over a
+//! `kube::Client`, so the engine can call them from an idempotent, level-triggered
+//! reconcile loop.
 
 pub mod apply;
 pub mod capacity;
@@ -20,6 +21,7 @@ pub mod logs;
 pub mod namespaces;
 pub mod objects;
 pub mod pr_pod;
+pub mod probe;
 pub mod settings;
 pub mod shell;
 pub mod spec;

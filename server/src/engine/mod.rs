@@ -109,7 +109,10 @@ impl EngineMetrics {
 
     /// Reconcile failures by [`Error::metric_label`].
     pub fn errors(&self) -> BTreeMap<&'static str, u64> {
-        self.errors.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn observe_in_flight(&self, n: u64) {

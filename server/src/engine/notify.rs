@@ -35,7 +35,10 @@ impl OperatorNotifier {
                     tracing::debug!("operator notification sent");
                 }
                 Ok(r) => {
-                    tracing::warn!(status = r.status().as_u16(), "operator notification refused");
+                    tracing::warn!(
+                        status = r.status().as_u16(),
+                        "operator notification refused"
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, "operator notification failed"),
             }

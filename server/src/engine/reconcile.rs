@@ -24,12 +24,13 @@ use crate::core::environment_status::{self as core_status, Desired, StatusInputs
 use crate::core::retry::{RetryDecision, RetryHistory};
 use crate::store::engine::{self as engine_store, EnvironmentUpdate, engine_state};
 use crate::store::entities::{deployment, preview_environment, pull_request, repository};
+use crate::store::operator_requests::{self, environment_request};
 use crate::store::{StoreError, deployments};
 
 use super::admission::{self, Admission};
 use super::events::EnvironmentEvent;
 use super::spec;
-use super::{Context, Error, Kick, Result};
+use super::{Context, Kick, Result};
 
 /// What the scheduler should do with the environment after a reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub(crate) struct World {
     /// Oldest first.
     pub attempts: Vec<deployment::Model>,
     pub state: engine_state::Model,
+    /// What people asked for from the dashboard, the API or MCP.
+    pub request: Option<environment_request::Model>,
 }
 
 impl World {
@@ -72,19 +75,48 @@ impl World {
             .map_err(StoreError::from)?;
         let attempts = deployments::for_environment(db, id).await?;
         let state = engine_store::state(db, id).await?;
+        let request = operator_requests::of(db, id).await?;
         Ok(Some(Self {
             env,
             pr,
             repo,
             attempts,
             state,
+            request,
         }))
     }
 
     fn wanted(&self) -> bool {
-        self.pr
+        let deletion_requested = self
+            .request
             .as_ref()
-            .is_some_and(|pr| spec::is_wanted(pr, self.repo.as_ref()))
+            .is_some_and(|r| r.delete_requested_at.is_some());
+        !deletion_requested
+            && self
+                .pr
+                .as_ref()
+                .is_some_and(|pr| spec::is_wanted(pr, self.repo.as_ref()))
+    }
+
+    /// A manual redeploy asked for after the latest attempt was queued.
+    fn redeploy_requested(&self) -> bool {
+        let asked = self.request.as_ref().and_then(|r| r.redeploy_requested_at);
+        match (asked, self.latest()) {
+            (Some(t), Some(latest)) => latest.queued_at < t,
+            _ => false,
+        }
+    }
+
+    /// Retries are counted from the last manual redeploy on.
+    fn history(&self, sha: &str) -> RetryHistory {
+        let since = self.request.as_ref().and_then(|r| r.redeploy_requested_at);
+        let attempts: Vec<deployment::Model> = self
+            .attempts
+            .iter()
+            .filter(|a| since.is_none_or(|t| a.queued_at >= t))
+            .cloned()
+            .collect();
+        retry_history(&attempts, sha)
     }
 
     fn latest(&self) -> Option<&deployment::Model> {
@@ -215,6 +247,21 @@ async fn step(ctx: &Context, w: &World) -> Result<Step> {
         }
         return new_attempt(ctx, w, sha).await;
     }
+    if w.redeploy_requested() {
+        if !phase.is_terminal() {
+            let details = Details {
+                error: Some("cancelled for a manual redeploy".to_owned()),
+                ..Details::default()
+            };
+            advance(ctx, latest, Event::Cancel, details).await?;
+            if phase.is_in_flight() {
+                pr_pod::cancel_active(&ctx.client, &w.env.namespace, None).await?;
+            }
+            return Ok(Step::Continue);
+        }
+        tracing::info!(namespace = %w.env.namespace, "manual redeploy requested");
+        return new_attempt(ctx, w, sha).await;
+    }
     match phase {
         Phase::Queued => queued(ctx, w, latest).await,
         Phase::Provisioning => provision(ctx, w, latest).await,
@@ -295,16 +342,16 @@ async fn supersede(
     row: &deployment::Model,
     phase: Phase,
 ) -> Result<Step> {
-    let newer = w.pr.as_ref().map(|p| p.head_sha.clone()).unwrap_or_default();
+    let newer =
+        w.pr.as_ref()
+            .map(|p| p.head_sha.clone())
+            .unwrap_or_default();
     advance(
         ctx,
         row,
         Event::NewerShaArrived,
         Details {
-            error: Some(format!(
-                "superseded by {}",
-                &newer[..newer.len().min(12)]
-            )),
+            error: Some(format!("superseded by {}", &newer[..newer.len().min(12)])),
             ..Details::default()
         },
     )
@@ -346,8 +393,13 @@ async fn provision(ctx: &Context, w: &World, row: &deployment::Model) -> Result<
     let spec = match spec_of(ctx, w) {
         Ok(s) => s,
         Err(reason) => {
-            return fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default())
-                .await;
+            return fail(
+                ctx,
+                row,
+                Event::ConfigurationInvalid { reason },
+                Details::default(),
+            )
+            .await;
         }
     };
     match crate::cluster::apply_kit(&ctx.client, &spec, &ctx.settings.cluster, &[]).await {
@@ -359,15 +411,33 @@ async fn provision(ctx: &Context, w: &World, row: &deployment::Model) -> Result<
             Ok(Step::Wait(Next::After(ctx.settings.poll_interval)))
         }
         Err(ClusterError::InvalidSpec(reason)) => {
-            fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default()).await
+            fail(
+                ctx,
+                row,
+                Event::ConfigurationInvalid { reason },
+                Details::default(),
+            )
+            .await
         }
         Err(e @ ClusterError::SecretMissing { .. }) => {
             let reason = e.to_string();
-            fail(ctx, row, Event::ProvisioningFailed { reason }, Details::default()).await
+            fail(
+                ctx,
+                row,
+                Event::ProvisioningFailed { reason },
+                Details::default(),
+            )
+            .await
         }
         Err(ClusterError::Capacity { message, .. }) => {
             let reason = format!("the namespace quota was rejected: {message}");
-            fail(ctx, row, Event::CapacityUnavailable { reason }, Details::default()).await
+            fail(
+                ctx,
+                row,
+                Event::CapacityUnavailable { reason },
+                Details::default(),
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -377,8 +447,13 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
     let spec = match spec_of(ctx, w) {
         Ok(s) => s,
         Err(reason) => {
-            return fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default())
-                .await;
+            return fail(
+                ctx,
+                row,
+                Event::ConfigurationInvalid { reason },
+                Details::default(),
+            )
+            .await;
         }
     };
     let ns = w.env.namespace.as_str();
@@ -395,8 +470,13 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
             return Ok(poll);
         }
         Err(ClusterError::InvalidSpec(reason)) => {
-            return fail(ctx, row, Event::ConfigurationInvalid { reason }, Details::default())
-                .await;
+            return fail(
+                ctx,
+                row,
+                Event::ConfigurationInvalid { reason },
+                Details::default(),
+            )
+            .await;
         }
         Err(ClusterError::Capacity { message, .. }) => {
             return capacity_wait(ctx, row, message).await;
@@ -404,7 +484,10 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
         Err(e) => {
             // The namespace may have been deleted under us: put the kit back.
             if namespaces::state(&ctx.client, ns).await? == NamespaceState::Absent {
-                tracing::warn!(namespace = ns, "namespace vanished during the deployment; re-applying the kit");
+                tracing::warn!(
+                    namespace = ns,
+                    "namespace vanished during the deployment; re-applying the kit"
+                );
                 crate::cluster::apply_kit(&ctx.client, &spec, cs, &[]).await?;
                 return Ok(Step::Continue);
             }
@@ -435,7 +518,10 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
 /// Pods that cannot be placed (or created, for quota) wait up to the capacity timeout,
 /// then the attempt fails as "no capacity" (requeued without spending retries).
 async fn capacity_wait(ctx: &Context, row: &deployment::Model, reason: String) -> Result<Step> {
-    let started = row.deploying_at.or(row.provisioning_at).unwrap_or(row.queued_at);
+    let started = row
+        .deploying_at
+        .or(row.provisioning_at)
+        .unwrap_or(row.queued_at);
     if since(started, Utc::now()) < ctx.settings.capacity_timeout {
         return Ok(Step::Wait(Next::After(ctx.settings.poll_interval)));
     }
@@ -443,7 +529,13 @@ async fn capacity_wait(ctx: &Context, row: &deployment::Model, reason: String) -
     if let Some(ns) = ns {
         pr_pod::cancel_active(&ctx.client, &ns, None).await?;
     }
-    fail(ctx, row, Event::CapacityUnavailable { reason }, Details::default()).await
+    fail(
+        ctx,
+        row,
+        Event::CapacityUnavailable { reason },
+        Details::default(),
+    )
+    .await
 }
 
 async fn namespace_of(ctx: &Context, row: &deployment::Model) -> Result<Option<String>> {
@@ -480,7 +572,13 @@ async fn verify(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
             fail(ctx, row, Event::HealthFailed { check: message }, details).await
         }
         HealthOutcome::CapacityBlocked { reason } => {
-            fail(ctx, row, Event::CapacityUnavailable { reason }, Details::default()).await
+            fail(
+                ctx,
+                row,
+                Event::CapacityUnavailable { reason },
+                Details::default(),
+            )
+            .await
         }
     }
 }
@@ -491,7 +589,10 @@ async fn succeeded(ctx: &Context, w: &World) -> Result<Step> {
         NamespaceState::Terminating => Ok(Step::Wait(Next::After(ctx.settings.poll_interval))),
         NamespaceState::Absent => {
             tracing::warn!(namespace = %w.env.namespace, "namespace of an open pull request was deleted; recreating it");
-            let sha = w.pr.as_ref().map(|p| p.head_sha.as_str()).unwrap_or_default();
+            let sha =
+                w.pr.as_ref()
+                    .map(|p| p.head_sha.as_str())
+                    .unwrap_or_default();
             new_attempt(ctx, w, sha).await
         }
     }
@@ -503,7 +604,7 @@ async fn failed(
     row: &deployment::Model,
     stage: FailureStage,
 ) -> Result<Step> {
-    let history = retry_history(&w.attempts, &row.head_sha);
+    let history = w.history(&row.head_sha);
     match ctx.settings.retry.decide(stage, history, jitter(row)) {
         RetryDecision::GiveUp => {
             let finished = row.finished_at.unwrap_or(row.updated_at);
@@ -626,9 +727,7 @@ async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
     let mut env = w.env.clone();
     if w.wanted() {
         let phase = latest.map(phase_of);
-        let history = latest
-            .map(|l| retry_history(&w.attempts, &l.head_sha))
-            .unwrap_or_default();
+        let history = latest.map(|l| w.history(&l.head_sha)).unwrap_or_default();
         let derived = core_status::derive_status(
             &StatusInputs {
                 desired: Desired::Wanted,
@@ -654,6 +753,12 @@ async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
         };
         if status == app::model::EnvironmentStatus::Ready && w.env.status != "ready" {
             update.ready_at = Some(Utc::now());
+        }
+        if w.state.deletion_requested_at.is_some() {
+            // Reopened: a later close starts a new deletion clock.
+            let mut state = w.state.clone();
+            state.deletion_requested_at = None;
+            engine_store::put_state(&ctx.db, &state).await?;
         }
         if engine_store::update_environment(&ctx.db, &w.env, update).await? {
             if let Some(fresh) = engine_store::environment(&ctx.db, &w.env.id).await? {
@@ -687,16 +792,17 @@ fn emit(
         url: env.url.clone(),
         queue_position: w.state.queue_position.and_then(|p| u32::try_from(p).ok()),
         error: latest.filter(|_| failed).and_then(|l| l.error.clone()),
-        failed_check: latest.filter(|_| failed).and_then(|l| l.failed_check.clone()),
-        log_excerpt: latest.filter(|_| failed).and_then(|l| l.log_excerpt.clone()),
+        failed_check: latest
+            .filter(|_| failed)
+            .and_then(|l| l.failed_check.clone()),
+        log_excerpt: latest
+            .filter(|_| failed)
+            .and_then(|l| l.log_excerpt.clone()),
         deletion_stuck: env.deletion_stuck,
         at: Utc::now(),
     };
     let key = event.key();
-    let mut last = ctx
-        .last_events
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut last = ctx.last_events.lock().unwrap_or_else(|p| p.into_inner());
     if last.get(&env.id) == Some(&key) {
         return;
     }
@@ -754,7 +860,10 @@ mod tests {
                 stage: FailureStage::Health
             }
         );
-        assert_eq!(phase_of(&attempt(1, "a", "verifying", None)), Phase::Verifying);
+        assert_eq!(
+            phase_of(&attempt(1, "a", "verifying", None)),
+            Phase::Verifying
+        );
     }
 
     #[test]

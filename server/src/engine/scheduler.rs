@@ -5,9 +5,11 @@
 //! A failed reconcile is logged, counted and retried with exponential backoff.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -47,7 +49,7 @@ pub async fn run(
     mut kicks: mpsc::UnboundedReceiver<Kick>,
 ) {
     let mut q = Queue::default();
-    let mut tasks: JoinSet<(String, super::Result<Next>)> = JoinSet::new();
+    let mut tasks: JoinSet<(String, Option<super::Result<Next>>)> = JoinSet::new();
     let mut full_pass = true;
     let mut next_resync = Instant::now();
     let mut sweep: Option<tokio::task::JoinHandle<()>> = None;
@@ -97,7 +99,11 @@ pub async fn run(
             q.running.insert(id.clone());
             let c = ctx.clone();
             tasks.spawn(async move {
-                let result = reconcile_environment(&c, &id).await;
+                // A panic must not leave the environment marked as running forever.
+                let result = AssertUnwindSafe(reconcile_environment(&c, &id))
+                    .catch_unwind()
+                    .await
+                    .ok();
                 (id, result)
             });
         }
@@ -134,8 +140,7 @@ fn apply_kick(ctx: &Context, q: &mut Queue, kick: Kick, full_pass: &mut bool) {
         Kick::InFlight => {
             // Only what is polling anyway (not retry backoffs or the capacity line),
             // and at most a few times per poll interval however chatty the watch is.
-            if q
-                .last_in_flight_kick
+            if q.last_in_flight_kick
                 .is_some_and(|t| now.duration_since(t) < ctx.settings.poll_interval / 4)
             {
                 return;
@@ -152,9 +157,15 @@ fn apply_kick(ctx: &Context, q: &mut Queue, kick: Kick, full_pass: &mut bool) {
     }
 }
 
-fn finished(ctx: &Context, q: &mut Queue, id: String, result: super::Result<Next>) {
+fn finished(ctx: &Context, q: &mut Queue, id: String, result: Option<super::Result<Next>>) {
     q.running.remove(&id);
     let now = Instant::now();
+    let Some(result) = result else {
+        ctx.metrics.count_error("panic");
+        tracing::error!(environment = %id, "reconcile panicked; will retry");
+        q.make_due(id, now + ctx.settings.error_backoff_cap);
+        return;
+    };
     match result {
         Ok(next) => {
             q.failures.remove(&id);

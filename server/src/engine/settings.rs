@@ -92,8 +92,7 @@ impl EngineSettings {
             cluster,
             limits: Limits {
                 global_concurrent_deployments: e.max_concurrent_deployments,
-                per_repository_concurrent_deployments: e
-                    .max_concurrent_deployments_per_repository,
+                per_repository_concurrent_deployments: e.max_concurrent_deployments_per_repository,
                 max_active_environments: e.max_active_environments,
             },
             retry: RetryPolicy {
@@ -124,7 +123,10 @@ pub fn host_template(url_template: &str) -> String {
     let rest = url_template
         .split_once("://")
         .map_or(url_template, |(_, r)| r);
-    rest.split(['/', '?', '#']).next().unwrap_or(rest).to_owned()
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_owned()
 }
 
 /// The web address of the Git host behind an API URL: `https://api.github.com` →

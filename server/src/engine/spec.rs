@@ -43,7 +43,9 @@ pub fn environment_spec(
             return Err("chart.repo is set but chart.path (the chart's name) is not".to_owned());
         }
         (None, path) => ChartSource::InRepository {
-            path: path.clone().unwrap_or_else(|| DEFAULT_CHART_PATH.to_owned()),
+            path: path
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CHART_PATH.to_owned()),
         },
     };
     let image = match &repo.image_pattern {

@@ -32,9 +32,12 @@ pub(super) fn spawn(ctx: Arc<Context>) -> Vec<JoinHandle<()>> {
     let nss: Api<Namespace> = Api::all(ctx.client.clone());
     let c = ctx;
     let ns_watch = tokio::spawn(async move {
-        let mut stream = watcher(nss, watcher::Config::default().labels(labels::MANAGED_SELECTOR))
-            .default_backoff()
-            .boxed();
+        let mut stream = watcher(
+            nss,
+            watcher::Config::default().labels(labels::MANAGED_SELECTOR),
+        )
+        .default_backoff()
+        .boxed();
         while let Some(event) = stream.next().await {
             match event {
                 Ok(watcher::Event::Delete(_)) => c.kick(Kick::All),

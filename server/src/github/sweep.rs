@@ -155,7 +155,9 @@ impl GithubSync {
                 None => PullRequestAction::Opened,
                 Some(row) if row.github_updated_at > pull.updated_at => continue,
                 Some(row) if row.state != "open" => PullRequestAction::Reopened,
-                Some(row) if row.head_sha != pull.head_sha.as_str() => PullRequestAction::Synchronize,
+                Some(row) if row.head_sha != pull.head_sha.as_str() => {
+                    PullRequestAction::Synchronize
+                }
                 Some(row) if differs(row, pull)? => PullRequestAction::Labeled,
                 Some(_) => continue,
             };
@@ -198,12 +200,8 @@ impl GithubSync {
             // Opened after the list was read, or beyond its pages: the next sweep sees it.
             Some(state) if state.open => return Ok(false),
             Some(state) => {
-                let mut event = event_from_open(
-                    name,
-                    installation,
-                    &state.pull,
-                    PullRequestAction::Closed,
-                );
+                let mut event =
+                    event_from_open(name, installation, &state.pull, PullRequestAction::Closed);
                 event.pull_request.open = false;
                 event.pull_request.merged = state.merged;
                 event

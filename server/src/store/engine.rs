@@ -117,7 +117,9 @@ pub async fn live_environment_ids(db: &impl ConnectionTrait) -> Result<Vec<Strin
 }
 
 /// Every environment row.
-pub async fn all_environments(db: &impl ConnectionTrait) -> Result<Vec<preview_environment::Model>> {
+pub async fn all_environments(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<preview_environment::Model>> {
     Ok(preview_environment::Entity::find().all(db).await?)
 }
 

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, Set,
 };
 
 use super::engine::engine_state;
@@ -117,9 +117,9 @@ pub async fn publish_candidates(
 ) -> Result<Vec<PublishCandidate>> {
     let envs = preview_environment::Entity::find()
         .filter(
-            preview_environment::Column::Status
-                .ne("deleted")
-                .or(preview_environment::Column::UpdatedAt.gte(recent_since)),
+            Condition::any()
+                .add(preview_environment::Column::Status.ne("deleted"))
+                .add(preview_environment::Column::UpdatedAt.gte(recent_since)),
         )
         .all(db)
         .await?;
@@ -287,11 +287,16 @@ pub async fn save_publication(
 }
 
 /// The sweep's `ETag` of a repository's open-PR list.
-pub async fn open_pulls_etag(db: &impl ConnectionTrait, repository_id: &str) -> Result<Option<String>> {
-    Ok(repository_sweep::Entity::find_by_id(repository_id.to_owned())
-        .one(db)
-        .await?
-        .and_then(|r| r.open_pulls_etag))
+pub async fn open_pulls_etag(
+    db: &impl ConnectionTrait,
+    repository_id: &str,
+) -> Result<Option<String>> {
+    Ok(
+        repository_sweep::Entity::find_by_id(repository_id.to_owned())
+            .one(db)
+            .await?
+            .and_then(|r| r.open_pulls_etag),
+    )
 }
 
 /// Stores a sweep that read the list: its new `ETag` (none when GitHub sent none).

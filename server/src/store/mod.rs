@@ -8,6 +8,7 @@ pub mod entities;
 pub mod environments;
 pub mod github;
 pub mod intake;
+pub mod operator_requests;
 pub mod repositories;
 pub mod tokens;
 

@@ -200,6 +200,10 @@ pub struct Harness {
 /// Starts everything; `tune` adjusts the engine settings before the engine starts.
 pub async fn start(backend: Backend, tune: impl FnOnce(&mut EngineSettings)) -> Harness {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let kit = TestKit::start().await.expect("the doubles start");
     let client = kit.kube_client().expect("a client for the double");
     let (db, guard) = fresh_database(backend).await;
@@ -328,7 +332,7 @@ impl Harness {
 
     async fn send(&self, d: catalyst_testkit::Delivery) -> catalyst_testkit::Delivery {
         let r = self.kit.github().deliver(&d).await.unwrap();
-        assert_eq!(r.status, 202, "webhook answered {}: {}", r.status, r.body);
+        assert!(r.status < 300, "webhook answered {}: {}", r.status, r.body);
         d
     }
 

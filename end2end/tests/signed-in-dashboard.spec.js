@@ -1,0 +1,139 @@
+// The signed-in dashboard against catalyst + the testkit doubles: sign in with GitHub,
+// watch an environment appear as its webhook arrives, open it, follow its logs live,
+// redeploy, see a non-operator refused, delete it and see it disappear.
+const { test, expect } = require('@playwright/test');
+const { api, screenshotPath, control, pullRequest, signIn } = require('./support');
+
+test.describe.configure({ mode: 'serial' });
+
+const REPO = 'acme/web';
+const NUMBER = 101;
+let envPath = null;
+let namespace = null;
+
+test('sign in with GitHub shows who is signed in', async ({ page }) => {
+  await signIn(page, 'octocat');
+  await expect(page.locator('.user .role')).toHaveText('operator');
+  await page.screenshot({ path: screenshotPath('signed-in'), fullPage: true });
+});
+
+test('environments appear live as webhooks arrive', async ({ page }) => {
+  const created = await api('POST', '/repositories', { full_name: REPO, health_path: '/' });
+  expect([201, 409]).toContain(created.status);
+  await signIn(page, 'octocat');
+  await page.goto('/');
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await expect(page.locator('.totals')).toBeVisible();
+  // No reload from here on: the row must arrive over the live channel.
+  await pullRequest({ repo: REPO, action: 'open', number: NUMBER, title: 'Add search box', author: 'alice' });
+  const row = page.locator('table.environments tbody tr').filter({ hasText: REPO }).filter({ hasText: `#${NUMBER}` });
+  await expect(row).toHaveCount(1, { timeout: 20_000 });
+  await expect(row).toContainText('Add search box');
+  namespace = (await row.locator('code').textContent()).trim();
+  envPath = await row.locator('a.env-link').getAttribute('href');
+  expect(envPath).toMatch(/^\/environments\//);
+  await page.screenshot({ path: screenshotPath('environments-live'), fullPage: true });
+
+  // Filters live in the URL and work on the rendered rows.
+  await page.goto(`/?q=${encodeURIComponent('search box')}&sort=usage`);
+  await expect(page.locator('table.environments tbody tr')).toHaveCount(1);
+  await page.goto('/?status=deleted');
+  await expect(page.getByRole('heading', { name: 'No environment matches the filter' })).toBeVisible();
+});
+
+test('the environment page follows container logs live', async ({ page }) => {
+  expect(envPath).not.toBeNull();
+  await control('/pod', { namespace, name: 'web-e2e', container: 'web' });
+  await control('/metrics', { namespace, pod: 'web-e2e', container: 'web', cpu: '120m', memory: '96Mi' });
+  await signIn(page, 'octocat');
+  // The pod table is rendered with the page: reload until the new pod runs.
+  await expect(async () => {
+    await page.goto(envPath);
+    await expect(page.locator('table.pods tr[data-pod="web-e2e"]')).toContainText('running', { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Deployment history' })).toBeVisible();
+  await control('/log', { namespace, pod: 'web-e2e', container: 'web', lines: ['booting web', 'listening on :8080'] });
+  await page.locator('select[name="container"]').selectOption('web-e2e/web');
+  const logs = page.locator('.log-scroll');
+  await expect(logs).toContainText('listening on :8080', { timeout: 15_000 });
+  for (let i = 1; i <= 3; i++) {
+    await control('/log', { namespace, pod: 'web-e2e', container: 'web', lines: [`GET /search?q=${i} 200`] });
+  }
+  await expect(logs).toContainText('GET /search?q=3 200', { timeout: 15_000 });
+  await page.locator('input[name="filter"]').fill('search');
+  await expect(logs.locator('mark').first()).toHaveText('search');
+  await page.screenshot({ path: screenshotPath('environment-logs'), fullPage: true });
+});
+
+test('redeploy asks the engine for a new attempt', async ({ page }) => {
+  await signIn(page, 'octocat');
+  await page.goto(envPath);
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await page.getByRole('button', { name: 'Redeploy' }).click();
+  await expect(page.getByText(/Done\.|A redeploy was requested/).first()).toBeVisible({ timeout: 15_000 });
+  await page.screenshot({ path: screenshotPath('environment-redeploy'), fullPage: true });
+});
+
+test('a non-operator is refused deletion on someone else\'s repository', async ({ page }) => {
+  await signIn(page, 'mallory');
+  await expect(page.locator('.user .role')).toHaveText('member');
+  await page.goto(envPath);
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await expect(page.getByText('Redeploy and delete need an operator')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Delete environment' })).toHaveCount(0);
+  // The server refuses too, whatever the page shows.
+  const csrf = await page.locator('form[action="/auth/logout"] input[name="csrf"]').getAttribute('value');
+  const id = envPath.split('/').pop();
+  const answer = await page.evaluate(async ({ id, csrf }) => {
+    const res = await fetch('/api/delete_environment', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ id, csrf }).toString(),
+    });
+    return { status: res.status, text: await res.text() };
+  }, { id, csrf });
+  expect(answer.status).toBeGreaterThanOrEqual(400);
+  expect(answer.text).toContain('Only operators');
+  // And a wrong CSRF token is refused before anything else.
+  const forged = await page.evaluate(async ({ id }) => {
+    const res = await fetch('/api/delete_environment', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ id, csrf: 'forged' }).toString(),
+    });
+    return res.text();
+  }, { id });
+  expect(forged).toContain('CSRF');
+  await page.screenshot({ path: screenshotPath('environment-non-operator'), fullPage: true });
+});
+
+test('delete, confirm, and the environment disappears', async ({ page }) => {
+  await signIn(page, 'octocat');
+  await page.goto(envPath);
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await page.getByRole('button', { name: 'Delete environment' }).click();
+  await expect(page.getByRole('alertdialog', { name: 'Confirm deletion' })).toBeVisible();
+  await page.screenshot({ path: screenshotPath('environment-delete-confirm'), fullPage: true });
+  await page.getByRole('button', { name: 'Yes, delete' }).click();
+  await expect(page.locator('.env-status')).toHaveAttribute('data-status', /deleting|deleted/, { timeout: 15_000 });
+  await page.goto('/');
+  const row = page.locator('table.environments tbody tr').filter({ hasText: REPO }).filter({ hasText: `#${NUMBER}` });
+  await expect(row).toHaveCount(0, { timeout: 45_000 });
+  await page.screenshot({ path: screenshotPath('environments-after-delete'), fullPage: true });
+});
+
+test('repositories page validates fields', async ({ page }) => {
+  await signIn(page, 'octocat');
+  await page.goto('/repositories');
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await expect(page.locator(`tr[data-repository="${REPO}"]`)).toBeVisible();
+  await page.locator('input[name="form[full_name]"]').fill('acme/api');
+  await page.locator('input[name="form[quota_cpu]"]').fill('lots');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.locator('#err-quota_cpu')).toContainText('not a Kubernetes quantity');
+  await page.locator('input[name="form[quota_cpu]"]').fill('500m');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.locator('tr[data-repository="acme/api"]')).toBeVisible({ timeout: 10_000 });
+  await page.screenshot({ path: screenshotPath('repositories'), fullPage: true });
+});

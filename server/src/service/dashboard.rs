@@ -1,0 +1,385 @@
+//! The service layer's environment and repository actions that the dashboard uses
+//! first and the JSON API and MCP will share: environment detail, deployment history,
+//! pods, logs (tail and follow), usage, the metrics summary, redeploy, delete, and
+//! repository configuration. Entrances authorise; these methods decide and persist.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use app::dto::{
+    ClusterState, ContainerInfo, DeploymentRecord, EnvironmentRow, EnvironmentsOverview,
+    MetricsSummary, PodInfo, ResourceUsage, percentile,
+};
+use app::model::{EnvironmentStatus, EnvironmentSummary};
+use chrono::Utc;
+use futures::Stream;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+use super::{CatalystService, RepositoryView, ServiceError};
+use crate::cluster::logs::{self as cluster_logs, LogQuery, PodSummary};
+use crate::store::entities::{deployment, preview_environment, repository};
+use crate::store::repositories::{self, NewRepository};
+use crate::store::{
+    StoreError, deployments, encode_list, engine, environments, operator_requests,
+};
+
+/// The Kubernetes client, printable (kube's client is not `Debug`).
+#[derive(Clone)]
+pub struct ClusterClient(pub kube::Client);
+
+impl std::fmt::Debug for ClusterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterClient(..)")
+    }
+}
+
+/// Which log to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRequest {
+    pub pod: String,
+    pub container: String,
+    pub tail_lines: Option<i64>,
+    pub since_seconds: Option<i64>,
+    pub timestamps: bool,
+}
+
+impl LogRequest {
+    fn query(&self) -> LogQuery {
+        LogQuery {
+            container: Some(self.container.clone()),
+            tail_lines: self.tail_lines,
+            since_seconds: self.since_seconds,
+            timestamps: self.timestamps,
+            previous: false,
+        }
+    }
+}
+
+/// Created a repository, or changed an existing one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RepositoryChange {
+    Created(RepositoryView),
+    Updated(RepositoryView),
+}
+
+impl RepositoryChange {
+    pub fn view(&self) -> &RepositoryView {
+        match self {
+            Self::Created(v) | Self::Updated(v) => v,
+        }
+    }
+}
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn pod_info(p: PodSummary) -> PodInfo {
+    PodInfo {
+        name: p.name,
+        phase: p.phase,
+        ready: p.ready,
+        created_at: p.created_at,
+        containers: p
+            .containers
+            .into_iter()
+            .map(|c| ContainerInfo {
+                name: c.name,
+                init: c.init,
+                state: c.state,
+                ready: c.ready,
+                restarts: c.restarts,
+                last_termination_reason: c.last_termination_reason,
+            })
+            .collect(),
+    }
+}
+
+fn record(d: deployment::Model) -> DeploymentRecord {
+    let log_excerpt = d.log_excerpt.clone();
+    DeploymentRecord {
+        summary: environments::deployment_summary(d),
+        log_excerpt,
+    }
+}
+
+impl CatalystService {
+    fn kube(&self) -> Option<&kube::Client> {
+        self.cluster.as_ref().map(|c| &c.0)
+    }
+
+    /// Whether the Kubernetes API answers now.
+    pub async fn cluster_state(&self) -> ClusterState {
+        let Some(client) = self.kube() else {
+            return ClusterState::NotConfigured;
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version()).await {
+            Ok(Ok(_)) => ClusterState::Connected,
+            Ok(Err(e)) => ClusterState::Unreachable(e.to_string()),
+            Err(_) => ClusterState::Unreachable("no answer within 2 s".into()),
+        }
+    }
+
+    /// One environment as the list shows it, also when its pull request is closed.
+    pub async fn environment_summary(
+        &self,
+        id: &str,
+    ) -> Result<Option<EnvironmentSummary>, ServiceError> {
+        if let Some(s) = environments::list_open(&self.db)
+            .await?
+            .into_iter()
+            .find(|e| e.id == id)
+        {
+            return Ok(Some(s));
+        }
+        let Some(env) = engine::environment(&self.db, id).await? else {
+            return Ok(None);
+        };
+        let pr = crate::store::entities::pull_request::Entity::find_by_id(env.pull_request_id.clone())
+            .one(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        let repo = repository::Entity::find_by_id(env.repository_id.clone())
+            .one(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        let latest = deployments::for_environment(&self.db, id)
+            .await?
+            .into_iter()
+            .last()
+            .map(environments::deployment_summary);
+        Ok(Some(EnvironmentSummary {
+            id: env.id.clone(),
+            repository: repo.map(|r| r.full_name).unwrap_or_default(),
+            pr_number: u64::try_from(env.pr_number).unwrap_or_default(),
+            pr_title: pr.as_ref().map(|p| p.title.clone()),
+            author: pr.as_ref().map(|p| p.author.clone()),
+            namespace: env.namespace.clone(),
+            status: EnvironmentStatus::parse(&env.status).unwrap_or(EnvironmentStatus::Pending),
+            url: env.url.clone(),
+            head_sha: pr.map(|p| p.head_sha).unwrap_or_default(),
+            created_at: env.created_at,
+            updated_at: env.updated_at,
+            latest_deployment: latest,
+            queue_position: None,
+            last_error: env.last_error.clone(),
+            deletion_stuck: env.deletion_stuck,
+        }))
+    }
+
+    /// `list_deployments`: every attempt of an environment, newest first.
+    pub async fn list_deployments(&self, id: &str) -> Result<Vec<DeploymentRecord>, ServiceError> {
+        let mut all: Vec<DeploymentRecord> = deployments::for_environment(&self.db, id)
+            .await?
+            .into_iter()
+            .map(record)
+            .collect();
+        all.reverse();
+        Ok(all)
+    }
+
+    /// The pods of a namespace; `Err` carries why the cluster could not say.
+    pub async fn list_pods(&self, namespace: &str) -> Result<Vec<PodInfo>, ClusterState> {
+        let Some(client) = self.kube() else {
+            return Err(ClusterState::NotConfigured);
+        };
+        match tokio::time::timeout(Duration::from_secs(5), cluster_logs::list_pods(client, namespace))
+            .await
+        {
+            Ok(Ok(pods)) => Ok(pods.into_iter().map(pod_info).collect()),
+            Ok(Err(e)) => Err(ClusterState::Unreachable(e.to_string())),
+            Err(_) => Err(ClusterState::Unreachable("no answer within 5 s".into())),
+        }
+    }
+
+    /// CPU and memory of a namespace against its quota.
+    pub async fn namespace_usage(&self, namespace: &str) -> Option<ResourceUsage> {
+        super::usage::namespace_usage(self.kube()?, namespace).await
+    }
+
+    /// `get_logs`: a tail of one container's log as text.
+    pub async fn get_logs(&self, namespace: &str, req: &LogRequest) -> Result<String, String> {
+        let client = self.kube().ok_or("the cluster is not connected")?;
+        cluster_logs::tail(client, namespace, &req.pod, &req.query())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The live log (the tail first), line by line, until the container stops.
+    pub async fn follow_logs(
+        &self,
+        namespace: &str,
+        req: &LogRequest,
+    ) -> Result<impl Stream<Item = Result<String, String>> + Send + use<>, String> {
+        use futures::StreamExt;
+        let client = self.kube().ok_or("the cluster is not connected")?;
+        let stream = cluster_logs::follow(client, namespace, &req.pod, &req.query())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(stream.map(|r| r.map_err(|e| e.to_string())))
+    }
+
+    /// `redeploy_environment`: records that a new attempt is wanted and wakes the engine.
+    pub async fn redeploy_environment(&self, id: &str, who: &str) -> Result<bool, ServiceError> {
+        let Some(env) = engine::environment(&self.db, id).await? else {
+            return Ok(false);
+        };
+        if matches!(env.status.as_str(), "deleting" | "deleted") {
+            return Err(ServiceError::Conflict(
+                "the environment is being deleted; reopen or push to the pull request instead"
+                    .into(),
+            ));
+        }
+        operator_requests::request_redeploy(&self.db, id, who, Utc::now()).await?;
+        self.reconcile.wake();
+        Ok(true)
+    }
+
+    /// `delete_environment`: the environment is not wanted any more; shows `deleting`
+    /// at once and wakes the engine, which removes the namespace.
+    pub async fn delete_environment(&self, id: &str, who: &str) -> Result<bool, ServiceError> {
+        let Some(env) = engine::environment(&self.db, id).await? else {
+            return Ok(false);
+        };
+        operator_requests::request_delete(&self.db, &env, who, Utc::now()).await?;
+        self.reconcile.wake();
+        Ok(true)
+    }
+
+    /// Pending redeploy/delete requests of an environment.
+    pub async fn environment_requests(
+        &self,
+        id: &str,
+    ) -> Result<Option<operator_requests::environment_request::Model>, ServiceError> {
+        Ok(operator_requests::of(&self.db, id).await?)
+    }
+
+    /// `get_metrics_summary`: active environments, deployments in flight, queue length,
+    /// success rate and p50/p95 of successful deployments (queued → finished).
+    pub async fn get_metrics_summary(&self) -> Result<MetricsSummary, ServiceError> {
+        let envs: Vec<preview_environment::Model> = engine::all_environments(&self.db).await?;
+        let attempts = deployment::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        let mut durations = Vec::new();
+        let (mut succeeded, mut failed, mut in_flight, mut queued) = (0u64, 0u64, 0u64, 0u64);
+        for d in &attempts {
+            match d.phase.as_str() {
+                "succeeded" => {
+                    succeeded += 1;
+                    if let Some(f) = d.finished_at {
+                        durations.push((f - d.queued_at).num_milliseconds() as f64 / 1000.0);
+                    }
+                }
+                "failed" => failed += 1,
+                "queued" => queued += 1,
+                p if deployments::IN_FLIGHT.contains(&p) => in_flight += 1,
+                _ => {}
+            }
+        }
+        Ok(MetricsSummary {
+            active_environments: envs
+                .iter()
+                .filter(|e| !matches!(e.status.as_str(), "deleted" | "deleting"))
+                .count() as u64,
+            deployments_in_flight: in_flight,
+            queue_length: queued,
+            success_rate: (succeeded + failed > 0)
+                .then(|| succeeded as f64 / (succeeded + failed) as f64),
+            p50_deployment_secs: percentile(&durations, 50.0),
+            p95_deployment_secs: percentile(&durations, 95.0),
+        })
+    }
+
+    /// The environments page: open environments (not yet deleted) with usage, the last
+    /// deployment's duration, totals and the cluster's state.
+    pub async fn environments_overview(&self) -> Result<EnvironmentsOverview, ServiceError> {
+        let list = self.environments().await?;
+        let cluster = self.cluster_state().await;
+        let items: Vec<EnvironmentSummary> = list
+            .items
+            .into_iter()
+            .filter(|e| e.status != EnvironmentStatus::Deleted)
+            .collect();
+        // The newest finished attempt of each environment: (attempt, seconds).
+        let mut last_finished: HashMap<String, (i32, i64)> = HashMap::new();
+        for d in deployment::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::from)?
+        {
+            let Some(f) = d.finished_at else { continue };
+            let secs = (f - d.queued_at).num_seconds().max(0);
+            let newer = last_finished
+                .get(&d.environment_id)
+                .is_none_or(|(attempt, _)| *attempt < d.attempt);
+            if newer {
+                last_finished.insert(d.environment_id.clone(), (d.attempt, secs));
+            }
+        }
+        let usages = if cluster == ClusterState::Connected {
+            futures::future::join_all(items.iter().map(|e| self.namespace_usage(&e.namespace))).await
+        } else {
+            vec![None; items.len()]
+        };
+        let rows = items
+            .into_iter()
+            .zip(usages)
+            .map(|(env, usage)| EnvironmentRow {
+                last_deployment_secs: last_finished.get(&env.id).map(|(_, s)| *s),
+                env,
+                usage,
+            })
+            .collect();
+        Ok(EnvironmentsOverview {
+            rows,
+            totals: self.get_metrics_summary().await?,
+            cluster,
+            configured_repositories: list.configured_repositories,
+            generated_at: list.generated_at,
+        })
+    }
+
+    /// `configure_repository`: creates the repository, or replaces the preview settings
+    /// of an existing one (its namespace slug never changes).
+    pub async fn configure_repository(
+        &self,
+        new: NewRepository,
+    ) -> Result<RepositoryChange, ServiceError> {
+        let key = new.full_name.key();
+        let Some(existing) = repositories::find_by_key(&self.db, &key).await? else {
+            return Ok(RepositoryChange::Created(self.create_repository(new).await?));
+        };
+        let s = new.settings;
+        let mut row: repository::ActiveModel = existing.into();
+        row.chart_repo = Set(s.chart_repo);
+        row.chart_path = Set(s.chart_path);
+        row.chart_version = Set(s.chart_version);
+        row.values_yaml = Set(s.values_yaml);
+        row.values_files = Set(encode_list(&s.values_files));
+        row.build_dockerfile = Set(s.build_dockerfile);
+        row.build_context = Set(s.build_context);
+        row.image_pattern = Set(s.image_pattern);
+        row.health_path = Set(s.health_path);
+        row.quota_cpu = Set(s.quota_cpu);
+        row.quota_memory = Set(s.quota_memory);
+        row.quota_pods = Set(s.quota_pods);
+        row.secrets = Set(encode_list(&s.secrets));
+        row.secret_store_namespace = Set(s.secret_store_namespace);
+        row.required_label = Set(s.required_label);
+        row.deploy_drafts = Set(s.deploy_drafts);
+        row.fork_opt_in_label = Set(s.fork_opt_in_label);
+        if s.installation_id.is_some() {
+            row.installation_id = Set(s.installation_id);
+        }
+        row.updated_at = Set(Utc::now());
+        let updated = row.update(&self.db).await.map_err(StoreError::from)?;
+        self.reconcile.wake();
+        let view = self
+            .list_repositories()
+            .await?
+            .into_iter()
+            .find(|r| r.id == updated.id)
+            .ok_or_else(|| ServiceError::Conflict("the repository vanished while saving".into()))?;
+        Ok(RepositoryChange::Updated(view))
+    }
+}

@@ -1,0 +1,552 @@
+//! The engine end to end: webhooks from testkit's GitHub double over real HTTP into
+//! Catalyst's server, the in-process engine against testkit's Kubernetes double, and
+//! assertions on the objects in the cluster and the rows in the database — on SQLite and
+//! on Postgres.
+
+mod engine_support;
+
+use std::time::Duration;
+
+use catalyst_server::engine::drift;
+use catalyst_testkit::kube::ProxyResponse;
+use catalyst_testkit::{JobBehaviour, Match, Outage, WorkloadBehaviour};
+use engine_support::{Backend, DOMAIN, Harness, REPO, sha, start};
+use serde_json::json;
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn job_pattern(head: &str) -> String {
+    format!("catalyst-deploy-{}-*", &head[..12])
+}
+
+async fn open_and_wait_ready(h: &Harness, number: u64, head: &str) {
+    h.open(number, head).await;
+    h.wait_status(number, "ready").await;
+}
+
+both_backends!(
+    open_creates_the_kit_and_becomes_ready,
+    a_failing_job_is_retried_three_times_then_failed_with_logs,
+    an_unhealthy_app_fails_with_health_check_logs,
+    a_push_mid_deploy_cancels_the_old_job_and_deploys_the_new_sha,
+    the_same_sha_twice_starts_one_deployment,
+    close_deletes_the_namespace_and_waits_until_it_is_gone,
+    a_stuck_deletion_is_flagged_and_notified,
+    sixty_prs_with_a_limit_of_ten_all_become_ready,
+    an_api_outage_is_survived,
+    a_restart_at_any_moment_converges,
+    drift_is_repaired,
+    unschedulable_pods_are_capacity_not_failure,
+);
+
+async fn open_creates_the_kit_and_becomes_ready(backend: Backend) {
+    let mut h = start(backend, |_| {}).await;
+    let head = sha(1, 1);
+    open_and_wait_ready(&h, 1, &head).await;
+    let ns = "pr-web-1";
+    let c = h.kit.cluster();
+
+    let namespace = h.namespace(ns).expect("namespace");
+    let labels = &namespace["metadata"]["labels"];
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "catalyst");
+    assert_eq!(labels["catalyst.dev/repository"], "acme.web");
+    assert_eq!(labels["catalyst.dev/pr-number"], "1");
+    assert_eq!(labels["catalyst.dev/head-sha"], head.as_str());
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+    for (api_version, kind, name) in [
+        ("v1", "ResourceQuota", "catalyst-quota"),
+        ("v1", "LimitRange", "catalyst-limits"),
+        (
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            "catalyst-isolation",
+        ),
+        ("v1", "ServiceAccount", "catalyst-deployer"),
+        ("rbac.authorization.k8s.io/v1", "Role", "catalyst-deployer"),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            "catalyst-deployer",
+        ),
+        ("v1", "Secret", "web-env"),
+        ("v1", "Secret", "catalyst-registry"),
+    ] {
+        let obj = c
+            .get(api_version, kind, ns, name)
+            .unwrap_or_else(|| panic!("{kind} {name} missing"));
+        let managers: Vec<&str> = obj["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["manager"].as_str())
+            .collect();
+        assert!(
+            managers.contains(&"catalyst"),
+            "{kind} {name}: {managers:?}"
+        );
+    }
+    // The repository's quota override and the configured defaults.
+    let quota = c.get("v1", "ResourceQuota", ns, "catalyst-quota").unwrap();
+    assert_eq!(quota["spec"]["hard"]["limits.cpu"], "2");
+    let policy = c
+        .get(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            ns,
+            "catalyst-isolation",
+        )
+        .unwrap()
+        .to_string();
+    assert!(
+        policy.contains("ingress-nginx") && policy.contains("registry"),
+        "{policy}"
+    );
+    let role = c
+        .get(
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            ns,
+            "catalyst-deployer",
+        )
+        .unwrap();
+    assert_eq!(role["metadata"]["namespace"], ns);
+
+    // The pull request pod.
+    let jobs = h.jobs(ns);
+    assert_eq!(jobs.len(), 1, "one deploy Job");
+    let job = &jobs[0];
+    assert_eq!(
+        job["metadata"]["name"],
+        format!("catalyst-deploy-{}-1", &head[..12])
+    );
+    assert_eq!(job["spec"]["backoffLimit"], 0);
+    assert!(job["spec"]["activeDeadlineSeconds"].as_i64().unwrap() > 0);
+    assert!(job["spec"]["ttlSecondsAfterFinished"].as_i64().unwrap() > 0);
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "catalyst-deployer");
+    let containers: Vec<&serde_json::Value> = pod["containers"]
+        .as_array()
+        .into_iter()
+        .chain(pod["initContainers"].as_array())
+        .flatten()
+        .collect();
+    assert!(!containers.is_empty());
+    for container in containers {
+        assert!(
+            container["resources"]["limits"]["memory"].is_string(),
+            "{container}"
+        );
+        for env in container["env"].as_array().into_iter().flatten() {
+            let name = env["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if name.contains("token") || name.contains("password") {
+                assert!(env["value"].is_null(), "credential in the pod spec: {env}");
+            }
+        }
+        for port in container["ports"].as_array().into_iter().flatten() {
+            assert!(port["protocol"].is_string(), "{port}");
+        }
+    }
+
+    // The records.
+    let env = h.env(1).await.unwrap();
+    assert_eq!(env.url.as_deref(), Some(&*format!("https://{ns}.{DOMAIN}")));
+    assert!(env.ready_at.is_some());
+    let attempts = h.attempts(1).await;
+    assert_eq!(attempts.len(), 1);
+    let a = &attempts[0];
+    assert_eq!(a.phase, "succeeded");
+    assert_eq!(a.outcome.as_deref(), Some("succeeded"));
+    let stamps = [
+        a.provisioning_at,
+        a.deploying_at,
+        a.verifying_at,
+        a.finished_at,
+    ];
+    assert!(stamps.iter().all(Option::is_some), "{a:?}");
+    assert!(a.queued_at <= a.provisioning_at.unwrap());
+    assert!(a.verifying_at.unwrap() <= a.finished_at.unwrap());
+
+    // The API shows real status, URL and the latest attempt.
+    let items = h.api_environments().await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "ready");
+    assert_eq!(items[0]["url"], format!("https://{ns}.{DOMAIN}"));
+    assert_eq!(items[0]["latest_deployment"]["phase"], "succeeded");
+    assert_eq!(items[0]["latest_deployment"]["attempt"], 1);
+
+    // Subscribers saw the way there.
+    let statuses: Vec<String> = h
+        .drain_events()
+        .into_iter()
+        .filter(|e| e.pr_number == 1)
+        .map(|e| e.status.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        statuses.first().map(String::as_str),
+        Some("pending"),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&"deploying".to_owned()), "{statuses:?}");
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("ready"),
+        "{statuses:?}"
+    );
+    h.finish().await;
+}
+
+async fn a_failing_job_is_retried_three_times_then_failed_with_logs(backend: Backend) {
+    let h = start(backend, |_| {}).await;
+    h.kit.cluster().on_job(
+        Match::namespace("pr-web-2"),
+        JobBehaviour::fail(1).logs([
+            "Release \"preview\" does not exist.",
+            "Error: chart not found",
+        ]),
+    );
+    h.open(2, &sha(2, 1)).await;
+    let env = h.wait_status(2, "failed").await;
+    let attempts = h.attempts(2).await;
+    assert_eq!(attempts.len(), 4, "the first try and three retries");
+    for a in &attempts {
+        assert_eq!(a.phase, "failed");
+        assert_eq!(a.outcome.as_deref(), Some("job"));
+        assert_eq!(a.failed_check.as_deref(), Some("job"));
+        assert!(a.error.as_deref().unwrap().contains("exit code 1"), "{a:?}");
+        assert!(
+            a.log_excerpt
+                .as_deref()
+                .unwrap()
+                .contains("Error: chart not found"),
+            "{a:?}"
+        );
+    }
+    // Backoff: each retry was queued after the previous attempt finished.
+    for pair in attempts.windows(2) {
+        assert!(pair[1].queued_at >= pair[0].finished_at.unwrap());
+    }
+    assert!(env.last_error.as_deref().unwrap().contains("exit code 1"));
+    h.wait_until("the permanent failure is notified", LONG, || async {
+        h.inbox
+            .messages()
+            .iter()
+            .any(|m| m.contains("failed permanently"))
+    })
+    .await;
+    // It stays failed: no fifth attempt.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.attempts(2).await.len(), 4);
+    assert_eq!(h.inbox.messages().len(), 1, "notified once");
+    h.finish().await;
+}
+
+async fn an_unhealthy_app_fails_with_health_check_logs(backend: Backend) {
+    let h = start(backend, |s| {
+        s.cluster.health_timeout = Duration::from_millis(250);
+        s.retry.max_retries = 1;
+    })
+    .await;
+    let c = h.kit.cluster();
+    c.on_workload(
+        Match::namespace("pr-web-3"),
+        WorkloadBehaviour::ready().logs(["listening on :8080", "cannot reach the database"]),
+    );
+    c.set_service_response(
+        "pr-web-3",
+        "web",
+        ProxyResponse {
+            status: 503,
+            content_type: "text/plain".into(),
+            body: "database unreachable".into(),
+        },
+    );
+    h.open(3, &sha(3, 1)).await;
+    h.wait_status(3, "failed").await;
+    let attempts = h.attempts(3).await;
+    assert_eq!(attempts.len(), 2, "one retry as configured");
+    let last = attempts.last().unwrap();
+    assert_eq!(last.outcome.as_deref(), Some("health"));
+    assert_eq!(last.failed_check.as_deref(), Some("http_probe"));
+    assert!(
+        last.error.as_deref().unwrap().contains("/healthz"),
+        "{last:?}"
+    );
+    let logs = last.log_excerpt.as_deref().unwrap();
+    assert!(logs.contains("cannot reach the database"), "{logs}");
+    let items = h.api_environments().await;
+    assert_eq!(items[0]["status"], "failed");
+    assert_eq!(items[0]["latest_deployment"]["failed_check"], "http_probe");
+    h.finish().await;
+}
+
+async fn a_push_mid_deploy_cancels_the_old_job_and_deploys_the_new_sha(backend: Backend) {
+    let h = start(backend, |_| {}).await;
+    let (old, new) = (sha(4, 1), sha(4, 2));
+    h.kit
+        .cluster()
+        .on_job(Match::name(job_pattern(&old)), JobBehaviour::forever());
+    h.open(4, &old).await;
+    let old_job = format!("catalyst-deploy-{}-1", &old[..12]);
+    h.wait_until("the old Job runs", LONG, || async {
+        h.jobs("pr-web-4")
+            .iter()
+            .any(|j| j["metadata"]["name"] == old_job.as_str())
+    })
+    .await;
+    h.push(4, &new).await;
+    h.wait_status(4, "ready").await;
+    let attempts = h.attempts(4).await;
+    assert_eq!(attempts.len(), 2, "{attempts:#?}");
+    assert_eq!(attempts[0].phase, "superseded");
+    assert_eq!(attempts[0].head_sha, old);
+    assert!(attempts[0].finished_at.is_some());
+    assert_eq!(attempts[1].phase, "succeeded");
+    assert_eq!(attempts[1].head_sha, new);
+    assert!(
+        h.kit
+            .cluster()
+            .get("batch/v1", "Job", "pr-web-4", &old_job)
+            .is_none(),
+        "the old Job is deleted"
+    );
+    let ns = h.namespace("pr-web-4").unwrap();
+    assert_eq!(
+        ns["metadata"]["labels"]["catalyst.dev/head-sha"],
+        new.as_str()
+    );
+    h.finish().await;
+}
+
+async fn the_same_sha_twice_starts_one_deployment(backend: Backend) {
+    let h = start(backend, |_| {}).await;
+    let head = sha(5, 1);
+    let opened = h.open(5, &head).await;
+    h.push(5, &head).await;
+    h.redeliver(&opened).await;
+    h.wait_status(5, "ready").await;
+    h.redeliver(&opened).await;
+    h.push(5, &head).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let attempts = h.attempts(5).await;
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert_eq!(h.jobs("pr-web-5").len(), 1);
+    assert_eq!(h.status(5).await.as_deref(), Some("ready"));
+    h.finish().await;
+}
+
+async fn close_deletes_the_namespace_and_waits_until_it_is_gone(backend: Backend) {
+    let h = start(backend, |_| {}).await;
+    h.kit
+        .cluster()
+        .set_namespace_deletion_delay(Duration::from_millis(400));
+    open_and_wait_ready(&h, 6, &sha(6, 1)).await;
+    h.close(6).await;
+    h.wait_status(6, "deleting").await;
+    assert!(h.namespace("pr-web-6").is_some(), "still terminating");
+    let env = h.wait_status(6, "deleted").await;
+    assert!(h.namespace("pr-web-6").is_none());
+    assert!(env.deleted_at.is_some());
+    assert!(!env.deletion_stuck);
+    h.finish().await;
+}
+
+async fn a_stuck_deletion_is_flagged_and_notified(backend: Backend) {
+    let h = start(backend, |s| s.deletion_timeout = Duration::from_millis(300)).await;
+    open_and_wait_ready(&h, 7, &sha(7, 1)).await;
+    h.kit.cluster().set_namespace_stuck("pr-web-7", true);
+    h.close(7).await;
+    h.wait_until("the deletion is flagged stuck", LONG, || async {
+        h.env(7).await.is_some_and(|e| e.deletion_stuck)
+    })
+    .await;
+    assert_eq!(h.status(7).await.as_deref(), Some("deleting"));
+    h.wait_until("operators are notified", LONG, || async {
+        h.inbox.messages().iter().any(|m| m.contains("pr-web-7"))
+    })
+    .await;
+    // Once the finalizer lets go, the retried deletion finishes.
+    h.kit.cluster().set_namespace_stuck("pr-web-7", false);
+    let env = h.wait_status(7, "deleted").await;
+    assert!(!env.deletion_stuck);
+    assert!(h.namespace("pr-web-7").is_none());
+    h.finish().await;
+}
+
+async fn sixty_prs_with_a_limit_of_ten_all_become_ready(backend: Backend) {
+    let h = start(backend, |s| {
+        s.poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let sampler_db = h.db().clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_sampling = stop.clone();
+    let sampler = tokio::spawn(async move {
+        let mut max = 0usize;
+        let mut saw_queue = false;
+        while !stop_sampling.load(std::sync::atomic::Ordering::Relaxed) {
+            let rows = catalyst_server::store::deployments::unfinished(&sampler_db)
+                .await
+                .unwrap();
+            let in_flight = rows.iter().filter(|d| d.phase != "queued").count();
+            max = max.max(in_flight);
+            let states = catalyst_server::store::engine::all_states(&sampler_db)
+                .await
+                .unwrap();
+            saw_queue |= states.values().any(|s| s.queue_position.unwrap_or(0) > 1);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (max, saw_queue)
+    });
+    for n in 100..160 {
+        h.open(n, &sha(n, 1)).await;
+    }
+    for n in 100..160 {
+        h.wait_status_within(n, "ready", Duration::from_secs(60))
+            .await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (max, saw_queue) = sampler.await.unwrap();
+    assert!(max <= 10, "{max} deployments ran at once");
+    assert!(saw_queue, "waiting environments knew their queue position");
+    let seen = h
+        .engine()
+        .metrics()
+        .max_in_flight
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!((1..=10).contains(&seen), "{seen}");
+    for n in 100..160 {
+        assert_eq!(h.attempts(n).await.len(), 1, "PR {n}");
+    }
+    assert!(h.env(100).await.is_some());
+    h.finish().await;
+}
+
+async fn an_api_outage_is_survived(backend: Backend) {
+    let h = start(backend, |_| {}).await;
+    h.kit
+        .cluster()
+        .faults()
+        .outage(Outage::Status(503), Duration::from_millis(1200));
+    h.open(8, &sha(8, 1)).await;
+    h.wait_status(8, "ready").await;
+    let errors = h.engine().metrics().errors();
+    assert!(errors.get("api").copied().unwrap_or(0) > 0, "{errors:?}");
+    let attempts = h.attempts(8).await;
+    assert_eq!(attempts.len(), 1, "an outage is not an application failure");
+    h.finish().await;
+}
+
+async fn a_restart_at_any_moment_converges(backend: Backend) {
+    let mut h = start(backend, |_| {}).await;
+    let c = h.kit.cluster();
+    c.on_job(
+        Match::namespace("pr-web-9"),
+        JobBehaviour::succeed()
+            .after(Duration::from_millis(150))
+            .creates(engine_support::app_objects()),
+    );
+    c.on_workload(
+        Match::namespace("pr-web-9"),
+        WorkloadBehaviour::ready().ready_after(Duration::from_millis(150)),
+    );
+    c.faults().set_latency(Duration::from_millis(3));
+    h.kill_engine();
+    h.open(9, &sha(9, 1)).await;
+    let mut phases_killed_in = std::collections::BTreeSet::new();
+    for round in 1..40u64 {
+        h.start_engine();
+        tokio::time::sleep(Duration::from_millis(7 * (round % 9) + 5)).await;
+        h.kill_engine();
+        if let Some(a) = h.attempts(9).await.last() {
+            phases_killed_in.insert(a.phase.clone());
+        }
+        if h.status(9).await.as_deref() == Some("ready") {
+            break;
+        }
+    }
+    h.start_engine();
+    h.wait_status(9, "ready").await;
+    let attempts = h.attempts(9).await;
+    assert_eq!(attempts.len(), 1, "{attempts:#?}");
+    assert_eq!(attempts[0].phase, "succeeded");
+    assert_eq!(
+        h.jobs("pr-web-9").len(),
+        1,
+        "one Job, found again after restarts"
+    );
+    for phase in ["provisioning", "deploying", "verifying"] {
+        assert!(
+            phases_killed_in.contains(phase),
+            "killed in {phases_killed_in:?}"
+        );
+    }
+    h.finish().await;
+}
+
+async fn drift_is_repaired(backend: Backend) {
+    let h = start(backend, |_| {}).await;
+    open_and_wait_ready(&h, 10, &sha(10, 1)).await;
+    let c = h.kit.cluster();
+    // An orphan: managed by Catalyst, but no open pull request owns it.
+    c.create(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "pr-web-999",
+        "labels": {"app.kubernetes.io/managed-by": "catalyst", "catalyst.dev/pr-number": "999"}}}),
+    )
+    .unwrap();
+    // A namespace of an open pull request deleted by hand.
+    c.delete("v1", "Namespace", "", "pr-web-10").unwrap();
+    h.wait_until("the orphan is removed", LONG, || async {
+        h.namespace("pr-web-999").is_none()
+    })
+    .await;
+    h.wait_until(
+        "the deleted namespace is recreated and deployed",
+        LONG,
+        || async {
+            h.attempts(10).await.len() == 2 && h.status(10).await.as_deref() == Some("ready")
+        },
+    )
+    .await;
+    assert!(h.namespace("pr-web-10").is_some());
+    assert!(
+        h.namespace("kube-system").is_some(),
+        "unmanaged namespaces are left alone"
+    );
+    let removed = drift::remove_orphans(h.engine().context()).await.unwrap();
+    assert!(removed.is_empty(), "{removed:?}");
+    h.finish().await;
+}
+
+async fn unschedulable_pods_are_capacity_not_failure(backend: Backend) {
+    let h = start(backend, |_| {}).await;
+    h.kit.cluster().set_node_capacity("100m", "64Mi", 110);
+    h.open(11, &sha(11, 1)).await;
+    h.wait_until("a capacity failure is recorded", LONG, || async {
+        h.attempts(11)
+            .await
+            .iter()
+            .any(|a| a.outcome.as_deref() == Some("capacity"))
+    })
+    .await;
+    let status = h.status(11).await.unwrap();
+    assert!(
+        status == "pending" || status == "deploying",
+        "capacity is not a failure: {status}"
+    );
+    h.kit.cluster().set_node_capacity("8", "32Gi", 110);
+    h.wait_status(11, "ready").await;
+    let attempts = h.attempts(11).await;
+    assert!(attempts.len() >= 2);
+    assert!(
+        attempts[..attempts.len() - 1]
+            .iter()
+            .all(|a| a.outcome.as_deref() == Some("capacity")),
+        "{attempts:#?}"
+    );
+    let _ = REPO;
+    h.finish().await;
+}

@@ -1,0 +1,610 @@
+//! GitHub wired into the service: the publishing loop renders each PR's sticky comment
+//! and GitHub deployment from database state (written here directly, as the engine
+//! would), and the sweep heals desired state from the GitHub double's open pull requests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use catalyst_server::core::breaker::BreakerConfig;
+use catalyst_server::core::comment::MARKER;
+use catalyst_server::core::domain::RepositoryName;
+use catalyst_server::core::webhook_event;
+use catalyst_server::github::sync::{GithubSync, PublishSignal, SyncTuning};
+use catalyst_server::github::{
+    ClientTuning, GithubAdapter, GithubSettings, PrivateKeySource, sync,
+};
+use catalyst_server::store;
+use catalyst_server::store::entities::{
+    deployment, preview_environment, pull_request, pull_request_publication,
+};
+use catalyst_server::store::github::DbTokenStore;
+use catalyst_server::store::intake::{self, Delivery};
+use catalyst_server::store::repositories::{self, NewRepository, PreviewSettings};
+use catalyst_testkit::PrSpec;
+use catalyst_testkit::github::state::Comment;
+use catalyst_testkit::github::{GitHub, GitHubServer};
+use chrono::{TimeDelta, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
+};
+
+const REPO: &str = "acme/web";
+const DOMAIN: &str = "preview.example.test";
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Setup {
+    _server: GitHubServer,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(DatabaseConnection, String)>,
+    gh: GitHub,
+    db: DatabaseConnection,
+    sync: Arc<GithubSync>,
+    engine_wakes: Arc<AtomicUsize>,
+}
+
+fn key(byte: u8) -> String {
+    base64::engine::general_purpose::STANDARD.encode([byte; 32])
+}
+
+fn settings(gh: &GitHub, key: String) -> GithubSettings {
+    let mut s = GithubSettings::new(
+        gh.app_id(),
+        PrivateKeySource::Pem(gh.app_private_key_pem().as_bytes().to_vec()),
+        Some(key),
+    );
+    s.api_url = gh.url();
+    s.public_url = "http://catalyst.test".into();
+    s.setup_guide_url = "https://docs.example.test/setup".into();
+    s.tuning = ClientTuning {
+        max_retries: 2,
+        retry_base: Duration::from_millis(5),
+        retry_cap: Duration::from_millis(20),
+        request_timeout: Duration::from_secs(5),
+        token_refresh_margin: Duration::from_secs(300),
+        breaker: BreakerConfig::default(),
+    };
+    s
+}
+
+async fn database(
+    backend: Backend,
+) -> (
+    DatabaseConnection,
+    Option<tempfile::TempDir>,
+    Option<(DatabaseConnection, String)>,
+) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+            let db = store::connect(store::connect_options(&url)).await.unwrap();
+            store::migrate(&db).await.unwrap();
+            (db, Some(dir), None)
+        }
+        Backend::Postgres => {
+            let url = std::env::var("CATALYST_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let mut admin_opts = store::connect_options(&url);
+            admin_opts.max_connections(1).min_connections(0);
+            let admin = store::connect(admin_opts).await.unwrap_or_else(|e| {
+                panic!("PostgreSQL at {url} is needed for the postgres tests: {e}")
+            });
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
+            let mut opts = store::connect_options(&url);
+            opts.max_connections(5)
+                .min_connections(0)
+                .set_schema_search_path(schema.clone());
+            let db = store::connect(opts).await.unwrap();
+            store::migrate(&db).await.unwrap();
+            (db, None, Some((admin, schema)))
+        }
+    }
+}
+
+fn new_sync(gh: &GitHub, db: &DatabaseConnection, wakes: &Arc<AtomicUsize>) -> Arc<GithubSync> {
+    let adapter = GithubAdapter::start(
+        settings(gh, key(7)),
+        Arc::new(DbTokenStore::new(db.clone())),
+    )
+    .unwrap();
+    let wakes = wakes.clone();
+    GithubSync::new(
+        db.clone(),
+        adapter,
+        Some(DOMAIN.to_owned()),
+        SyncTuning::default(),
+        PublishSignal::default(),
+        Arc::new(move || {
+            wakes.fetch_add(1, Ordering::SeqCst);
+        }),
+    )
+}
+
+async fn setup(backend: Backend) -> Setup {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = GitHubServer::start(0).await.unwrap();
+    let gh = server.handle();
+    gh.add_repo(REPO);
+    let (db, dir, pg) = database(backend).await;
+    repositories::create(
+        &db,
+        NewRepository {
+            full_name: RepositoryName::parse(REPO).unwrap(),
+            project: None,
+            settings: PreviewSettings {
+                health_path: "/healthz".into(),
+                deploy_drafts: true,
+                installation_id: Some(i64::try_from(gh.installation_id()).unwrap()),
+                ..PreviewSettings::default()
+            },
+        },
+        Some(DOMAIN),
+    )
+    .await
+    .unwrap();
+    let engine_wakes = Arc::new(AtomicUsize::new(0));
+    let sync = new_sync(&gh, &db, &engine_wakes);
+    Setup {
+        _server: server,
+        _dir: dir,
+        pg,
+        gh,
+        db,
+        sync,
+        engine_wakes,
+    }
+}
+
+impl Setup {
+    async fn finish(self) {
+        if let Some((admin, schema)) = &self.pg {
+            let _ = self.db.clone().close().await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await;
+        }
+    }
+
+    /// One publishing pass, waited for until GitHub has everything, then recorded.
+    async fn publish(&self) -> usize {
+        let report = self.sync.publish_once().await.unwrap();
+        self.sync.settle(Duration::from_secs(10)).await.unwrap();
+        report.handed
+    }
+
+    fn sticky(&self, repo: &str, number: u64) -> Vec<Comment> {
+        self.gh
+            .comments(repo, number)
+            .into_iter()
+            .filter(|c| c.body.starts_with(MARKER))
+            .collect()
+    }
+
+    fn count(&self, method: &str, path_fragment: &str) -> usize {
+        self.gh
+            .state()
+            .recorder
+            .matching(method, path_fragment)
+            .len()
+    }
+
+    async fn pr(&self, number: i64) -> pull_request::Model {
+        pull_request::Entity::find()
+            .filter(pull_request::Column::RepositoryKey.eq(REPO))
+            .filter(pull_request::Column::Number.eq(number))
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("the pull request is stored")
+    }
+
+    async fn environment(&self, number: i64) -> preview_environment::Model {
+        let pr = self.pr(number).await;
+        preview_environment::Entity::find()
+            .filter(preview_environment::Column::PullRequestId.eq(pr.id))
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("the environment exists")
+    }
+
+    async fn set_status(&self, number: i64, status: &str) {
+        let env = self.environment(number).await;
+        let mut active: preview_environment::ActiveModel = env.into();
+        active.status = Set(status.to_owned());
+        if status == "ready" {
+            active.ready_at = Set(Some(Utc::now()));
+        }
+        active.updated_at = Set(Utc::now());
+        active.update(&self.db).await.unwrap();
+    }
+
+    /// Writes attempt 1 of PR `number`'s environment in `phase`, as the engine would.
+    async fn set_attempt(&self, number: i64, phase: &str, failure: Option<(&str, &str, &str)>) {
+        let env = self.environment(number).await;
+        let pr = self.pr(number).await;
+        let t0 = Utc::now() - TimeDelta::seconds(60);
+        let at = |s: i64| Some(t0 + TimeDelta::seconds(s));
+        let reached = |p: &str| {
+            let order = ["queued", "provisioning", "deploying", "verifying"];
+            let end = ["succeeded", "failed"].contains(&phase);
+            end || order.iter().position(|o| *o == p) <= order.iter().position(|o| *o == phase)
+        };
+        let existing = deployment::Entity::find()
+            .filter(deployment::Column::EnvironmentId.eq(&env.id))
+            .one(&self.db)
+            .await
+            .unwrap();
+        let mut row = deployment::ActiveModel {
+            environment_id: Set(env.id.clone()),
+            attempt: Set(1),
+            head_sha: Set(pr.head_sha.clone()),
+            phase: Set(phase.to_owned()),
+            queued_at: Set(t0),
+            provisioning_at: Set(at(2).filter(|_| reached("provisioning"))),
+            deploying_at: Set(at(5).filter(|_| reached("deploying"))),
+            verifying_at: Set(at(40).filter(|_| reached("verifying"))),
+            finished_at: Set(at(50).filter(|_| ["succeeded", "failed"].contains(&phase))),
+            outcome: Set(None),
+            error: Set(failure.map(|f| f.0.to_owned())),
+            failed_check: Set(failure.map(|f| f.1.to_owned())),
+            log_excerpt: Set(failure.map(|f| f.2.to_owned())),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        match existing {
+            Some(d) => {
+                row.id = Set(d.id);
+                row.created_at = Set(d.created_at);
+                row.update(&self.db).await.unwrap();
+            }
+            None => {
+                row.id = Set(store::new_id());
+                row.created_at = Set(Utc::now());
+                row.insert(&self.db).await.unwrap();
+            }
+        }
+    }
+
+    fn deployment_states(&self) -> Vec<Vec<String>> {
+        self.gh
+            .deployments(REPO)
+            .into_iter()
+            .map(|d| {
+                self.gh
+                    .deployment_statuses(d.id)
+                    .into_iter()
+                    .map(|s| s.state)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+async fn comment_follows_the_environment_and_is_edited_in_place(backend: Backend) {
+    let s = setup(backend).await;
+    s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap();
+    assert_eq!(s.sync.sweep_once().await.opened, 1);
+    assert_eq!(s.publish().await, 1);
+    let comments = s.sticky(REPO, 1);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("**Status: pending.**"),
+        "{}",
+        comments[0].body
+    );
+    assert!(
+        s.gh.deployments(REPO).is_empty(),
+        "no attempt yet, no deployment"
+    );
+
+    s.set_attempt(1, "queued", None).await;
+    s.publish().await;
+    s.set_status(1, "deploying").await;
+    s.set_attempt(1, "deploying", None).await;
+    s.publish().await;
+    s.set_status(1, "ready").await;
+    s.set_attempt(1, "succeeded", None).await;
+    s.publish().await;
+
+    let comments = s.sticky(REPO, 1);
+    assert_eq!(comments.len(), 1, "one comment, edited in place");
+    let body = &comments[0].body;
+    let env = s.environment(1).await;
+    let url = env.url.clone().unwrap();
+    assert!(body.contains("**Status: ready.**"), "{body}");
+    assert!(body.contains(&url), "{body}");
+    assert!(body.contains(&env.namespace), "{body}");
+    assert!(body.contains("| deploying |"), "{body}");
+    assert_eq!(
+        s.deployment_states(),
+        [["queued", "in_progress", "success"]],
+        "one deployment for the attempt"
+    );
+    let success = s.gh.deployment_statuses(s.gh.deployments(REPO)[0].id);
+    assert_eq!(success[2].environment_url.as_deref(), Some(url.as_str()));
+
+    // Nothing changed: nothing is handed over, nothing is sent.
+    let requests = s.gh.state().recorder.all().len();
+    assert_eq!(s.publish().await, 0);
+    assert_eq!(s.gh.state().recorder.all().len(), requests);
+
+    // A restart: a new publisher edits the stored comment and deployment, never lists
+    // comments or creates another deployment.
+    let listed = s.count("GET", "/issues/1/comments");
+    let restarted = new_sync(&s.gh, &s.db, &s.engine_wakes);
+    s.set_status(1, "deleting").await;
+    restarted.publish_once().await.unwrap();
+    restarted.settle(Duration::from_secs(10)).await.unwrap();
+    let comments = s.sticky(REPO, 1);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("**Status: deleting.**"),
+        "{}",
+        comments[0].body
+    );
+    assert_eq!(s.count("GET", "/issues/1/comments"), listed);
+    assert_eq!(
+        s.deployment_states(),
+        [["queued", "in_progress", "success", "inactive"]]
+    );
+    let pr = s.pr(1).await;
+    let publication = pull_request_publication::Entity::find_by_id(pr.id)
+        .one(&s.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        publication.comment_id,
+        Some(i64::try_from(comments[0].id).unwrap())
+    );
+    assert_eq!(publication.deployment_state.as_deref(), Some("inactive"));
+    s.finish().await;
+}
+
+async fn a_failed_deployment_shows_the_error_and_the_logs(backend: Backend) {
+    let s = setup(backend).await;
+    s.gh.open_pr(REPO, PrSpec::new().number(2)).unwrap();
+    s.sync.sweep_once().await;
+    s.set_status(2, "failed").await;
+    s.set_attempt(
+        2,
+        "failed",
+        Some((
+            "health check failed after 300s",
+            "GET /healthz returned 503",
+            "starting web\npanic: database unreachable",
+        )),
+    )
+    .await;
+    s.publish().await;
+    let comments = s.sticky(REPO, 2);
+    assert_eq!(comments.len(), 1);
+    let body = &comments[0].body;
+    assert!(body.contains("**Status: failed.**"), "{body}");
+    assert!(body.contains("health check failed after 300s"), "{body}");
+    assert!(body.contains("GET /healthz returned 503"), "{body}");
+    assert!(body.contains("panic: database unreachable"), "{body}");
+    assert_eq!(s.deployment_states(), [["failure"]]);
+    s.finish().await;
+}
+
+async fn an_unconfigured_repository_gets_one_configuration_missing_comment(backend: Backend) {
+    let s = setup(backend).await;
+    let other = "acme/unconfigured";
+    let delivery = s.gh.open_pr(other, PrSpec::new().number(3)).unwrap();
+    let event = webhook_event::parse(&delivery.event, &delivery.body).unwrap();
+    intake::record(
+        &s.db,
+        Delivery {
+            id: &delivery.id,
+            event: &delivery.event,
+        },
+        &event,
+        Some(DOMAIN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.publish().await, 1);
+    assert_eq!(s.publish().await, 0);
+    // A later delivery for the same PR (a push) does not comment again.
+    let pushed = s.gh.push(other, 3, None).unwrap();
+    let event = webhook_event::parse(&pushed.event, &pushed.body).unwrap();
+    intake::record(
+        &s.db,
+        Delivery {
+            id: &pushed.id,
+            event: &pushed.event,
+        },
+        &event,
+        Some(DOMAIN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.publish().await, 0);
+    let comments = s.sticky(other, 3);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("configuration missing"),
+        "{}",
+        comments[0].body
+    );
+    assert!(comments[0].body.contains("https://docs.example.test/setup"));
+    assert_eq!(s.count("PATCH", "/issues/comments/"), 0, "written once");
+    let pr = pull_request::Entity::find()
+        .filter(pull_request::Column::RepositoryKey.eq(other))
+        .one(&s.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pr.config_missing_notified_at.is_some());
+    s.finish().await;
+}
+
+async fn the_sweep_heals_missed_open_push_and_close(backend: Backend) {
+    let s = setup(backend).await;
+    // `opened` never delivered.
+    s.gh.open_pr(REPO, PrSpec::new().number(4)).unwrap();
+    let report = s.sync.sweep_once().await;
+    assert_eq!((report.opened, report.errors), (1, 0), "{report:?}");
+    let stored = s.pr(4).await;
+    assert_eq!(stored.state, "open");
+    assert_eq!(stored.head_sha, s.gh.pull(REPO, 4).unwrap().head_sha);
+    assert!(stored.configured);
+    assert_eq!(s.environment(4).await.status, "pending");
+    assert_eq!(s.engine_wakes.load(Ordering::SeqCst), 1);
+
+    // `synchronize` never delivered.
+    let sha = "b".repeat(40);
+    s.gh.push(REPO, 4, Some(&sha)).unwrap();
+    let report = s.sync.sweep_once().await;
+    assert_eq!(report.updated, 1, "{report:?}");
+    assert_eq!(s.pr(4).await.head_sha, sha);
+
+    // `closed` never delivered: the PR drops out of the open list and is read alone.
+    s.gh.close(REPO, 4, true).unwrap();
+    let report = s.sync.sweep_once().await;
+    assert_eq!(report.closed, 1, "{report:?}");
+    let stored = s.pr(4).await;
+    assert_eq!(stored.state, "closed");
+    assert!(stored.merged);
+    assert_eq!(s.engine_wakes.load(Ordering::SeqCst), 3);
+    let last = s.sync.last_sweep().unwrap();
+    assert_eq!(last.repositories, 1);
+    assert!(last.calls >= 2, "{last:?}");
+    s.finish().await;
+}
+
+async fn an_unchanged_repository_costs_no_rate_limit(backend: Backend) {
+    let s = setup(backend).await;
+    s.gh.open_pr(REPO, PrSpec::new().number(5)).unwrap();
+    s.sync.sweep_once().await;
+    let remaining = s.gh.installation_rate_remaining();
+    let report = s.sync.sweep_once().await;
+    assert_eq!(report.not_modified, 1, "{report:?}");
+    assert_eq!(report.changes(), 0);
+    assert_eq!(s.gh.installation_rate_remaining(), remaining);
+    assert_eq!(
+        s.engine_wakes.load(Ordering::SeqCst),
+        1,
+        "only the first sweep changed state"
+    );
+    s.finish().await;
+}
+
+async fn a_fork_pull_request_waits_for_the_label(backend: Backend) {
+    let s = setup(backend).await;
+    s.gh.open_pr(REPO, PrSpec::new().number(6).fork()).unwrap();
+    s.sync.sweep_once().await;
+    assert!(s.pr(6).await.is_fork);
+    s.publish().await;
+    let body = s.sticky(REPO, 6)[0].body.clone();
+    assert!(body.contains("**Status: not deployed.**"), "{body}");
+    assert!(body.contains("`preview`"), "{body}");
+    assert!(s.gh.deployments(REPO).is_empty());
+
+    s.gh.label(REPO, 6, "preview").unwrap();
+    assert_eq!(s.sync.sweep_once().await.updated, 1);
+    s.publish().await;
+    let comments = s.sticky(REPO, 6);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("**Status: pending.**"),
+        "{}",
+        comments[0].body
+    );
+    s.finish().await;
+}
+
+async fn tokens_are_stored_sealed_and_a_wrong_key_stops_start_up(backend: Backend) {
+    let s = setup(backend).await;
+    s.gh.open_pr(REPO, PrSpec::new().number(7)).unwrap();
+    s.sync.sweep_once().await;
+    let token = s
+        .sync
+        .adapter()
+        .client
+        .installation_token(catalyst_server::github::InstallationId(
+            s.gh.installation_id(),
+        ))
+        .await
+        .unwrap();
+    let (_, sealed) = store::github::any_sealed_token(&s.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.sealed.contains(&token), "sealed, not in clear");
+
+    let error = sync::start(
+        s.db.clone(),
+        settings(&s.gh, key(8)),
+        None,
+        SyncTuning::default(),
+        PublishSignal::default(),
+        Arc::new(|| {}),
+    )
+    .await
+    .err()
+    .expect("another key cannot open the stored token");
+    assert!(
+        error.to_string().contains("CATALYST_ENCRYPTION_KEY"),
+        "{error}"
+    );
+    let mut missing = settings(&s.gh, key(7));
+    missing.encryption_key = None;
+    let error = sync::start(
+        s.db.clone(),
+        missing,
+        None,
+        SyncTuning::default(),
+        PublishSignal::default(),
+        Arc::new(|| {}),
+    )
+    .await
+    .err()
+    .expect("a missing key is a start-up error");
+    assert!(
+        error.to_string().contains("CATALYST_ENCRYPTION_KEY"),
+        "{error}"
+    );
+    s.finish().await;
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(super::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+both_backends!(
+    comment_follows_the_environment_and_is_edited_in_place,
+    a_failed_deployment_shows_the_error_and_the_logs,
+    an_unconfigured_repository_gets_one_configuration_missing_comment,
+    the_sweep_heals_missed_open_push_and_close,
+    an_unchanged_repository_costs_no_rate_limit,
+    a_fork_pull_request_waits_for_the_label,
+    tokens_are_stored_sealed_and_a_wrong_key_stops_start_up,
+);
