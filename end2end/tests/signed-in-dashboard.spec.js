@@ -116,7 +116,10 @@ test('delete, confirm, and the environment disappears', async ({ page }) => {
   await expect(page.getByRole('alertdialog', { name: 'Confirm deletion' })).toBeVisible();
   await page.screenshot({ path: screenshotPath('environment-delete-confirm'), fullPage: true });
   await page.getByRole('button', { name: 'Yes, delete' }).click();
-  await expect(page.locator('.env-status')).toHaveAttribute('data-status', /deleting|deleted/, { timeout: 15_000 });
+  await Promise.race([
+    page.waitForURL((u) => u.pathname === '/', { timeout: 15_000 }),
+    page.getByText('Done.').waitFor({ timeout: 15_000 }),
+  ]);
   await page.goto('/');
   const row = page.locator('table.environments tbody tr').filter({ hasText: REPO }).filter({ hasText: `#${NUMBER}` });
   await expect(row).toHaveCount(0, { timeout: 45_000 });

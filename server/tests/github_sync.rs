@@ -582,6 +582,63 @@ async fn tokens_are_stored_sealed_and_a_wrong_key_stops_start_up(backend: Backen
     s.finish().await;
 }
 
+/// The whole wiring: `catalyst serve`'s start-up starts the loops, a webhook delivered to
+/// the running server wakes the publisher, and the comment appears without anyone
+/// calling a pass by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_webhook_gets_its_comment_from_the_running_service() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = GitHubServer::start(0).await.unwrap();
+    let gh = server.handle();
+    gh.add_repo(REPO);
+    let (db, _dir, _) = database(Backend::Sqlite).await;
+    let pem = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pem.path(), gh.app_private_key_pem()).unwrap();
+    let env = vec![
+        ("CATALYST_GITHUB_WEBHOOK_SECRET", "s3cret".to_owned()),
+        ("CATALYST_PREVIEW_DOMAIN", DOMAIN.to_owned()),
+        ("CATALYST_GITHUB_API_URL", gh.url()),
+        ("CATALYST_GITHUB_APP_ID", gh.app_id().to_string()),
+        (
+            "CATALYST_GITHUB_APP_PRIVATE_KEY_PATH",
+            pem.path().display().to_string(),
+        ),
+        ("CATALYST_ENCRYPTION_KEY", key(7)),
+        (
+            "CATALYST_SETUP_GUIDE_URL",
+            "https://docs.example.test/setup".to_owned(),
+        ),
+    ];
+    let config = catalyst_server::Config::from_sources(
+        None,
+        env.into_iter().map(|(k, v)| (k.to_owned(), v)),
+    )
+    .unwrap();
+    let state = catalyst_server::AppState::new(config, db, None);
+    let started = catalyst_server::start_github(&state).await.unwrap();
+    assert!(started.is_some(), "the app is configured");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(catalyst_server::serve(
+        listener,
+        state,
+        std::future::pending::<()>(),
+    ));
+    gh.set_webhook_target(&format!("http://{addr}/webhooks/github"), "s3cret");
+    // No repository is configured: the delivered PR gets the one "missing" comment.
+    let opened = gh.open_pr(REPO, PrSpec::new().number(9)).unwrap();
+    assert_eq!(gh.deliver(&opened).await.unwrap().status, 200);
+    for _ in 0..500 {
+        if !gh.comments(REPO, 9).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let comments = gh.comments(REPO, 9);
+    assert_eq!(comments.len(), 1, "the webhook woke the publisher");
+    assert!(comments[0].body.contains("configuration missing"));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         $(

@@ -40,20 +40,33 @@ pub fn RepositoriesPage() -> impl IntoView {
         </section>
         <Suspense fallback=|| view! { <Skeleton label="Loading repositories" rows=3 /> }>
             {move || Suspend::new(async move {
-                let s = session.await;
-                let operator = s.as_ref().ok().and_then(|s| s.viewer.as_ref()).is_some_and(|v| v.operator);
-                let csrf = csrf_of(&s);
+                let operator = is_operator(&session.await);
                 match repos.await {
-                    Ok(list) => view! {
-                        <RepositoryList list editing operator />
-                        {operator.then(|| view! { <RepositoryEditor configure csrf editing /> })}
-                        {(!operator).then(|| view! { <p class="muted">"Only operators can configure repositories."</p> })}
-                    }.into_any(),
+                    Ok(list) => view! { <RepositoryList list editing operator /> }.into_any(),
                     Err(error) => view! { <LoadError what="repositories" error /> }.into_any(),
                 }
             })}
         </Suspense>
+        // Outside the list's Suspense, so a save (which reloads the list) keeps the form.
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let s = session.await;
+                if is_operator(&s) {
+                    let csrf = csrf_of(&s);
+                    view! { <RepositoryEditor configure csrf editing /> }.into_any()
+                } else {
+                    view! { <p class="muted">"Only operators can configure repositories."</p> }.into_any()
+                }
+            })}
+        </Suspense>
     }
+}
+
+fn is_operator(s: &Result<crate::dto::SessionInfo, AppError>) -> bool {
+    s.as_ref()
+        .ok()
+        .and_then(|s| s.viewer.as_ref())
+        .is_some_and(|v| v.operator)
 }
 
 #[component]

@@ -682,6 +682,8 @@ async fn remove(ctx: &Context, w: &World) -> Result<Step> {
             engine_store::put_state(&ctx.db, &engine_state).await?;
         }
         tracing::info!(namespace = ns, "preview environment deleted");
+        // One active environment fewer: someone waiting may fit now.
+        ctx.kick(Kick::Waiting);
         return Ok(Step::Wait(Next::Done));
     }
     let requested = match engine_state.deletion_requested_at {

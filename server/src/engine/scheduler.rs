@@ -51,6 +51,8 @@ pub async fn run(
     let mut q = Queue::default();
     let mut tasks: JoinSet<(String, Option<super::Result<Next>>)> = JoinSet::new();
     let mut full_pass = true;
+    let mut pending_full_pass = false;
+    let mut next_full_pass = Instant::now();
     let mut next_resync = Instant::now();
     let mut sweep: Option<tokio::task::JoinHandle<()>> = None;
     loop {
@@ -68,8 +70,18 @@ pub async fn run(
                 }));
             }
         }
+        if full_pass && now < next_full_pass {
+            // Many wakes (a burst of webhooks) make one pass per poll interval.
+            full_pass = false;
+            pending_full_pass = true;
+        }
+        if !full_pass && pending_full_pass && now >= next_full_pass {
+            full_pass = true;
+            pending_full_pass = false;
+        }
         if full_pass {
             full_pass = false;
+            next_full_pass = now + ctx.settings.poll_interval;
             match engine_store::live_environment_ids(&ctx.db).await {
                 Ok(ids) => {
                     for id in ids {
@@ -115,6 +127,11 @@ pub async fn run(
             .min()
             .unwrap_or(next_resync)
             .min(next_resync);
+        let next_due = if pending_full_pass {
+            next_due.min(next_full_pass)
+        } else {
+            next_due
+        };
         tokio::select! {
             () = signal.notified() => full_pass = true,
             Some(kick) = kicks.recv() => apply_kick(&ctx, &mut q, kick, &mut full_pass),
@@ -133,7 +150,10 @@ fn apply_kick(ctx: &Context, q: &mut Queue, kick: Kick, full_pass: &mut bool) {
     match kick {
         Kick::Environment(id) => q.make_due(id, now),
         Kick::Waiting => {
-            for id in std::mem::take(&mut q.waiting) {
+            // One waiting environment is enough: its admission plans the whole line
+            // and kicks every environment the plan starts.
+            if let Some(id) = q.waiting.iter().next().cloned() {
+                q.waiting.remove(&id);
                 q.make_due(id, now);
             }
         }
@@ -173,9 +193,8 @@ fn finished(ctx: &Context, q: &mut Queue, id: String, result: Option<super::Resu
                 Next::Done => {}
                 Next::After(d) => q.make_due(id, now + d),
                 Next::Queued => {
-                    // Woken when a slot frees; a slow fallback look in case a kick is lost.
-                    q.waiting.insert(id.clone());
-                    q.make_due(id, now + ctx.settings.poll_interval * 10);
+                    // Woken when a slot frees (and by every resync).
+                    q.waiting.insert(id);
                 }
             }
         }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::entities::deployment;
@@ -81,11 +82,15 @@ pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<deployment::Mod
 pub async fn provisioned_environments(
     db: &impl ConnectionTrait,
 ) -> Result<std::collections::HashSet<String>> {
-    let rows = deployment::Entity::find()
+    let ids: Vec<String> = deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::EnvironmentId)
+        .distinct()
         .filter(deployment::Column::ProvisioningAt.is_not_null())
+        .into_tuple()
         .all(db)
         .await?;
-    Ok(rows.into_iter().map(|d| d.environment_id).collect())
+    Ok(ids.into_iter().collect())
 }
 
 /// The latest attempt of every environment that has one.

@@ -90,9 +90,25 @@ pub async fn set_queue_position(
     environment_id: &str,
     position: Option<u32>,
 ) -> Result<()> {
-    let mut s = state(db, environment_id).await?;
-    s.queue_position = position.and_then(|p| i32::try_from(p).ok());
-    put_state(db, &s).await
+    let row = engine_state::ActiveModel {
+        environment_id: Set(environment_id.to_owned()),
+        queue_position: Set(position.and_then(|p| i32::try_from(p).ok())),
+        deletion_requested_at: Set(None),
+        failure_notified_at: Set(None),
+        updated_at: Set(Utc::now()),
+    };
+    engine_state::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(engine_state::Column::EnvironmentId)
+                .update_columns([
+                    engine_state::Column::QueuePosition,
+                    engine_state::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// One environment row.

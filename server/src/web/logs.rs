@@ -131,6 +131,58 @@ fn since_seconds(ts: Option<&str>, now: DateTime<Utc>) -> Option<i64> {
     Some((now - t.with_timezone(&Utc)).num_seconds().max(0) + 1)
 }
 
+/// The container's restart count and whether it runs, when the pod can be read.
+async fn container_state(
+    backend: &DashboardBackend,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Option<(i32, String)> {
+    let pods = backend.service.list_pods(namespace).await.ok()?;
+    let p = pods.into_iter().find(|p| p.name == pod)?;
+    let c = p.containers.into_iter().find(|c| c.name == container)?;
+    Some((c.restarts, c.state))
+}
+
+/// De-duplicates the lines a reconnect replays: everything before the last line sent,
+/// and as many lines with exactly its timestamp as were already sent.
+#[derive(Debug, Default)]
+struct Replay {
+    last_ts: Option<String>,
+    /// Lines sent that carry `last_ts` (several lines can share one timestamp).
+    sent_at_last: usize,
+    /// While replaying: how many lines at `last_ts` are still to be skipped.
+    skipping: Option<usize>,
+}
+
+impl Replay {
+    fn reconnecting(&mut self) {
+        self.skipping = self.last_ts.as_ref().map(|_| self.sent_at_last);
+    }
+
+    /// Whether to send `line`; records it when so.
+    fn admit(&mut self, line: &LogLine) -> bool {
+        let Some(ts) = &line.ts else { return true };
+        if let (Some(left), Some(last)) = (self.skipping, &self.last_ts) {
+            if ts < last {
+                return false;
+            }
+            if ts == last && left > 0 {
+                self.skipping = Some(left - 1);
+                return false;
+            }
+            self.skipping = None;
+        }
+        if self.last_ts.as_ref() == Some(ts) {
+            self.sent_at_last += 1;
+        } else {
+            self.last_ts = Some(ts.clone());
+            self.sent_at_last = 1;
+        }
+        true
+    }
+}
+
 async fn stream_logs(
     socket: WebSocket,
     backend: Arc<DashboardBackend>,
@@ -151,27 +203,30 @@ async fn stream_logs(
         let _ = closed_tx.send(true);
     });
 
-    let mut last_ts: Option<String> = None;
-    let mut first = true;
+    let mut replay = Replay::default();
+    let mut announce_reconnect = false;
     loop {
+        let before = container_state(&backend, &namespace, &pod, &container).await;
         let req = LogRequest {
             pod: pod.clone(),
             container: container.clone(),
-            // Until a line has arrived, ask for the tail again; afterwards continue just
-            // after the last line sent (de-duplicated by timestamp below).
-            tail_lines: last_ts.is_none().then_some(tail),
-            since_seconds: since_seconds(last_ts.as_deref(), Utc::now()),
+            // Until a line has arrived, ask for the tail again; afterwards continue from
+            // the last line sent (the replayed part is skipped by `replay`).
+            tail_lines: replay.last_ts.is_none().then_some(tail),
+            since_seconds: since_seconds(replay.last_ts.as_deref(), Utc::now()),
             timestamps: true,
         };
+        replay.reconnecting();
         match backend.service.follow_logs(&namespace, &req).await {
             Ok(stream) => {
-                if !first {
+                if announce_reconnect {
                     let note = LogFrame::Notice {
                         message: format!("Reconnected to {pod}/{container}."),
                     };
                     if tx.send(frame(&note)).await.is_err() {
                         return;
                     }
+                    announce_reconnect = false;
                 }
                 let mut stream = Box::pin(stream);
                 let mut batch: Vec<LogLine> = Vec::new();
@@ -181,13 +236,8 @@ async fn stream_logs(
                         line = stream.next() => match line {
                             Some(Ok(text)) => {
                                 let l = split_timestamp(&text);
-                                if let (Some(ts), Some(last)) = (&l.ts, &last_ts)
-                                    && ts <= last
-                                {
+                                if !replay.admit(&l) {
                                     continue;
-                                }
-                                if l.ts.is_some() {
-                                    last_ts.clone_from(&l.ts);
                                 }
                                 batch.push(l);
                                 if batch.len() >= MAX_BATCH {
@@ -220,11 +270,22 @@ async fn stream_logs(
                         return;
                     }
                 }
-                let note = LogFrame::Notice {
-                    message: "The log stream ended (the container stopped or restarted); reconnecting…".into(),
-                };
-                if tx.send(frame(&note)).await.is_err() {
-                    return;
+                // An idle connection times out now and then; only a container that
+                // restarted or stopped is worth telling the reader about.
+                let after = container_state(&backend, &namespace, &pod, &container).await;
+                let same_instance = matches!((&before, &after), (Some(b), Some(a)) if b == a && a.1 == "running");
+                if !same_instance {
+                    let why = match &after {
+                        Some((restarts, state)) if before.as_ref().is_some_and(|b| b.0 != *restarts) => {
+                            format!("The container restarted (restart #{restarts}, now {state}); reconnecting…")
+                        }
+                        Some((_, state)) => format!("The log stream ended (container {state}); reconnecting…"),
+                        None => "The log stream ended (the pod is gone or unreadable); retrying…".to_owned(),
+                    };
+                    if tx.send(frame(&LogFrame::Notice { message: why })).await.is_err() {
+                        return;
+                    }
+                    announce_reconnect = true;
                 }
             }
             Err(e) => {
@@ -234,11 +295,12 @@ async fn stream_logs(
                 if tx.send(frame(&err)).await.is_err() {
                     return;
                 }
+                announce_reconnect = true;
             }
         }
-        first = false;
+        let pause = if announce_reconnect { RECONNECT_AFTER } else { Duration::from_millis(100) };
         tokio::select! {
-            _ = tokio::time::sleep(RECONNECT_AFTER) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = closed.changed() => return,
         }
     }
@@ -256,5 +318,28 @@ mod tests {
         assert_eq!(since_seconds(Some("2026-11-27T10:00:00.5Z"), now), Some(10));
         assert_eq!(since_seconds(None, now), None);
         assert_eq!(since_seconds(Some("garbage"), now), None);
+    }
+
+    fn line(ts: &str, text: &str) -> LogLine {
+        LogLine {
+            ts: Some(ts.to_owned()),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn replayed_lines_are_skipped_even_when_they_share_a_timestamp() {
+        let mut r = Replay::default();
+        assert!(r.admit(&line("t1", "a")));
+        assert!(r.admit(&line("t2", "b")));
+        assert!(r.admit(&line("t2", "c")));
+        r.reconnecting();
+        assert!(!r.admit(&line("t1", "a")));
+        assert!(!r.admit(&line("t2", "b")));
+        assert!(!r.admit(&line("t2", "c")));
+        assert!(r.admit(&line("t2", "d")));
+        assert!(r.admit(&line("t3", "e")));
+        // Live lines with one timestamp all pass.
+        assert!(r.admit(&line("t3", "f")));
     }
 }

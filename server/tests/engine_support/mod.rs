@@ -123,7 +123,7 @@ pub fn fast_settings() -> EngineSettings {
         deletion_timeout: Duration::from_secs(10),
         capacity_timeout: Duration::from_millis(400),
         resync_interval: Duration::from_millis(700),
-        poll_interval: Duration::from_millis(30),
+        poll_interval: Duration::from_millis(50),
         health_poll_interval: Duration::from_millis(20),
         error_backoff_cap: Duration::from_millis(200),
         max_workers: 16,
@@ -303,7 +303,7 @@ pub async fn configure(db: &DatabaseConnection, full_name: &str) {
 }
 
 pub fn sha(n: u64, generation: u64) -> String {
-    format!("{:040x}", (n << 32) | (generation + 0xabc0))
+    format!("{n:06x}{generation:06x}{}", "ab".repeat(14))
 }
 
 impl Harness {

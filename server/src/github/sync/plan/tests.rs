@@ -1,6 +1,7 @@
 use chrono::TimeZone;
 
 use super::*;
+use crate::core::comment::render;
 use crate::store::entities::preview_environment;
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -103,7 +104,7 @@ fn attempt(phase: &str) -> deployment::Model {
 }
 
 fn settings() -> GithubSettings {
-    GithubSettings::new(1, super::super::PrivateKeySource::Pem(Vec::new()), None)
+    GithubSettings::new(1, crate::github::PrivateKeySource::Pem(Vec::new()), None)
 }
 
 #[test]
