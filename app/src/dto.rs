@@ -421,8 +421,10 @@ pub fn format_memory(bytes: f64) -> String {
         format!("{}Gi", s.trim_end_matches(".0"))
     } else if bytes >= MI {
         format!("{}Mi", (bytes / MI).round() as i64)
-    } else {
+    } else if bytes >= 1024.0 {
         format!("{}Ki", (bytes / 1024.0).round() as i64)
+    } else {
+        format!("{}", bytes.round() as i64)
     }
 }
 
@@ -600,6 +602,7 @@ mod tests {
         assert_eq!(format_cpu(1.5), "1.5");
         assert_eq!(format_memory(64.0 * 1_048_576.0), "64Mi");
         assert_eq!(format_memory(1.5 * 1_073_741_824.0), "1.5Gi");
+        assert_eq!(format_memory(0.0), "0");
     }
 
     #[test]
@@ -629,7 +632,9 @@ mod tests {
         r.env.deletion_stuck = true;
         assert_eq!(r.level(), Level::Error);
         let mut q = row("a/b", 2, 0, Some(usage(0.1, 0.1)));
-        q.usage.as_mut().map(|u| u.quota_exceeded = true);
+        if let Some(u) = q.usage.as_mut() {
+            u.quota_exceeded = true;
+        }
         assert_eq!(q.level(), Level::Error);
     }
 

@@ -66,6 +66,40 @@ test('the environment page follows container logs live', async ({ page }) => {
   await page.screenshot({ path: screenshotPath('environment-logs'), fullPage: true });
 });
 
+test('a flood of log lines stays bounded and the viewer keeps up', async ({ page }) => {
+  await signIn(page, 'octocat');
+  await page.goto(envPath);
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await page.locator('select[name="container"]').selectOption('web-e2e/web');
+  await expect(page.locator('[data-log-status]')).toHaveText('Following live', { timeout: 15_000 });
+  // 10,000 lines at 5,000 lines/s.
+  await control('/flood', { namespace, pod: 'web-e2e', container: 'web', lines: 10_000, per_second: 5_000 });
+  const logs = page.locator('.log-scroll');
+  await expect(logs).toContainText('flood line 09999', { timeout: 30_000 });
+  expect(await page.locator('.log-line').count()).toBeLessThanOrEqual(5_000);
+  await expect(page.locator('.log-status')).toContainText('older lines dropped from view');
+  // Still interactive: pause and resume answer at once.
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await expect(page.getByRole('button', { name: 'Resume' })).toBeVisible();
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await page.screenshot({ path: screenshotPath('environment-logs-flood'), fullPage: true });
+});
+
+test('the log viewer survives a container restart and says so', async ({ page }) => {
+  await control('/pod', { namespace, name: 'crash-e2e', container: 'app' });
+  await signIn(page, 'octocat');
+  await expect(async () => {
+    await page.goto(envPath);
+    await expect(page.locator('table.pods tr[data-pod="crash-e2e"]')).toHaveCount(1, { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await page.locator('select[name="container"]').selectOption('crash-e2e/app');
+  const logs = page.locator('.log-scroll');
+  await expect(logs).toContainText('panic: boom', { timeout: 20_000 });
+  await expect(logs.locator('.log-line.notice').first()).toContainText(/restarted|ended|could not be opened/, { timeout: 30_000 });
+  await page.screenshot({ path: screenshotPath('environment-logs-restart'), fullPage: true });
+});
+
 test('redeploy asks the engine for a new attempt', async ({ page }) => {
   await signIn(page, 'octocat');
   await page.goto(envPath);

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use catalyst_testkit::{TestKit, TestKitOptions};
+use catalyst_testkit::{Match, TestKit, TestKitOptions, WorkloadBehaviour};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -91,6 +91,31 @@ async fn log(State(c): State<Control>, Json(b): Json<Log>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+#[derive(Deserialize)]
+struct Flood {
+    namespace: String,
+    pod: String,
+    container: String,
+    lines: usize,
+    per_second: usize,
+}
+
+/// Appends `lines` numbered lines at about `per_second`, in ten batches a second.
+async fn flood(State(c): State<Control>, Json(b): Json<Flood>) -> StatusCode {
+    let cluster = c.kit.cluster();
+    let batch = (b.per_second / 10).max(1);
+    let mut sent = 0;
+    while sent < b.lines {
+        let n = batch.min(b.lines - sent);
+        let lines: Vec<String> = (sent..sent + n).map(|i| format!("flood line {i:05} lorem ipsum dolor sit amet")).collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        cluster.append_log(&b.namespace, &b.pod, &b.container, &refs);
+        sent += n;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    StatusCode::NO_CONTENT
+}
+
 async fn metrics(State(c): State<Control>, Json(b): Json<Metrics>) -> StatusCode {
     c.kit
         .cluster()
@@ -112,6 +137,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     kit.github()
         .set_webhook_target(&webhook_url, catalyst_testkit::github::TEST_WEBHOOK_SECRET);
+    // Pods named `crash-*` crash-loop: their logs end and restart, like a real one.
+    kit.cluster().on_workload(
+        Match::name("crash-*"),
+        WorkloadBehaviour::crash_loop(1, ["starting worker", "panic: boom"]),
+    );
     for (k, v) in kit.env() {
         println!("{k}={v}");
     }
@@ -125,6 +155,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/pod", post(pod))
         .route("/log", post(log))
         .route("/metrics", post(metrics))
+        .route("/flood", post(flood))
         .with_state(control);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     println!("E2E_CONTROL_URL=http://{}", listener.local_addr()?);

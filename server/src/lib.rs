@@ -112,6 +112,15 @@ pub fn start_engine(state: &AppState) -> Option<engine::Engine> {
 pub async fn start_github(
     state: &AppState,
 ) -> Result<Option<std::sync::Arc<github::sync::GithubSync>>, Error> {
+    let app = &state.config.github;
+    if app.app_id.is_some() != app.app_private_key_path.is_some() {
+        return Err(Error::Github(github::sync::SyncError::Github(
+            github::GithubError::Settings(
+                "CATALYST_GITHUB_APP_ID and CATALYST_GITHUB_APP_PRIVATE_KEY_PATH must be set together"
+                    .to_owned(),
+            ),
+        )));
+    }
     let Some(settings) = github::GithubSettings::from_config(&state.config) else {
         tracing::warn!(
             "GitHub App not configured (CATALYST_GITHUB_APP_ID, CATALYST_GITHUB_APP_PRIVATE_KEY_PATH): no PR comments or sweeps"

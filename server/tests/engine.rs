@@ -378,6 +378,7 @@ async fn a_stuck_deletion_is_flagged_and_notified(backend: Backend) {
 async fn sixty_prs_with_a_limit_of_ten_all_become_ready(backend: Backend) {
     let h = start(backend, |s| {
         s.poll_interval = Duration::from_millis(100);
+        s.watch = std::env::var("ENGINE_WATCH").is_ok();
     })
     .await;
     let sampler_db = h.db().clone();

@@ -371,6 +371,20 @@ async fn comment_follows_the_environment_and_is_edited_in_place(backend: Backend
         Some(i64::try_from(comments[0].id).unwrap())
     );
     assert_eq!(publication.deployment_state.as_deref(), Some("inactive"));
+
+    // Deleted: the final comment, then nothing more (the publisher forgets the PR).
+    s.set_status(1, "deleted").await;
+    restarted.publish_once().await.unwrap();
+    restarted.settle(Duration::from_secs(10)).await.unwrap();
+    let comments = s.sticky(REPO, 1);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.contains("**Status: cleaned up.**"),
+        "{}",
+        comments[0].body
+    );
+    assert_eq!(restarted.publish_once().await.unwrap().handed, 0);
+    assert_eq!(s.deployment_states()[0].len(), 4, "inactive is posted once");
     s.finish().await;
 }
 
@@ -501,6 +515,26 @@ async fn an_unchanged_repository_costs_no_rate_limit(backend: Backend) {
         1,
         "only the first sweep changed state"
     );
+    s.finish().await;
+}
+
+async fn a_rate_limited_sweep_is_counted_and_changes_nothing(backend: Backend) {
+    let s = setup(backend).await;
+    s.gh.open_pr(REPO, PrSpec::new().number(8)).unwrap();
+    // Mint the token first: the app's own budget is not the installation's.
+    s.sync.sweep_once().await;
+    s.gh.push(REPO, 8, Some(&"c".repeat(40))).unwrap();
+    s.gh.set_rate_limit(5000, 0);
+    let report = s.sync.sweep_once().await;
+    assert_eq!(report.errors, 1, "{report:?}");
+    assert!(report.rate_limited_calls >= 1, "{report:?}");
+    assert_eq!(report.changes(), 0);
+    assert_ne!(
+        s.pr(8).await.head_sha,
+        "c".repeat(40),
+        "healed after the reset"
+    );
+    assert_eq!(s.sync.last_sweep(), Some(report));
     s.finish().await;
 }
 
@@ -662,6 +696,7 @@ both_backends!(
     an_unconfigured_repository_gets_one_configuration_missing_comment,
     the_sweep_heals_missed_open_push_and_close,
     an_unchanged_repository_costs_no_rate_limit,
+    a_rate_limited_sweep_is_counted_and_changes_nothing,
     a_fork_pull_request_waits_for_the_label,
     tokens_are_stored_sealed_and_a_wrong_key_stops_start_up,
 );

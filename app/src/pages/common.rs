@@ -65,3 +65,39 @@ pub fn ClusterBanner(state: ClusterState) -> impl IntoView {
 pub fn StatusChip(status: &'static str) -> impl IntoView {
     view! { <span class=format!("chip chip-{status}")>{status}</span> }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn html(view: impl FnOnce() -> AnyView) -> String {
+        Owner::new().with(|| view().to_html())
+    }
+
+    #[test]
+    fn the_banner_says_when_the_cluster_is_not_connected() {
+        let missing = html(|| view! { <ClusterBanner state=ClusterState::NotConfigured /> }.into_any());
+        assert!(missing.contains("Cluster not connected"));
+        assert!(missing.contains("KUBECONFIG"));
+        let down = html(|| {
+            view! { <ClusterBanner state=ClusterState::Unreachable("connection refused".into()) /> }
+                .into_any()
+        });
+        assert!(down.contains("connection refused"));
+        let fine = html(|| view! { <ClusterBanner state=ClusterState::Connected /> }.into_any());
+        assert!(!fine.contains("Cluster"));
+    }
+
+    #[test]
+    fn a_missing_sign_in_offers_the_sign_in_link() {
+        let page = html(|| view! { <LoadError what="environments" error=AppError::Unauthorized /> }.into_any());
+        assert!(page.contains("Sign in to see"));
+        assert!(page.contains("/auth/github/login"));
+        let failed = html(|| {
+            view! { <LoadError what="environments" error=AppError::Unavailable("db down".into()) /> }
+                .into_any()
+        });
+        assert!(failed.contains("Environments could not be loaded"));
+        assert!(failed.contains("role=\"alert\""));
+    }
+}

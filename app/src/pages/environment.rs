@@ -139,6 +139,24 @@ fn Actions(
         .into_any();
     }
     let confirming = RwSignal::new(false);
+    // Keyboard: opening the confirmation focuses "Yes, delete"; Escape or Cancel closes
+    // it and returns focus to "Delete environment".
+    let yes = NodeRef::<leptos::html::Button>::new();
+    let opener = NodeRef::<leptos::html::Button>::new();
+    let open = move |_| {
+        confirming.set(true);
+        request_animation_frame(move || {
+            if let Some(b) = yes.get_untracked() {
+                let _ = b.focus();
+            }
+        });
+    };
+    let close = move || {
+        confirming.set(false);
+        if let Some(b) = opener.get_untracked() {
+            let _ = b.focus();
+        }
+    };
     let result = move || {
         let r = redeploy.value().get().or_else(|| delete.value().get());
         match r {
@@ -165,18 +183,30 @@ fn Actions(
                 class="button danger"
                 aria-expanded=move || confirming.get().to_string()
                 aria-controls="confirm-delete"
-                on:click=move |_| confirming.set(true)
+                node_ref=opener
+                on:click=open
             >
                 "Delete environment"
             </button>
-            <div id="confirm-delete" class="confirm" role="alertdialog" aria-label="Confirm deletion" hidden=move || !confirming.get()>
+            <div
+                id="confirm-delete"
+                class="confirm"
+                role="alertdialog"
+                aria-label="Confirm deletion"
+                hidden=move || !confirming.get()
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        close();
+                    }
+                }
+            >
                 <p>"Delete this environment? Its namespace and everything in it is removed."</p>
                 <ActionForm action=delete>
                     <input type="hidden" name="id" value=id2.clone() />
                     <input type="hidden" name="csrf" value=csrf2.clone() />
-                    <button type="submit" class="button danger">"Yes, delete"</button>
+                    <button type="submit" class="button danger" node_ref=yes>"Yes, delete"</button>
                 </ActionForm>
-                <button type="button" class="button" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                <button type="button" class="button" on:click=move |_| close()>"Cancel"</button>
             </div>
             <noscript>
                 <form method="post" action="/api/delete_environment">

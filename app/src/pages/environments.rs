@@ -372,3 +372,39 @@ fn EmptyState(configured: u64) -> impl IntoView {
     }
     .into_any()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn html(view: impl FnOnce() -> AnyView) -> String {
+        Owner::new().with(|| view().to_html())
+    }
+
+    #[test]
+    fn gauges_show_their_level_and_numbers() {
+        let warn = html(|| {
+            view! { <GaugeView gauge=Some(Gauge { used: 0.95, limit: Some(1.0) }) kind="cpu" /> }
+                .into_any()
+        });
+        assert!(warn.contains("gauge-warning"));
+        assert!(warn.contains("950m / 1"));
+        assert!(warn.contains("aria-valuenow=\"95\""));
+        let over = html(|| {
+            view! { <GaugeView gauge=Some(Gauge { used: 2.0 * 1_073_741_824.0, limit: Some(1_073_741_824.0) }) kind="memory" /> }
+                .into_any()
+        });
+        assert!(over.contains("gauge-error"));
+        let none = html(|| view! { <GaugeView gauge=None kind="cpu" /> }.into_any());
+        assert!(none.contains("–"));
+    }
+
+    #[test]
+    fn the_empty_states_tell_what_to_do() {
+        let none = html(|| view! { <EmptyState configured=0 /> }.into_any());
+        assert!(none.contains("No repositories configured"));
+        assert!(none.contains("/webhooks/github"));
+        let waiting = html(|| view! { <EmptyState configured=2 /> }.into_any());
+        assert!(waiting.contains("2 repositories are configured"));
+    }
+}

@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Mutex, Notify};
 
-use crate::core::comment::render;
+use crate::core::comment::{CommentStatus, render};
 use crate::core::domain::{PullRequestNumber, RepositoryName};
 use crate::store::StoreError;
 use crate::store::entities::{pull_request, repository};
@@ -89,7 +89,12 @@ struct Inflight {
     generation: u64,
     fingerprint: String,
     deployment: Option<(String, DeploymentState)>,
+    /// The deployment state stored before, kept when this update posts none.
+    previous_state: Option<String>,
     config_missing: bool,
+    /// Nothing follows this update (cleaned up, or the one "missing" comment): the
+    /// publisher may forget the PR once it is written.
+    last: bool,
 }
 
 #[derive(Default)]
@@ -307,17 +312,23 @@ impl GithubSync {
                 publisher.remember_deployment(&pr, attempt, DeploymentId(id), posted);
             }
         }
-        // An attempt that GitHub never saw needs no "inactive" status.
+        // An attempt that GitHub never saw needs no "inactive" status, and a status
+        // already posted to the attempt is not posted again (only the comment changed).
         let deployment = plan.deployment.filter(|intent| {
-            intent.status.state != DeploymentState::Inactive
-                || publisher
-                    .state(&pr)
-                    .deployment
-                    .is_some_and(|(attempt, _)| attempt == intent.attempt)
+            let seen = publisher
+                .state(&pr)
+                .deployment
+                .is_some_and(|(attempt, _)| attempt == intent.attempt);
+            let posted = stored.is_some_and(|s| {
+                s.deployment_attempt.as_deref() == Some(intent.attempt.as_str())
+                    && s.deployment_state.as_deref() == Some(intent.status.state.as_str())
+            });
+            (seen || intent.status.state != DeploymentState::Inactive) && !posted
         });
         let posted = deployment
             .as_ref()
             .map(|intent| (intent.attempt.clone(), intent.status.state));
+        let last = config_missing || plan.view.status == CommentStatus::CleanedUp;
         let generation = publisher.publish(&pr, Some(body), deployment);
         state.inflight.insert(
             pull_request_id.to_owned(),
@@ -326,7 +337,9 @@ impl GithubSync {
                 generation,
                 fingerprint,
                 deployment: posted,
+                previous_state: stored.and_then(|s| s.deployment_state.clone()),
                 config_missing,
+                last,
             },
         );
         true
@@ -350,23 +363,29 @@ impl GithubSync {
                 tracing::warn!(pr = %inflight.pr, %error, "GitHub refused an update; not retried until the state changes");
             }
             let github_deployment = published.deployment.clone();
-            let posted = inflight.deployment.filter(|(attempt, _)| {
-                github_deployment
+            let deployment_state = match inflight.deployment {
+                Some((attempt, state)) => github_deployment
                     .as_ref()
-                    .is_some_and(|(current, _)| current == attempt)
-            });
+                    .filter(|(current, _)| *current == attempt)
+                    .map(|_| state.as_str().to_owned()),
+                None => inflight.previous_state,
+            };
             let record = Published {
                 comment_id: published.comment_id.and_then(|c| i64::try_from(c.0).ok()),
                 fingerprint: Some(inflight.fingerprint),
                 deployment_attempt: github_deployment.as_ref().map(|(a, _)| a.clone()),
                 github_deployment_id: github_deployment.and_then(|(_, d)| i64::try_from(d.0).ok()),
-                deployment_state: posted.map(|(_, s)| s.as_str().to_owned()),
+                deployment_state,
             };
             store::save_publication(&self.db, id, &record).await?;
             // Also after a refusal (no permission to comment, say): asking again every
             // few seconds would not change GitHub's mind.
             if inflight.config_missing {
                 store::mark_config_missing_notified(&self.db, id, Utc::now()).await?;
+            }
+            if inflight.last {
+                publisher.forget(&inflight.pr);
+                state.primed.remove(id);
             }
         }
         Ok(done.len())

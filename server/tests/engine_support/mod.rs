@@ -260,6 +260,8 @@ pub async fn start(backend: Backend, tune: impl FnOnce(&mut EngineSettings)) -> 
 /// The repository's secret store and Catalyst's registry credentials; Jobs install the app.
 async fn seed_cluster(kit: &TestKit, _client: &kube::Client) {
     let c = kit.cluster();
+    // Room for every test's pods (60 previews at once); the capacity test shrinks it.
+    c.set_node_capacity("64", "256Gi", 2000);
     for ns in ["acme-secrets", "catalyst", "ingress-nginx", "registry"] {
         c.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
             .unwrap();
@@ -404,8 +406,20 @@ impl Harness {
                 return env;
             }
             if tokio::time::Instant::now() > deadline {
+                let ns = self.env(number).await.map(|e| e.namespace).unwrap_or_default();
+                let c = self.kit.cluster();
+                let jobs: Vec<String> = self
+                    .jobs(&ns)
+                    .iter()
+                    .map(|j| format!("{} {}", j["metadata"]["name"], j["status"]))
+                    .collect();
+                let pods: Vec<String> = c
+                    .list("v1", "Pod", Some(&ns))
+                    .iter()
+                    .map(|p| format!("{} {}", p["metadata"]["name"], p["status"]["phase"]))
+                    .collect();
                 panic!(
-                    "PR {number} never became {status}: {:?}\nattempts: {:#?}\nerrors: {:?}",
+                    "PR {number} never became {status}: {:?}\nattempts: {:#?}\nerrors: {:?}\njobs: {jobs:#?}\npods: {pods:#?}",
                     self.env(number).await,
                     self.attempts(number).await,
                     self.engine.as_ref().map(|e| e.metrics().errors())
