@@ -8,6 +8,10 @@ use crate::github::{
 use crate::kube::{Cluster, KubeServer};
 use crate::recorder::RecordedRequest;
 
+/// A fixed 32-byte AES key (hex) for `CATALYST_ENCRYPTION_KEY` in tests and demos only.
+pub const TEST_ENCRYPTION_KEY: &str =
+    "746573742d6f6e6c792d6b65792d646f2d6e6f742d7573652d696e2d70726f64";
+
 /// Failures of starting or using the kit.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -152,6 +156,11 @@ impl TestKit {
             ),
             ("CATALYST_GITHUB_OAUTH_CLIENT_ID".into(), client_id),
             ("CATALYST_GITHUB_OAUTH_CLIENT_SECRET".into(), client_secret),
+            // Catalyst refuses a GitHub App without a key to seal its tokens at rest.
+            (
+                "CATALYST_ENCRYPTION_KEY".into(),
+                TEST_ENCRYPTION_KEY.into(),
+            ),
         ]
     }
 }
