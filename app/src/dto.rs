@@ -170,6 +170,8 @@ pub struct MetricsSummary {
 /// The environments page's data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnvironmentsOverview {
+    /// GitHub's web origin (`https://github.com`, or GitHub Enterprise) for PR links.
+    pub github_web_url: String,
     pub rows: Vec<EnvironmentRow>,
     pub totals: MetricsSummary,
     pub cluster: ClusterState,
@@ -549,7 +551,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(s: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + s, 0).single().unwrap_or_default()
+        Utc.timestamp_opt(1_800_000_000 + s, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn row(repo: &str, number: u64, created: i64, usage: Option<ResourceUsage>) -> EnvironmentRow {

@@ -63,6 +63,11 @@ test('the environment page follows container logs live', async ({ page }) => {
   await expect(logs).toContainText('GET /search?q=3 200', { timeout: 15_000 });
   await page.locator('input[name="filter"]').fill('search');
   await expect(logs.locator('mark').first()).toHaveText('search');
+  // Download gives the raw log as a text file.
+  const href = await page.getByRole('link', { name: 'Download' }).getAttribute('href');
+  const file = await page.request.get(href);
+  expect(file.headers()['content-disposition']).toContain('attachment');
+  expect(await file.text()).toContain('listening on :8080');
   await page.screenshot({ path: screenshotPath('environment-logs'), fullPage: true });
 });
 
@@ -97,6 +102,8 @@ test('the log viewer survives a container restart and says so', async ({ page })
   const logs = page.locator('.log-scroll');
   await expect(logs).toContainText('panic: boom', { timeout: 20_000 });
   await expect(logs.locator('.log-line.notice').first()).toContainText(/restarted|ended|could not be opened/, { timeout: 30_000 });
+  // The next instance is followed again, and the reader is told.
+  await expect(logs).toContainText('Reconnected to crash-e2e/app', { timeout: 45_000 });
   await page.screenshot({ path: screenshotPath('environment-logs-restart'), fullPage: true });
 });
 
@@ -107,6 +114,17 @@ test('redeploy asks the engine for a new attempt', async ({ page }) => {
   await page.getByRole('button', { name: 'Redeploy' }).click();
   await expect(page.getByText(/Done\.|A redeploy was requested/).first()).toBeVisible({ timeout: 15_000 });
   await page.screenshot({ path: screenshotPath('environment-redeploy'), fullPage: true });
+});
+
+test('a collaborator with push access may redeploy', async ({ page }) => {
+  await control('/collaborator', { repo: REPO, login: 'carol', role: 'write' });
+  await signIn(page, 'carol');
+  await expect(page.locator('.user .role')).toHaveText('member');
+  await page.goto(envPath);
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Delete environment' })).toBeVisible();
+  await page.getByRole('button', { name: 'Redeploy' }).click();
+  await expect(page.getByText(/Done\.|A redeploy was requested/).first()).toBeVisible({ timeout: 15_000 });
 });
 
 test('a non-operator is refused deletion on someone else\'s repository', async ({ page }) => {
@@ -146,7 +164,16 @@ test('delete, confirm, and the environment disappears', async ({ page }) => {
   await signIn(page, 'octocat');
   await page.goto(envPath);
   await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
-  await page.getByRole('button', { name: 'Delete environment' }).click();
+  // Keyboard: Enter opens the confirmation with "Yes, delete" focused; Escape closes it
+  // and gives focus back.
+  const opener = page.getByRole('button', { name: 'Delete environment' });
+  await opener.focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('button', { name: 'Yes, delete' })).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(page.getByRole('alertdialog', { name: 'Confirm deletion' })).toBeHidden();
+  await expect(opener).toBeFocused();
+  await opener.click();
   await expect(page.getByRole('alertdialog', { name: 'Confirm deletion' })).toBeVisible();
   await page.screenshot({ path: screenshotPath('environment-delete-confirm'), fullPage: true });
   await page.getByRole('button', { name: 'Yes, delete' }).click();

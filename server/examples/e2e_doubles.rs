@@ -81,13 +81,18 @@ async fn pod(State(c): State<Control>, Json(b): Json<PodSpec>) -> (StatusCode, J
     }));
     match created {
         Ok(v) => (StatusCode::CREATED, Json(v)),
-        Err(e) => (StatusCode::CONFLICT, Json(json!({"error": format!("{e:?}")}))),
+        Err(e) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("{e:?}")})),
+        ),
     }
 }
 
 async fn log(State(c): State<Control>, Json(b): Json<Log>) -> StatusCode {
     let lines: Vec<&str> = b.lines.iter().map(String::as_str).collect();
-    c.kit.cluster().append_log(&b.namespace, &b.pod, &b.container, &lines);
+    c.kit
+        .cluster()
+        .append_log(&b.namespace, &b.pod, &b.container, &lines);
     StatusCode::NO_CONTENT
 }
 
@@ -107,7 +112,9 @@ async fn flood(State(c): State<Control>, Json(b): Json<Flood>) -> StatusCode {
     let mut sent = 0;
     while sent < b.lines {
         let n = batch.min(b.lines - sent);
-        let lines: Vec<String> = (sent..sent + n).map(|i| format!("flood line {i:05} lorem ipsum dolor sit amet")).collect();
+        let lines: Vec<String> = (sent..sent + n)
+            .map(|i| format!("flood line {i:05} lorem ipsum dolor sit amet"))
+            .collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         cluster.append_log(&b.namespace, &b.pod, &b.container, &refs);
         sent += n;

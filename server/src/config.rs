@@ -836,4 +836,29 @@ mod tests {
         assert_eq!(c.http.bind.to_string(), DEFAULT_BIND);
         assert!(!format!("{c:?}").contains("s3cr3t"));
     }
+
+    #[test]
+    fn dashboard_operators_and_github_web_url() {
+        let d = Config::from_sources(None, env(&[])).unwrap().dashboard;
+        assert!(d.operators.is_empty());
+        assert_eq!(d.github_web_url, DEFAULT_GITHUB_WEB_URL);
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("CATALYST_OPERATORS", " octocat, acme/platform ,"),
+                ("CATALYST_GITHUB_WEB_URL", "http://127.0.0.1:9080/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.dashboard.operators, ["octocat", "acme/platform"]);
+        assert_eq!(c.dashboard.github_web_url, "http://127.0.0.1:9080");
+        for (key, value) in [
+            ("CATALYST_OPERATORS", "a/b/c"),
+            ("CATALYST_OPERATORS", "bad login"),
+            ("CATALYST_GITHUB_WEB_URL", "github.com"),
+        ] {
+            let message = error(&[(key, value)]);
+            assert!(message.starts_with(&format!("{key}: ")), "{message}");
+        }
+    }
 }

@@ -26,7 +26,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(webhook_routes())
         .nest("/api/v1", api::router())
-        .merge(web::router(backend))
+        .merge(web::router(backend.clone()))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(leptos.clone())
         })
@@ -35,7 +35,10 @@ pub fn build_router(state: AppState) -> Router {
             app::shell,
         ))
         // Sessions for the dashboard: the viewer middleware runs inside the session layer.
-        .layer(axum::middleware::from_fn(web::resolve_viewer))
+        .layer(axum::middleware::from_fn_with_state(
+            backend,
+            web::resolve_viewer,
+        ))
         .layer(web::session_layer(&state))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

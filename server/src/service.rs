@@ -141,6 +141,8 @@ pub struct CatalystService {
     reconcile: ReconcileSignal,
     /// For pods, logs and usage (the dashboard's actions in `service/dashboard.rs`).
     cluster: Option<dashboard::ClusterClient>,
+    /// GitHub's web origin, for links to pull requests.
+    github_web_url: String,
 }
 
 impl CatalystService {
@@ -154,7 +156,14 @@ impl CatalystService {
             preview_domain,
             reconcile,
             cluster: None,
+            github_web_url: "https://github.com".to_owned(),
         }
+    }
+
+    /// Where pull request links point (`CATALYST_GITHUB_WEB_URL`).
+    pub fn with_github_web_url(mut self, url: &str) -> Self {
+        self.github_web_url = url.trim_end_matches('/').to_owned();
+        self
     }
 
     /// Gives the service the Kubernetes client (none when no cluster is configured).

@@ -32,7 +32,8 @@ impl AppState {
         let reconcile = ReconcileSignal::default();
         let service = Arc::new(
             CatalystService::new(db.clone(), config.preview.domain.clone(), reconcile.clone())
-                .with_cluster(cluster.clone()),
+                .with_cluster(cluster.clone())
+                .with_github_web_url(&config.dashboard.github_web_url),
         );
         Self {
             config: Arc::new(config),

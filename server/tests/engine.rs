@@ -378,7 +378,7 @@ async fn a_stuck_deletion_is_flagged_and_notified(backend: Backend) {
 async fn sixty_prs_with_a_limit_of_ten_all_become_ready(backend: Backend) {
     let h = start(backend, |s| {
         s.poll_interval = Duration::from_millis(100);
-        s.watch = std::env::var("ENGINE_WATCH").is_ok();
+        s.resync_interval = Duration::from_secs(10);
     })
     .await;
     let sampler_db = h.db().clone();
@@ -488,7 +488,7 @@ async fn a_restart_at_any_moment_converges(backend: Backend) {
 }
 
 async fn drift_is_repaired(backend: Backend) {
-    let h = start(backend, |_| {}).await;
+    let h = start(backend, |s| s.resync_interval = Duration::from_millis(300)).await;
     open_and_wait_ready(&h, 10, &sha(10, 1)).await;
     let c = h.kit.cluster();
     // An orphan: managed by Catalyst, but no open pull request owns it.

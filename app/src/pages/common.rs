@@ -76,7 +76,8 @@ mod tests {
 
     #[test]
     fn the_banner_says_when_the_cluster_is_not_connected() {
-        let missing = html(|| view! { <ClusterBanner state=ClusterState::NotConfigured /> }.into_any());
+        let missing =
+            html(|| view! { <ClusterBanner state=ClusterState::NotConfigured /> }.into_any());
         assert!(missing.contains("Cluster not connected"));
         assert!(missing.contains("KUBECONFIG"));
         let down = html(|| {
@@ -90,7 +91,9 @@ mod tests {
 
     #[test]
     fn a_missing_sign_in_offers_the_sign_in_link() {
-        let page = html(|| view! { <LoadError what="environments" error=AppError::Unauthorized /> }.into_any());
+        let page = html(|| {
+            view! { <LoadError what="environments" error=AppError::Unauthorized /> }.into_any()
+        });
         assert!(page.contains("Sign in to see"));
         assert!(page.contains("/auth/github/login"));
         let failed = html(|| {

@@ -32,7 +32,9 @@ pub async fn redeploy_environment(id: String, csrf: String) -> Result<(), AppErr
 #[server(endpoint = "delete_environment")]
 pub async fn delete_environment(id: String, csrf: String) -> Result<(), AppError> {
     let who = crate::auth::require_actor(&csrf)?;
-    crate::service::dashboard()?.delete_environment(&who, &id).await?;
+    crate::service::dashboard()?
+        .delete_environment(&who, &id)
+        .await?;
     // Without JavaScript the browser follows this to the list, where the row shows
     // `deleting` until the engine has removed the namespace.
     #[cfg(feature = "ssr")]
@@ -74,12 +76,47 @@ fn DetailView(
 ) -> impl IntoView {
     let env = d.env.clone();
     let age = human_age((d.generated_at - env.created_at).num_seconds());
-    let gone = matches!(env.status, EnvironmentStatus::Deleting | EnvironmentStatus::Deleted);
+    let gone = matches!(
+        env.status,
+        EnvironmentStatus::Deleting | EnvironmentStatus::Deleted
+    );
     let title = format!("{} #{}", env.repository, env.pr_number);
     let (cpu, memory) = match d.usage.clone() {
         Some(u) => (Some(u.cpu), Some(u.memory)),
         None => (None, None),
     };
+    // Live parts: status, timeline and pods follow the server every few seconds once
+    // hydrated; the rest (and the log viewer's state) stays as rendered.
+    let live = RwSignal::new(d.clone());
+    #[cfg(feature = "hydrate")]
+    {
+        let id = env.id.clone();
+        let tick = set_interval_with_handle(
+            move || {
+                let id = id.clone();
+                leptos::task::spawn_local(async move {
+                    // Only real changes re-render (an open "Last log lines" stays open).
+                    if let Ok(fresh) = get_environment(id).await
+                        && live.with_untracked(|d| {
+                            (&d.env.status, d.env.deletion_stuck, &d.deployments, &d.pods)
+                                != (
+                                    &fresh.env.status,
+                                    fresh.env.deletion_stuck,
+                                    &fresh.deployments,
+                                    &fresh.pods,
+                                )
+                        })
+                    {
+                        live.set(fresh);
+                    }
+                });
+            },
+            std::time::Duration::from_secs(4),
+        );
+        if let Ok(handle) = tick {
+            on_cleanup(move || handle.clear());
+        }
+    }
     view! {
         <leptos_meta::Title text=format!("{title} · Catalyst Preview") />
         <nav class="crumbs" aria-label="Breadcrumb"><a href="/">"Environments"</a> " / " {title.clone()}</nav>
@@ -88,9 +125,9 @@ fn DetailView(
                 {title.clone()} " "
                 <span class="pr-title">{env.pr_title.clone().unwrap_or_default()}</span>
             </h1>
-            <div class="env-status" data-status=env.status.as_str()>
-                <StatusChip status=env.status.as_str() />
-                {env.deletion_stuck.then(|| view! { <span class="indicator indicator-error">" ⛔ deletion stuck"</span> })}
+            <div class="env-status" data-status=move || live.with(|d| d.env.status.as_str()) aria-live="polite">
+                {move || view! { <StatusChip status=live.with(|d| d.env.status.as_str()) /> }}
+                {move || live.with(|d| d.env.deletion_stuck).then(|| view! { <span class="indicator indicator-error">" ⛔ deletion stuck"</span> })}
             </div>
         </section>
         <ClusterBanner state=d.cluster.clone() />
@@ -114,9 +151,9 @@ fn DetailView(
         </div>
         <Actions id=env.id.clone() csrf can_manage=d.can_manage && !gone redeploy delete />
         <h2>"Deployment history"</h2>
-        <Timeline deployments=d.deployments.clone() />
+        {move || view! { <Timeline deployments=live.with(|d| d.deployments.clone()) /> }}
         <h2>"Pods"</h2>
-        <Pods pods=d.pods.clone() />
+        {move || view! { <Pods pods=live.with(|d| d.pods.clone()) /> }}
         <h2 id="logs">"Logs"</h2>
         <LogViewer environment_id=env.id.clone() pods=d.pods.clone() />
     }
@@ -160,7 +197,9 @@ fn Actions(
     let result = move || {
         let r = redeploy.value().get().or_else(|| delete.value().get());
         match r {
-            Some(Err(e)) => view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any(),
+            Some(Err(e)) => {
+                view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any()
+            }
             Some(Ok(())) => view! { <p class="ok-text" role="status">"Done."</p> }.into_any(),
             None => ().into_any(),
         }
@@ -276,7 +315,8 @@ fn Timeline(deployments: Vec<DeploymentRecord>) -> impl IntoView {
 #[component]
 fn Pods(pods: Vec<PodInfo>) -> impl IntoView {
     if pods.is_empty() {
-        return view! { <div class="panel empty"><p>"No pods in this namespace."</p></div> }.into_any();
+        return view! { <div class="panel empty"><p>"No pods in this namespace."</p></div> }
+            .into_any();
     }
     view! {
         <div class="panel">

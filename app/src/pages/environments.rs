@@ -133,7 +133,8 @@ fn LiveOverview(initial: EnvironmentsOverview) -> impl IntoView {
                                 .into_iter()
                                 .map(|row| {
                                     let age = human_age((now - row.env.created_at).num_seconds());
-                                    view! { <EnvironmentRowView row age /> }
+                                    let github = o.github_web_url.clone();
+                                    view! { <EnvironmentRowView row age github /> }
                                 })
                                 .collect_view()}
                         </tbody>
@@ -151,10 +152,19 @@ fn Totals(totals: MetricsSummary) -> impl IntoView {
         .success_rate
         .map(|r| format!("{:.0}%", r * 100.0))
         .unwrap_or_else(|| "–".into());
-    let secs = |s: Option<f64>| s.map(|s| human_duration(s.round() as i64)).unwrap_or_else(|| "–".into());
+    let secs = |s: Option<f64>| {
+        s.map(|s| human_duration(s.round() as i64))
+            .unwrap_or_else(|| "–".into())
+    };
     let items = [
-        ("Active environments", totals.active_environments.to_string()),
-        ("Deployments in flight", totals.deployments_in_flight.to_string()),
+        (
+            "Active environments",
+            totals.active_environments.to_string(),
+        ),
+        (
+            "Deployments in flight",
+            totals.deployments_in_flight.to_string(),
+        ),
         ("Queue length", totals.queue_length.to_string()),
         ("Success rate", pct),
         ("p50 deployment", secs(totals.p50_deployment_secs)),
@@ -244,11 +254,11 @@ fn FilterBar(
 }
 
 #[component]
-fn EnvironmentRowView(row: EnvironmentRow, age: String) -> impl IntoView {
+fn EnvironmentRowView(row: EnvironmentRow, age: String, github: String) -> impl IntoView {
     let level = row.level();
     let warnings = row.warnings().join("; ");
     let env = row.env;
-    let pr_link = format!("https://github.com/{}/pull/{}", env.repository, env.pr_number);
+    let pr_link = format!("{github}/{}/pull/{}", env.repository, env.pr_number);
     let title = env.pr_title.clone().unwrap_or_default();
     let short_sha: String = env.head_sha.chars().take(7).collect();
     let detail = format!("/environments/{}", env.id);
@@ -307,7 +317,13 @@ pub fn GaugeView(gauge: Option<Gauge>, kind: &'static str) -> impl IntoView {
     let Some(g) = gauge else {
         return view! { <span class="muted">"–"</span> }.into_any();
     };
-    let fmt = |v: f64| if kind == "cpu" { format_cpu(v) } else { format_memory(v) };
+    let fmt = |v: f64| {
+        if kind == "cpu" {
+            format_cpu(v)
+        } else {
+            format_memory(v)
+        }
+    };
     let text = match g.limit {
         Some(l) => format!("{} / {}", fmt(g.used), fmt(l)),
         None => format!("{} (no quota)", fmt(g.used)),

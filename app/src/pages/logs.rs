@@ -69,7 +69,11 @@ impl LogBuffer {
 /// The containers to choose from: `(pod, container)` pairs, init containers included.
 pub fn choices(pods: &[PodInfo]) -> Vec<(String, String)> {
     pods.iter()
-        .flat_map(|p| p.containers.iter().map(|c| (p.name.clone(), c.name.clone())))
+        .flat_map(|p| {
+            p.containers
+                .iter()
+                .map(|c| (p.name.clone(), c.name.clone()))
+        })
         .collect()
 }
 
@@ -85,7 +89,12 @@ pub fn LogViewer(environment_id: String, pods: Vec<PodInfo>) -> impl IntoView {
     // Prefer a non-init container.
     let first = pods
         .iter()
-        .flat_map(|p| p.containers.iter().filter(|c| !c.init).map(|c| (p.name.clone(), c.name.clone())))
+        .flat_map(|p| {
+            p.containers
+                .iter()
+                .filter(|c| !c.init)
+                .map(|c| (p.name.clone(), c.name.clone()))
+        })
         .next()
         .unwrap_or_else(|| options[0].clone());
     let selected = RwSignal::new(first);
@@ -293,8 +302,16 @@ pub fn LogViewer(environment_id: String, pods: Vec<PodInfo>) -> impl IntoView {
 }
 
 #[component]
-fn LogLineView(entry: Entry, filter: RwSignal<String>, timestamps: RwSignal<bool>) -> impl IntoView {
-    let class = if entry.notice { "log-line notice" } else { "log-line" };
+fn LogLineView(
+    entry: Entry,
+    filter: RwSignal<String>,
+    timestamps: RwSignal<bool>,
+) -> impl IntoView {
+    let class = if entry.notice {
+        "log-line notice"
+    } else {
+        "log-line"
+    };
     let ts = entry.ts.clone();
     let text = entry.text.clone();
     view! {

@@ -10,7 +10,7 @@ mod session;
 
 pub use environment::{EnvironmentPage, delete_environment, get_environment, redeploy_environment};
 pub use environments::{EnvironmentsPage, get_overview, list_environments};
+pub use logs::{LogBuffer, MAX_LINES};
 pub use not_found::NotFound;
 pub use repositories::{RepositoriesPage, configure_repository, list_repositories};
 pub use session::{SessionResource, UserMenu, current_session};
-pub use logs::{LogBuffer, MAX_LINES};

@@ -148,7 +148,11 @@ fn RepositoryList(
 }
 
 fn or_dash(s: &str) -> String {
-    if s.trim().is_empty() { "–".into() } else { s.to_owned() }
+    if s.trim().is_empty() {
+        "–".into()
+    } else {
+        s.to_owned()
+    }
 }
 
 /// The field an error belongs to, in the form's names (`quota.cpu` → `quota_cpu`).
@@ -164,20 +168,31 @@ fn RepositoryEditor(
 ) -> impl IntoView {
     let error_for = move |name: &'static str| {
         move || match configure.value().get() {
-            Some(Err(AppError::Invalid { field, message })) if form_field(&field) == name => {
-                Some(view! { <span class="field-error" id=format!("err-{name}") role="alert">{message}</span> })
-            }
+            Some(Err(AppError::Invalid { field, message })) if form_field(&field) == name => Some(
+                view! { <span class="field-error" id=format!("err-{name}") role="alert">{message}</span> },
+            ),
             _ => None,
         }
     };
     let general = move || match configure.value().get() {
-        Some(Err(AppError::Invalid { .. })) => Some(view! { <p class="error-text" role="alert">"Please correct the marked field."</p> }.into_any()),
-        Some(Err(e)) => Some(view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any()),
-        Some(Ok(r)) => Some(view! { <p class="ok-text" role="status">{format!("Saved {}.", r.form.full_name)}</p> }.into_any()),
+        Some(Err(AppError::Invalid { .. })) => Some(
+            view! { <p class="error-text" role="alert">"Please correct the marked field."</p> }
+                .into_any(),
+        ),
+        Some(Err(e)) => {
+            Some(view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any())
+        }
+        Some(Ok(r)) => Some(
+            view! { <p class="ok-text" role="status">{format!("Saved {}.", r.form.full_name)}</p> }
+                .into_any(),
+        ),
         None => None,
     };
     let current = move || editing.get().unwrap_or_default();
-    let text = move |name: &'static str, label: &'static str, hint: &'static str, get: fn(&RepositoryForm) -> String| {
+    let text = move |name: &'static str,
+                     label: &'static str,
+                     hint: &'static str,
+                     get: fn(&RepositoryForm) -> String| {
         view! {
             <label class="field">
                 <span class="field-label">{label}</span>

@@ -121,5 +121,12 @@ pub(crate) async fn admit(ctx: &Context, w: &World, row: &deployment::Model) -> 
         .copied()
         .flatten()
         .unwrap_or_default();
+    tracing::debug!(
+        environment = %w.env.namespace,
+        position,
+        in_flight = in_flight.global,
+        starts = plan.start.len(),
+        "waiting for a deployment slot"
+    );
     Ok(Admission::Waiting { position })
 }

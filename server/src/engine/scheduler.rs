@@ -96,18 +96,21 @@ pub async fn run(
             }
         }
         // Start whatever is due, within the worker limit.
-        let ready: Vec<String> = q
+        // Longest-waiting first, so a busy minority cannot starve the rest.
+        let mut ready: Vec<(Instant, String)> = q
             .due
             .iter()
             .filter(|(id, at)| **at <= now && !q.running.contains(*id))
-            .map(|(id, _)| id.clone())
+            .map(|(id, at)| (*at, id.clone()))
             .collect();
-        for id in ready {
+        ready.sort();
+        for (_, id) in ready {
             if q.running.len() >= ctx.settings.max_workers {
                 break;
             }
             q.due.remove(&id);
             q.waiting.remove(&id);
+            tracing::trace!(environment = %id, "reconcile");
             q.running.insert(id.clone());
             let c = ctx.clone();
             tasks.spawn(async move {

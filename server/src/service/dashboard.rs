@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use app::dto::{
-    ClusterState, ContainerInfo, DeploymentRecord, EnvironmentRow, EnvironmentsOverview,
-    MetricsSummary, PodInfo, ResourceUsage, percentile,
+    ClusterState, ContainerInfo, DeploymentRecord, EnvironmentDetail, EnvironmentRow,
+    EnvironmentsOverview, MetricsSummary, PodInfo, ResourceUsage, percentile,
 };
 use app::model::{EnvironmentStatus, EnvironmentSummary};
 use chrono::Utc;
@@ -19,9 +19,7 @@ use super::{CatalystService, RepositoryView, ServiceError};
 use crate::cluster::logs::{self as cluster_logs, LogQuery, PodSummary};
 use crate::store::entities::{deployment, preview_environment, repository};
 use crate::store::repositories::{self, NewRepository};
-use crate::store::{
-    StoreError, deployments, encode_list, engine, environments, operator_requests,
-};
+use crate::store::{StoreError, deployments, encode_list, engine, environments, operator_requests};
 
 /// The Kubernetes client, printable (kube's client is not `Debug`).
 #[derive(Clone)]
@@ -133,10 +131,11 @@ impl CatalystService {
         let Some(env) = engine::environment(&self.db, id).await? else {
             return Ok(None);
         };
-        let pr = crate::store::entities::pull_request::Entity::find_by_id(env.pull_request_id.clone())
-            .one(&self.db)
-            .await
-            .map_err(StoreError::from)?;
+        let pr =
+            crate::store::entities::pull_request::Entity::find_by_id(env.pull_request_id.clone())
+                .one(&self.db)
+                .await
+                .map_err(StoreError::from)?;
         let repo = repository::Entity::find_by_id(env.repository_id.clone())
             .one(&self.db)
             .await
@@ -165,6 +164,50 @@ impl CatalystService {
         }))
     }
 
+    /// The link to an environment's pull request on GitHub.
+    pub fn pull_request_url(&self, repository: &str, number: u64) -> String {
+        format!("{}/{repository}/pull/{number}", self.github_web_url)
+    }
+
+    /// `get_environment`: status, deployment history (newest first), pods, usage and
+    /// pending requests; `can_manage` is left `false` for the entrance to decide.
+    pub async fn get_environment(
+        &self,
+        id: &str,
+    ) -> Result<Option<EnvironmentDetail>, ServiceError> {
+        let Some(env) = self.environment_summary(id).await? else {
+            return Ok(None);
+        };
+        let deployments = self.list_deployments(id).await?;
+        let requests = self.environment_requests(id).await?;
+        let gone = env.status == EnvironmentStatus::Deleted;
+        let (pods, cluster) = if gone {
+            (Vec::new(), self.cluster_state().await)
+        } else {
+            match self.list_pods(&env.namespace).await {
+                Ok(p) => (p, ClusterState::Connected),
+                Err(state) => (Vec::new(), state),
+            }
+        };
+        let usage = if cluster == ClusterState::Connected && !gone {
+            self.namespace_usage(&env.namespace).await
+        } else {
+            None
+        };
+        Ok(Some(EnvironmentDetail {
+            pr_url: self.pull_request_url(&env.repository, env.pr_number),
+            env,
+            deployments,
+            pods,
+            cluster,
+            usage,
+            redeploy_requested_at: requests.as_ref().and_then(|r| r.redeploy_requested_at),
+            delete_requested_at: requests.and_then(|r| r.delete_requested_at),
+            can_manage: false,
+            generated_at: Utc::now(),
+        }))
+    }
+
     /// `list_deployments`: every attempt of an environment, newest first.
     pub async fn list_deployments(&self, id: &str) -> Result<Vec<DeploymentRecord>, ServiceError> {
         let mut all: Vec<DeploymentRecord> = deployments::for_environment(&self.db, id)
@@ -181,8 +224,11 @@ impl CatalystService {
         let Some(client) = self.kube() else {
             return Err(ClusterState::NotConfigured);
         };
-        match tokio::time::timeout(Duration::from_secs(5), cluster_logs::list_pods(client, namespace))
-            .await
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            cluster_logs::list_pods(client, namespace),
+        )
+        .await
         {
             Ok(Ok(pods)) => Ok(pods.into_iter().map(pod_info).collect()),
             Ok(Err(e)) => Err(ClusterState::Unreachable(e.to_string())),
@@ -317,7 +363,8 @@ impl CatalystService {
             }
         }
         let usages = if cluster == ClusterState::Connected {
-            futures::future::join_all(items.iter().map(|e| self.namespace_usage(&e.namespace))).await
+            futures::future::join_all(items.iter().map(|e| self.namespace_usage(&e.namespace)))
+                .await
         } else {
             vec![None; items.len()]
         };
@@ -331,6 +378,7 @@ impl CatalystService {
             })
             .collect();
         Ok(EnvironmentsOverview {
+            github_web_url: self.github_web_url.clone(),
             rows,
             totals: self.get_metrics_summary().await?,
             cluster,
@@ -347,7 +395,9 @@ impl CatalystService {
     ) -> Result<RepositoryChange, ServiceError> {
         let key = new.full_name.key();
         let Some(existing) = repositories::find_by_key(&self.db, &key).await? else {
-            return Ok(RepositoryChange::Created(self.create_repository(new).await?));
+            return Ok(RepositoryChange::Created(
+                self.create_repository(new).await?,
+            ));
         };
         let s = new.settings;
         let mut row: repository::ActiveModel = existing.into();

@@ -29,7 +29,8 @@ pub async fn namespace_usage(client: &kube::Client, namespace: &str) -> Option<R
 }
 
 async fn read(client: &kube::Client, namespace: &str) -> Option<ResourceUsage> {
-    let metrics: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &pod_metrics());
+    let metrics: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &pod_metrics());
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
     let all = ListParams::default();
     let (m, q) = tokio::join!(metrics.list(&all), quotas.list(&all));
@@ -39,11 +40,18 @@ async fn read(client: &kube::Client, namespace: &str) -> Option<ResourceUsage> {
     let (mut cpu, mut memory) = (0.0, 0.0);
     if let Ok(list) = m {
         for pod in list.items {
-            let containers = pod.data.get("containers").and_then(|c| c.as_array()).cloned();
+            let containers = pod
+                .data
+                .get("containers")
+                .and_then(|c| c.as_array())
+                .cloned();
             for c in containers.unwrap_or_default() {
                 let usage = &c["usage"];
                 cpu += usage["cpu"].as_str().and_then(parse_cpu).unwrap_or(0.0);
-                memory += usage["memory"].as_str().and_then(parse_memory).unwrap_or(0.0);
+                memory += usage["memory"]
+                    .as_str()
+                    .and_then(parse_memory)
+                    .unwrap_or(0.0);
             }
         }
     }
@@ -84,9 +92,16 @@ pub fn quota_limits(rq: &ResourceQuota) -> (Option<f64>, Option<f64>, bool) {
             .find_map(|k| hard.get(*k).and_then(|q| parse(&q.0)))
     };
     let cpu = pick(&["limits.cpu", "requests.cpu", "cpu"], parse_cpu);
-    let memory = pick(&["limits.memory", "requests.memory", "memory"], parse_memory);
+    let memory = pick(
+        &["limits.memory", "requests.memory", "memory"],
+        parse_memory,
+    );
     let exceeded = hard.iter().any(|(k, h)| {
-        let parse: fn(&str) -> Option<f64> = if k.ends_with("cpu") { parse_cpu } else { parse_memory };
+        let parse: fn(&str) -> Option<f64> = if k.ends_with("cpu") {
+            parse_cpu
+        } else {
+            parse_memory
+        };
         match (used.get(k).and_then(|u| parse(&u.0)), parse(&h.0)) {
             (Some(u), Some(h)) => u > h,
             _ => false,
@@ -113,8 +128,16 @@ mod tests {
     fn limits_come_from_the_quota_and_overuse_is_flagged() {
         let rq = ResourceQuota {
             status: Some(ResourceQuotaStatus {
-                hard: Some(map(&[("limits.cpu", "2"), ("limits.memory", "1Gi"), ("pods", "10")])),
-                used: Some(map(&[("limits.cpu", "500m"), ("limits.memory", "2Gi"), ("pods", "3")])),
+                hard: Some(map(&[
+                    ("limits.cpu", "2"),
+                    ("limits.memory", "1Gi"),
+                    ("pods", "10"),
+                ])),
+                used: Some(map(&[
+                    ("limits.cpu", "500m"),
+                    ("limits.memory", "2Gi"),
+                    ("pods", "3"),
+                ])),
             }),
             ..ResourceQuota::default()
         };

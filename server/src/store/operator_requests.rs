@@ -37,7 +37,9 @@ use environment_request::{ActiveModel, Column, Entity, Model};
 
 /// The requests recorded for an environment, if any.
 pub async fn of(db: &impl ConnectionTrait, environment_id: &str) -> Result<Option<Model>> {
-    Ok(Entity::find_by_id(environment_id.to_owned()).one(db).await?)
+    Ok(Entity::find_by_id(environment_id.to_owned())
+        .one(db)
+        .await?)
 }
 
 /// Every environment's requests (for the engine's pass).
@@ -97,7 +99,12 @@ pub async fn request_delete(
         delete_requested_by: Set(Some(who.to_owned())),
         updated_at: Set(now),
     };
-    upsert(&txn, row, [Column::DeleteRequestedAt, Column::DeleteRequestedBy]).await?;
+    upsert(
+        &txn,
+        row,
+        [Column::DeleteRequestedAt, Column::DeleteRequestedBy],
+    )
+    .await?;
     if env.status != "deleted" && env.status != "deleting" {
         let mut active: preview_environment::ActiveModel = env.clone().into();
         active.status = Set("deleting".to_owned());

@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use app::auth::{SignedIn, constant_time_eq};
 use app::dto::Viewer;
+use axum::Extension;
 use axum::Form;
 use axum::extract::{Query, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use chrono::Utc;
 use rand::RngCore;
 use sea_orm::sea_query::OnConflict;
@@ -39,12 +39,14 @@ pub struct SessionUser {
     pub name: Option<String>,
     pub avatar_url: Option<String>,
     pub operator: bool,
+    /// The person's OAuth token, sealed with `CATALYST_ENCRYPTION_KEY` when one is set.
     pub github_token: String,
     pub csrf_token: String,
 }
 
 impl SessionUser {
-    fn signed_in(self) -> SignedIn {
+    fn signed_in(self, backend: &DashboardBackend) -> SignedIn {
+        let github_token = backend.open_token(&self.github_token);
         SignedIn {
             viewer: Viewer {
                 login: self.login,
@@ -53,7 +55,7 @@ impl SessionUser {
                 operator: self.operator,
                 csrf_token: self.csrf_token,
             },
-            github_token: self.github_token,
+            github_token,
         }
     }
 }
@@ -65,10 +67,15 @@ pub fn random_token() -> String {
 }
 
 /// Middleware: puts the session's person (if any) into the request's extensions.
-pub async fn resolve_viewer(session: Session, mut req: Request, next: Next) -> Response {
+pub async fn resolve_viewer(
+    axum::extract::State(backend): axum::extract::State<Arc<DashboardBackend>>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
     match session.get::<SessionUser>(USER_KEY).await {
         Ok(Some(u)) => {
-            req.extensions_mut().insert(u.signed_in());
+            req.extensions_mut().insert(u.signed_in(&backend));
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "the session could not be read"),
@@ -96,7 +103,11 @@ fn callback_url(backend: &DashboardBackend, headers: &HeaderMap) -> String {
 }
 
 fn page(status: StatusCode, title: &str, message: &str) -> Response {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -135,7 +146,11 @@ pub async fn login(
     };
     if let Err(e) = stored.await {
         tracing::error!(error = %e, "storing the OAuth state failed");
-        return page(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", "The session could not be stored; try again.");
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in failed",
+            "The session could not be stored; try again.",
+        );
     }
     let url = backend
         .github
@@ -160,19 +175,40 @@ pub async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     if let Some(e) = q.error {
-        return page(StatusCode::FORBIDDEN, "GitHub did not sign you in", q.error_description.as_deref().unwrap_or(&e));
+        return page(
+            StatusCode::FORBIDDEN,
+            "GitHub did not sign you in",
+            q.error_description.as_deref().unwrap_or(&e),
+        );
     }
     let Some((client_id, client_secret)) = backend.oauth.clone() else {
-        return page(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is not configured", "");
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is not configured",
+            "",
+        );
     };
     let expected: Option<String> = session.remove(STATE_KEY).await.ok().flatten();
     let (Some(code), Some(state), Some(expected)) = (q.code, q.state, expected) else {
-        return page(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in link is incomplete or expired; start again.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The sign-in link is incomplete or expired; start again.",
+        );
     };
     if !constant_time_eq(state.as_bytes(), expected.as_bytes()) {
-        return page(StatusCode::BAD_REQUEST, "Sign-in failed", "The sign-in answer does not belong to this browser; start again.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The sign-in answer does not belong to this browser; start again.",
+        );
     }
-    let next: String = session.remove(NEXT_KEY).await.ok().flatten().unwrap_or_else(|| "/".into());
+    let next: String = session
+        .remove(NEXT_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "/".into());
     let redirect_uri = callback_url(&backend, &headers);
     let token = match backend
         .github
@@ -195,7 +231,12 @@ pub async fn callback(
     let mut operator = listed_operator(&backend.operators, &gh.login);
     if !operator {
         for (org, team) in operator_teams(&backend.operators) {
-            if backend.github.in_team(&token, &org, &team, &gh.login).await.unwrap_or(false) {
+            if backend
+                .github
+                .in_team(&token, &org, &team, &gh.login)
+                .await
+                .unwrap_or(false)
+            {
                 operator = true;
                 break;
             }
@@ -210,7 +251,7 @@ pub async fn callback(
         name: gh.name,
         avatar_url: gh.avatar_url,
         operator,
-        github_token: token,
+        github_token: backend.seal_token(&token),
         csrf_token: random_token(),
     };
     let started = async {
@@ -219,7 +260,11 @@ pub async fn callback(
     };
     if let Err(e) = started.await {
         tracing::error!(error = %e, "starting the session failed");
-        return page(StatusCode::SERVICE_UNAVAILABLE, "Sign-in failed", "The session could not be stored; try again.");
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in failed",
+            "The session could not be stored; try again.",
+        );
     }
     tracing::info!(login = %gh.login, operator, "signed in");
     Redirect::to(&safe_next(Some(&next))).into_response()
@@ -275,7 +320,11 @@ pub async fn logout(session: Session, Form(form): Form<LogoutForm>) -> Response 
             }
             Redirect::to("/").into_response()
         }
-        Some(_) => page(StatusCode::FORBIDDEN, "Sign-out refused", "The form is out of date (CSRF check failed); reload the page and try again."),
+        Some(_) => page(
+            StatusCode::FORBIDDEN,
+            "Sign-out refused",
+            "The form is out of date (CSRF check failed); reload the page and try again.",
+        ),
         None => Redirect::to("/").into_response(),
     }
 }
@@ -285,7 +334,10 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
@@ -308,11 +360,22 @@ mod tests {
     #[test]
     fn websockets_need_the_same_origin() {
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, "catalyst.example:3000".parse().unwrap_or(header::HeaderValue::from_static("x")));
+        h.insert(
+            header::HOST,
+            "catalyst.example:3000"
+                .parse()
+                .unwrap_or(header::HeaderValue::from_static("x")),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, header::HeaderValue::from_static("http://catalyst.example:3000"));
+        h.insert(
+            header::ORIGIN,
+            header::HeaderValue::from_static("http://catalyst.example:3000"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, header::HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            header::HeaderValue::from_static("https://evil.example"),
+        );
         assert!(!same_origin(&h));
     }
 }

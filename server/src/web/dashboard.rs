@@ -2,11 +2,12 @@
 //! layer, and translate its answers into the dashboard's DTOs and user-safe errors.
 
 use app::auth::SignedIn;
-use app::dto::{ClusterState, EnvironmentDetail, EnvironmentsOverview, RepositoryEntry, RepositoryForm, split_list};
+use app::dto::{
+    EnvironmentDetail, EnvironmentsOverview, RepositoryEntry, RepositoryForm, split_list,
+};
 use app::error::AppError;
 use app::model::EnvironmentList;
 use app::service::DashboardService;
-use chrono::Utc;
 
 use super::DashboardBackend;
 use crate::api::repositories::{BuildRequest, ChartRequest, CreateRepositoryRequest, QuotaRequest};
@@ -82,7 +83,10 @@ pub fn entry_of(v: RepositoryView) -> RepositoryEntry {
             chart_version: v.chart.version.unwrap_or_default(),
             values: v.values.unwrap_or_default(),
             values_files: v.values_files.join("\n"),
-            build_dockerfile: build.as_ref().and_then(|b| b.dockerfile.clone()).unwrap_or_default(),
+            build_dockerfile: build
+                .as_ref()
+                .and_then(|b| b.dockerfile.clone())
+                .unwrap_or_default(),
             build_context: build.and_then(|b| b.context).unwrap_or_default(),
             image_pattern: v.image_pattern.unwrap_or_default(),
             health_path: v.health_path,
@@ -125,7 +129,10 @@ impl DashboardService for DashboardBackend {
     }
 
     async fn environments_overview(&self) -> Result<EnvironmentsOverview, AppError> {
-        self.service.environments_overview().await.map_err(unavailable)
+        self.service
+            .environments_overview()
+            .await
+            .map_err(unavailable)
     }
 
     async fn get_environment(
@@ -133,49 +140,26 @@ impl DashboardService for DashboardBackend {
         actor: Option<&SignedIn>,
         id: &str,
     ) -> Result<EnvironmentDetail, AppError> {
-        let s = &self.service;
-        let env = s
-            .environment_summary(id)
+        let mut detail = self
+            .service
+            .get_environment(id)
             .await
             .map_err(unavailable)?
             .ok_or_else(|| AppError::NotFound("There is no environment with this id.".into()))?;
-        let deployments = s.list_deployments(id).await.map_err(unavailable)?;
-        let requests = s.environment_requests(id).await.map_err(unavailable)?;
-        let gone = env.status == app::model::EnvironmentStatus::Deleted;
-        let (pods, cluster) = if gone {
-            (Vec::new(), s.cluster_state().await)
-        } else {
-            match s.list_pods(&env.namespace).await {
-                Ok(p) => (p, ClusterState::Connected),
-                Err(state) => (Vec::new(), state),
-            }
-        };
-        let usage = if cluster == ClusterState::Connected && !gone {
-            s.namespace_usage(&env.namespace).await
-        } else {
-            None
-        };
-        let can_manage = match actor {
-            Some(who) => self.can_manage(who, &env.repository).await,
+        detail.can_manage = match actor {
+            Some(who) => self.can_manage(who, &detail.env.repository).await,
             None => false,
         };
-        Ok(EnvironmentDetail {
-            pr_url: format!("https://github.com/{}/pull/{}", env.repository, env.pr_number),
-            env,
-            deployments,
-            pods,
-            cluster,
-            usage,
-            redeploy_requested_at: requests.as_ref().and_then(|r| r.redeploy_requested_at),
-            delete_requested_at: requests.and_then(|r| r.delete_requested_at),
-            can_manage,
-            generated_at: Utc::now(),
-        })
+        Ok(detail)
     }
 
     async fn redeploy_environment(&self, actor: &SignedIn, id: &str) -> Result<(), AppError> {
         self.authorize(actor, id).await?;
-        match self.service.redeploy_environment(id, &actor.viewer.login).await {
+        match self
+            .service
+            .redeploy_environment(id, &actor.viewer.login)
+            .await
+        {
             Ok(true) => Ok(()),
             Ok(false) => Err(AppError::NotFound("no such environment".into())),
             Err(e) => Err(service_error(e)),
@@ -184,7 +168,11 @@ impl DashboardService for DashboardBackend {
 
     async fn delete_environment(&self, actor: &SignedIn, id: &str) -> Result<(), AppError> {
         self.authorize(actor, id).await?;
-        match self.service.delete_environment(id, &actor.viewer.login).await {
+        match self
+            .service
+            .delete_environment(id, &actor.viewer.login)
+            .await
+        {
             Ok(true) => {
                 tracing::info!(login = %actor.viewer.login, environment = id, "environment deletion requested");
                 Ok(())
@@ -211,14 +199,20 @@ impl DashboardService for DashboardBackend {
         form: RepositoryForm,
     ) -> Result<RepositoryEntry, AppError> {
         if !actor.viewer.operator {
-            return Err(AppError::Forbidden("Only operators can configure repositories.".into()));
+            return Err(AppError::Forbidden(
+                "Only operators can configure repositories.".into(),
+            ));
         }
         let new = request_of(&form)?.validate().map_err(|e| {
             let field = e.detail["field"].as_str().unwrap_or("full_name").to_owned();
             let message = e.detail["message"].as_str().unwrap_or(&e.error).to_owned();
             AppError::Invalid { field, message }
         })?;
-        let change = self.service.configure_repository(new).await.map_err(service_error)?;
+        let change = self
+            .service
+            .configure_repository(new)
+            .await
+            .map_err(service_error)?;
         Ok(entry_of(change.view().clone()))
     }
 
@@ -243,11 +237,16 @@ mod tests {
         let r = request_of(&form).expect("request");
         assert_eq!(r.full_name, "acme/web");
         assert_eq!(r.secrets, vec!["db", "api-key"]);
-        assert_eq!(r.quota.as_ref().and_then(|q| q.cpu.as_deref()), Some("500m"));
+        assert_eq!(
+            r.quota.as_ref().and_then(|q| q.cpu.as_deref()),
+            Some("500m")
+        );
         let bad = RepositoryForm {
             quota_pods: "many".into(),
             ..form
         };
-        assert!(matches!(request_of(&bad), Err(AppError::Invalid { field, .. }) if field == "quota_pods"));
+        assert!(
+            matches!(request_of(&bad), Err(AppError::Invalid { field, .. }) if field == "quota_pods")
+        );
     }
 }

@@ -120,7 +120,12 @@ impl GithubUserClient {
         let resp = self
             .get(
                 token,
-                &format!("/orgs/{}/teams/{}/memberships/{}", enc(org), enc(team), enc(login)),
+                &format!(
+                    "/orgs/{}/teams/{}/memberships/{}",
+                    enc(org),
+                    enc(team),
+                    enc(login)
+                ),
             )
             .send()
             .await?;
@@ -136,7 +141,10 @@ impl GithubUserClient {
         let resp = self
             .get(
                 token,
-                &format!("/repos/{repository}/collaborators/{}/permission", enc(login)),
+                &format!(
+                    "/repos/{repository}/collaborators/{}/permission",
+                    enc(login)
+                ),
             )
             .send()
             .await?;

@@ -10,6 +10,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
+use tokio::sync::watch;
 
 use super::DashboardBackend;
 use super::auth::same_origin;
@@ -33,20 +34,18 @@ pub async fn environments(
 
 async fn push(socket: WebSocket, backend: Arc<DashboardBackend>) {
     let (mut tx, mut rx) = socket.split();
-    let mut last = String::new();
-    let mut tick = tokio::time::interval(EVERY);
+    let mut feed = backend.overview_feed();
+    // The current overview first, then every change.
+    feed.mark_changed();
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                let Ok(overview) = backend.service.environments_overview().await else { continue };
-                // Compare without the timestamp, which changes every time.
-                let key = serde_json::to_string(&(&overview.rows, &overview.totals, &overview.cluster)).unwrap_or_default();
-                if key == last {
-                    continue;
+            changed = feed.changed() => {
+                if changed.is_err() {
+                    return;
                 }
-                last = key;
-                let text = serde_json::to_string(&overview).unwrap_or_default();
-                if tx.send(Message::Text(text.into())).await.is_err() {
+                let text = feed.borrow_and_update().clone();
+                let Some(text) = text else { continue };
+                if tx.send(Message::Text(text.as_str().into())).await.is_err() {
                     return;
                 }
             }
@@ -56,4 +55,40 @@ async fn push(socket: WebSocket, backend: Arc<DashboardBackend>) {
             }
         }
     }
+}
+
+/// One poller for every open page: reads the overview every [`EVERY`] while anybody
+/// listens and publishes it (as JSON) when it changed, so ten open dashboards cost the
+/// database and the cluster what one does.
+pub fn start_feed(backend: Arc<DashboardBackend>) -> watch::Receiver<Option<Arc<String>>> {
+    let (tx, rx) = watch::channel(None);
+    let weak = Arc::downgrade(&backend);
+    drop(backend);
+    tokio::spawn(async move {
+        let mut last = String::new();
+        let mut tick = tokio::time::interval(EVERY);
+        loop {
+            tick.tick().await;
+            let Some(backend) = weak.upgrade() else {
+                return;
+            };
+            if tx.receiver_count() <= 1 {
+                // Only the backend's own receiver: nobody is watching.
+                continue;
+            }
+            let Ok(overview) = backend.service.environments_overview().await else {
+                continue;
+            };
+            // Compare without the timestamp, which changes every time.
+            let key = serde_json::to_string(&(&overview.rows, &overview.totals, &overview.cluster))
+                .unwrap_or_default();
+            if key == last {
+                continue;
+            }
+            last = key;
+            let text = serde_json::to_string(&overview).unwrap_or_default();
+            let _ = tx.send(Some(Arc::new(text)));
+        }
+    });
+    rx
 }

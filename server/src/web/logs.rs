@@ -56,7 +56,11 @@ async fn namespace_of(backend: &DashboardBackend, id: &str) -> Result<String, Re
         Ok(None) => Err((StatusCode::NOT_FOUND, "no such environment").into_response()),
         Err(e) => {
             tracing::error!(error = %e, "reading the environment failed");
-            Err((StatusCode::SERVICE_UNAVAILABLE, "the database could not be read").into_response())
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database could not be read",
+            )
+                .into_response())
         }
     }
 }
@@ -83,19 +87,28 @@ pub async fn download(
     };
     match backend.service.get_logs(&namespace, &req).await {
         Ok(text) => {
-            let name = format!("{namespace}-{}-{}.log", q.pod, q.container)
-                .replace(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'), "_");
+            let name = format!("{namespace}-{}-{}.log", q.pod, q.container).replace(
+                |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'),
+                "_",
+            );
             (
                 [
                     (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
-                    (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
                     (header::CACHE_CONTROL, "no-store".to_owned()),
                 ],
                 text,
             )
                 .into_response()
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("the log could not be read: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            format!("the log could not be read: {e}"),
+        )
+            .into_response(),
     }
 }
 
@@ -273,16 +286,28 @@ async fn stream_logs(
                 // An idle connection times out now and then; only a container that
                 // restarted or stopped is worth telling the reader about.
                 let after = container_state(&backend, &namespace, &pod, &container).await;
-                let same_instance = matches!((&before, &after), (Some(b), Some(a)) if b == a && a.1 == "running");
+                let same_instance =
+                    matches!((&before, &after), (Some(b), Some(a)) if b == a && a.1 == "running");
                 if !same_instance {
                     let why = match &after {
-                        Some((restarts, state)) if before.as_ref().is_some_and(|b| b.0 != *restarts) => {
-                            format!("The container restarted (restart #{restarts}, now {state}); reconnecting…")
+                        Some((restarts, state))
+                            if before.as_ref().is_some_and(|b| b.0 != *restarts) =>
+                        {
+                            format!(
+                                "The container restarted (restart #{restarts}, now {state}); reconnecting…"
+                            )
                         }
-                        Some((_, state)) => format!("The log stream ended (container {state}); reconnecting…"),
-                        None => "The log stream ended (the pod is gone or unreadable); retrying…".to_owned(),
+                        Some((_, state)) => {
+                            format!("The log stream ended (container {state}); reconnecting…")
+                        }
+                        None => "The log stream ended (the pod is gone or unreadable); retrying…"
+                            .to_owned(),
                     };
-                    if tx.send(frame(&LogFrame::Notice { message: why })).await.is_err() {
+                    if tx
+                        .send(frame(&LogFrame::Notice { message: why }))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     announce_reconnect = true;
@@ -298,7 +323,11 @@ async fn stream_logs(
                 announce_reconnect = true;
             }
         }
-        let pause = if announce_reconnect { RECONNECT_AFTER } else { Duration::from_millis(100) };
+        let pause = if announce_reconnect {
+            RECONNECT_AFTER
+        } else {
+            Duration::from_millis(100)
+        };
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = closed.changed() => return,

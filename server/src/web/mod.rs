@@ -29,6 +29,9 @@ use crate::service::CatalystService;
 use crate::state::AppState;
 use github_user::GithubUserClient;
 
+/// Binds sealed session tokens to their use.
+const SESSION_TOKEN_CONTEXT: &str = "catalyst/session/github-token";
+
 /// How long a "can push" answer from GitHub is trusted.
 const PERMISSION_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -41,6 +44,11 @@ pub struct DashboardBackend {
     public_url: Option<String>,
     github: GithubUserClient,
     permissions: Mutex<HashMap<(String, String), (bool, Instant)>>,
+    /// Seals the person's GitHub token inside the session record (`CATALYST_ENCRYPTION_KEY`);
+    /// without a key the token is kept as is (a laptop without a GitHub App).
+    session_key: Option<crate::github::EncryptionKey>,
+    /// The shared live feed of the environments overview (started on first use).
+    feed: std::sync::OnceLock<tokio::sync::watch::Receiver<Option<Arc<String>>>>,
 }
 
 impl DashboardBackend {
@@ -57,7 +65,19 @@ impl DashboardBackend {
             public_url: c.http.public_url.clone(),
             github: GithubUserClient::new(&c.github.api_url, &c.dashboard.github_web_url),
             permissions: Mutex::new(HashMap::new()),
+            session_key: crate::github::EncryptionKey::parse(
+                c.security.encryption_key.as_ref().map(|k| k.expose()),
+            )
+            .ok(),
+            feed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// A receiver of the live environments overview (JSON), shared by all pages.
+    pub fn overview_feed(self: &Arc<Self>) -> tokio::sync::watch::Receiver<Option<Arc<String>>> {
+        self.feed
+            .get_or_init(|| live::start_feed(self.clone()))
+            .clone()
     }
 
     /// Operators may act on everything; others on repositories they can push to.
@@ -91,6 +111,34 @@ impl DashboardBackend {
 
     pub fn sign_in_enabled(&self) -> bool {
         self.oauth.is_some()
+    }
+
+    /// The GitHub token as stored in the session.
+    fn seal_token(&self, token: &str) -> String {
+        match &self.session_key {
+            Some(key) => match key.seal(token.as_bytes(), SESSION_TOKEN_CONTEXT) {
+                Ok(sealed) => format!("sealed:{sealed}"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sealing the session token failed");
+                    String::new()
+                }
+            },
+            None => token.to_owned(),
+        }
+    }
+
+    /// The GitHub token from a session (empty when it cannot be opened any more, e.g.
+    /// after the encryption key changed: permission checks then fail closed).
+    fn open_token(&self, stored: &str) -> String {
+        match (stored.strip_prefix("sealed:"), &self.session_key) {
+            (Some(sealed), Some(key)) => key
+                .open(sealed, SESSION_TOKEN_CONTEXT)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default(),
+            (Some(_), None) => String::new(),
+            (None, _) => stored.to_owned(),
+        }
     }
 }
 

@@ -133,12 +133,18 @@ mod tests {
         let mut record = Record {
             id: Id::default(),
             data,
-            expiry_date: OffsetDateTime::now_utc() + tower_sessions::cookie::time::Duration::hours(1),
+            expiry_date: OffsetDateTime::now_utc()
+                + tower_sessions::cookie::time::Duration::hours(1),
         };
         store.create(&mut record).await.expect("create");
-        let loaded = store.load(&record.id).await.expect("load").expect("present");
+        let loaded = store
+            .load(&record.id)
+            .await
+            .expect("load")
+            .expect("present");
         assert_eq!(loaded.data, record.data);
-        record.expiry_date = OffsetDateTime::now_utc() - tower_sessions::cookie::time::Duration::hours(1);
+        record.expiry_date =
+            OffsetDateTime::now_utc() - tower_sessions::cookie::time::Duration::hours(1);
         store.save(&record).await.expect("save");
         assert!(store.load(&record.id).await.expect("load").is_none());
         assert_eq!(store.delete_expired().await.expect("sweep"), 1);

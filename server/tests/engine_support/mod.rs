@@ -122,7 +122,7 @@ pub fn fast_settings() -> EngineSettings {
         },
         deletion_timeout: Duration::from_secs(10),
         capacity_timeout: Duration::from_millis(400),
-        resync_interval: Duration::from_millis(700),
+        resync_interval: Duration::from_secs(2),
         poll_interval: Duration::from_millis(50),
         health_poll_interval: Duration::from_millis(20),
         error_backoff_cap: Duration::from_millis(200),
@@ -277,7 +277,9 @@ async fn seed_cluster(kit: &TestKit, _client: &kube::Client) {
         .unwrap();
     c.on_job(
         Match::namespace("pr-*"),
-        JobBehaviour::succeed().creates(app_objects()),
+        JobBehaviour::succeed()
+            .after(Duration::from_millis(80))
+            .creates(app_objects()),
     );
 }
 

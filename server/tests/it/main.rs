@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod dashboard;
 mod health;
 mod tokens;
 mod webhooks;

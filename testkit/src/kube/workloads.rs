@@ -162,11 +162,12 @@ pub async fn run_job(st: Arc<KubeState>, ns: String, name: String, uid: String) 
                 write_status(&st, ("batch", "jobs"), &ns, &name, |s| {
                     s["ready"] = json!(1)
                 });
-                if !created_objects {
-                    created_objects = true;
-                    for obj in &behaviour.creates {
-                        create_object(&st, &ns, obj);
-                    }
+            }
+            // A pod that ran and finished between two ticks still ran its Helm step.
+            if (phase == "Running" || phase == "Succeeded") && !created_objects {
+                created_objects = true;
+                for obj in &behaviour.creates {
+                    create_object(&st, &ns, obj);
                 }
             }
             if phase == "Succeeded" || phase == "Failed" {
