@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -24,6 +25,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::serve))
         .merge(webhook_routes())
         .nest("/api/v1", api::router())
         .merge(web::router(backend.clone()))
@@ -40,8 +42,28 @@ pub fn build_router(state: AppState) -> Router {
             web::resolve_viewer,
         ))
         .layer(web::session_layer(&state))
-        .layer(TraceLayer::new_for_http())
+        // Request ids: taken from `x-request-id` or made up, echoed on the answer and
+        // carried by the request's span, so every log line of a request names it.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span of one HTTP request; `request_id` is what `SetRequestIdLayer` put in (or
+/// the client sent as) `x-request-id`.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        uri = %request.uri().path(),
+        request_id,
+    )
 }
 
 fn webhook_routes() -> Router<AppState> {

@@ -17,9 +17,11 @@ pub mod engine;
 pub mod github;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod web;
 pub mod webhook;
 

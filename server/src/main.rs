@@ -2,20 +2,21 @@
 //! library's command line. Errors are printed once, with their causes, and exit 1.
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use catalyst_server::telemetry;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // One rustls provider (ring) for the whole process, before kube or anything else
     // builds a TLS config; a second one makes kube panic (see TOOLCHAIN.md).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Text or JSON (CATALYST_LOG_FORMAT), with a filter `PUT /api/v1/log-level` can change.
+    match telemetry::LogFormat::from_env() {
+        Ok(format) => telemetry::init(format),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let cli = catalyst_server::cli::Cli::parse();
     match catalyst_server::cli::execute(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -25,6 +25,8 @@ pub struct AppState {
     /// The engine's status-change events; subscribe for GitHub comments and live views.
     pub engine_events: crate::engine::EventSender,
     pub leptos: LeptosOptions,
+    /// Prometheus metrics (`GET /metrics`); the engine records into the same set.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             publish: crate::github::sync::PublishSignal::default(),
             engine_events: crate::engine::event_channel(),
             leptos: leptos_options(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }
     }
 }

@@ -39,6 +39,7 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let Some(secret) = state.config.github.webhook_secret.as_ref() else {
+        state.metrics.webhook_received("disabled");
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "webhooks are disabled: set CATALYST_GITHUB_WEBHOOK_SECRET to the secret configured in the GitHub App",
@@ -46,7 +47,10 @@ pub async fn receive(
     };
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return refuse(rejection.status(), rejection.body_text()),
+        Err(rejection) => {
+            state.metrics.webhook_received("body_rejected");
+            return refuse(rejection.status(), rejection.body_text());
+        }
     };
     if let Err(e) = signature::verify(
         secret.expose().as_bytes(),
@@ -55,17 +59,23 @@ pub async fn receive(
         headers.contains_key("x-hub-signature"),
     ) {
         tracing::warn!(reason = %e, "webhook refused: bad signature");
+        state.metrics.webhook_received("bad_signature");
         return refuse(StatusCode::UNAUTHORIZED, e);
     }
     let Some(event_name) = header(&headers, "x-github-event") else {
+        state.metrics.webhook_received("bad_request");
         return refuse(StatusCode::BAD_REQUEST, "missing X-GitHub-Event header");
     };
     let Some(delivery_id) = header(&headers, "x-github-delivery").filter(|d| !d.is_empty()) else {
+        state.metrics.webhook_received("bad_request");
         return refuse(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery header");
     };
     let event = match webhook_event::parse(event_name, &body) {
         Ok(event) => event,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            state.metrics.webhook_received("bad_request");
+            return refuse(StatusCode::BAD_REQUEST, e);
+        }
     };
     let delivery = Delivery {
         id: delivery_id,
@@ -73,6 +83,7 @@ pub async fn receive(
     };
     match state.service.ingest_webhook(delivery, &event).await {
         Ok(outcome) => {
+            state.metrics.webhook_received(outcome.as_str());
             if outcome == DeliveryOutcome::Applied {
                 // The PR's comment may change (or be due: configuration missing, fork).
                 state.publish.wake();
@@ -94,6 +105,7 @@ pub async fn receive(
         }
         Err(e) => {
             tracing::error!(delivery = delivery_id, error = %e, "webhook delivery could not be recorded");
+            state.metrics.webhook_received("error");
             // 5xx lets GitHub's redelivery try again later.
             refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,

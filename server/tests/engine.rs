@@ -426,17 +426,25 @@ async fn sixty_prs_with_a_limit_of_ten_all_become_ready(backend: Backend) {
 }
 
 async fn an_api_outage_is_survived(backend: Backend) {
-    let h = start(backend, |_| {}).await;
-    h.kit
-        .cluster()
-        .faults()
-        .outage(Outage::Status(503), Duration::from_millis(1200));
+    let mut h = start(backend, |_| {}).await;
+    h.kill_engine();
     h.open(8, &sha(8, 1)).await;
+    // The API server answers 503 to everything for a while (the client backs off and
+    // retries those), then fails a few requests with 500 (the engine's own error policy
+    // requeues those with backoff).
+    let cluster = h.kit.cluster();
+    let faults = cluster.faults();
+    faults.outage(Outage::Status(503), Duration::from_millis(1500));
+    faults.fail_next(4, 500);
+    h.start_engine();
     h.wait_status(8, "ready").await;
+    let answered: Vec<u16> = h.kit.requests().iter().map(|r| r.status).collect();
+    assert!(answered.contains(&503), "the outage was met");
     let errors = h.engine().metrics().errors();
     assert!(errors.get("api").copied().unwrap_or(0) > 0, "{errors:?}");
     let attempts = h.attempts(8).await;
     assert_eq!(attempts.len(), 1, "an outage is not an application failure");
+    assert_eq!(attempts[0].phase, "succeeded");
     h.finish().await;
 }
 
@@ -451,15 +459,15 @@ async fn a_restart_at_any_moment_converges(backend: Backend) {
     );
     c.on_workload(
         Match::namespace("pr-web-9"),
-        WorkloadBehaviour::ready().ready_after(Duration::from_millis(150)),
+        WorkloadBehaviour::ready().ready_after(Duration::from_millis(400)),
     );
     c.faults().set_latency(Duration::from_millis(3));
     h.kill_engine();
     h.open(9, &sha(9, 1)).await;
     let mut phases_killed_in = std::collections::BTreeSet::new();
-    for round in 1..40u64 {
+    for round in 1..60u64 {
         h.start_engine();
-        tokio::time::sleep(Duration::from_millis(7 * (round % 9) + 5)).await;
+        tokio::time::sleep(Duration::from_millis(10 + 12 * round)).await;
         h.kill_engine();
         if let Some(a) = h.attempts(9).await.last() {
             phases_killed_in.insert(a.phase.clone());

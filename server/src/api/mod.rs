@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod environments;
 pub mod errors;
+pub mod log_level;
 pub mod repositories;
 
 use axum::Router;
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
             get(repositories::list).post(repositories::create),
         )
         .route("/environments", get(environments::list))
+        .route("/log-level", get(log_level::show).put(log_level::update))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -25,6 +25,7 @@ pub mod probe;
 pub mod settings;
 pub mod shell;
 pub mod spec;
+pub mod usage;
 
 pub use apply::apply_kit;
 pub use deploy_job::{job_name, pr_job};

@@ -153,6 +153,16 @@ impl GithubClient {
         lock(&self.inner.budgets).get(&installation).cloned()
     }
 
+    /// Installations the client has talked to (or refused to), for per-installation
+    /// metrics.
+    pub fn installations(&self) -> Vec<InstallationId> {
+        let mut ids: Vec<InstallationId> = lock(&self.inner.breakers).keys().copied().collect();
+        ids.extend(lock(&self.inner.budgets).keys().copied());
+        ids.sort_by_key(|i| i.0);
+        ids.dedup();
+        ids
+    }
+
     pub fn stats(&self) -> ClientStats {
         let c = &self.inner.counters;
         ClientStats {

@@ -153,7 +153,11 @@ pub fn session_layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
         .is_some_and(|u| u.starts_with("https://"));
     let store = DbSessionStore::new(state.db.clone());
     let sweeper = store.clone();
-    tokio::spawn(async move {
+    // Swept hourly while a runtime is there (a router built outside one just skips it).
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return manager(store, secure);
+    };
+    runtime.spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3_600));
         loop {
             tick.tick().await;
@@ -162,6 +166,10 @@ pub fn session_layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
             }
         }
     });
+    manager(store, secure)
+}
+
+fn manager(store: DbSessionStore, secure: bool) -> SessionManagerLayer<DbSessionStore> {
     SessionManagerLayer::new(store)
         .with_name("catalyst_session")
         .with_http_only(true)
