@@ -41,11 +41,6 @@ export CATALYST_PREVIEW_DOMAIN="preview.e2e.test"
 CATALYST_ENCRYPTION_KEY="$(python3 -c "import os,base64; print(base64.b64encode(os.urandom(32)).decode())")"
 export CATALYST_ENCRYPTION_KEY
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$ROOT/target/site}"
-# A `catalyst` binary linked by plain `cargo build` (not cargo-leptos, e.g. by a test run
-# in the same target directory) asks for `catalyst_bg.wasm`; serve the same file then.
-if [ -f "$LEPTOS_SITE_ROOT/pkg/catalyst.wasm" ] && [ ! -e "$LEPTOS_SITE_ROOT/pkg/catalyst_bg.wasm" ]; then
-  ln -s catalyst.wasm "$LEPTOS_SITE_ROOT/pkg/catalyst_bg.wasm"
-fi
 export CATALYST_E2E_URL="http://$CATALYST_BIND"
 export CATALYST_E2E_WEBHOOK_SECRET="$CATALYST_GITHUB_WEBHOOK_SECRET"
 export CATALYST_FIXTURES="${CATALYST_FIXTURES:-$ROOT/../shared/fixtures/github-webhooks}"

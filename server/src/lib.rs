@@ -99,12 +99,13 @@ pub fn start_engine(state: &AppState) -> Option<engine::Engine> {
         tracing::warn!("no Kubernetes cluster: the engine is not running");
         return None;
     };
-    Some(engine::Engine::start(
+    Some(engine::Engine::start_recording(
         state.db.clone(),
         client,
         engine::EngineSettings::from_config(&state.config),
         state.reconcile.clone(),
         state.engine_events.clone(),
+        state.metrics.clone(),
     ))
 }
 
@@ -144,6 +145,7 @@ pub async fn start_github(
     )
     .await
     .map_err(Error::Github)?;
+    state.metrics.observe_github(sync.adapter().client.clone());
     // Every engine status change may change a comment: wake the publisher.
     let mut events = state.engine_events.subscribe();
     let publish = state.publish.clone();

@@ -1,8 +1,8 @@
 //! The `catalyst` binary: installs the TLS provider and logging, then hands over to the
 //! library's command line. Errors are printed once, with their causes, and exit 1.
 
-use clap::Parser;
 use catalyst_server::telemetry;
+use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

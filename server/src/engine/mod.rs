@@ -99,10 +99,13 @@ pub struct EngineMetrics {
     /// Most deployments ever seen holding a slot at once.
     pub max_in_flight: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// The Prometheus metrics (`/metrics`) the engine records into.
+    pub recorder: Arc<crate::metrics::Metrics>,
 }
 
 impl EngineMetrics {
     pub fn count_error(&self, label: &'static str) {
+        self.recorder.reconcile_error(label);
         let mut e = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         *e.entry(label).or_default() += 1;
     }
@@ -158,6 +161,18 @@ impl Engine {
         signal: ReconcileSignal,
         events: EventSender,
     ) -> Self {
+        Self::start_recording(db, client, settings, signal, events, Arc::default())
+    }
+
+    /// [`Engine::start`], recording deployments and reconciles into `recorder`.
+    pub fn start_recording(
+        db: DatabaseConnection,
+        client: kube::Client,
+        settings: EngineSettings,
+        signal: ReconcileSignal,
+        events: EventSender,
+        recorder: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         let (kicks, kick_rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(Context {
             db,
@@ -165,7 +180,10 @@ impl Engine {
             notifier: OperatorNotifier::new(settings.notify_webhook_url.clone()),
             settings,
             events,
-            metrics: EngineMetrics::default(),
+            metrics: EngineMetrics {
+                recorder,
+                ..EngineMetrics::default()
+            },
             admission: tokio::sync::Mutex::new(HashMap::new()),
             last_events: Mutex::new(HashMap::new()),
             kicks,

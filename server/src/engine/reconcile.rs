@@ -208,7 +208,13 @@ enum Step {
 
 /// Reconciles one environment until it has to wait. Returns what to do next and
 /// whether a deployment slot was freed.
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(environment_id = %environment_id, deployment_id = tracing::field::Empty)
+)]
 pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Result<Next> {
+    let _timer = ctx.metrics.recorder.reconcile_timer();
     ctx.metrics
         .reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -217,6 +223,9 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
         let Some(world) = World::read(ctx, environment_id).await? else {
             return Ok(Next::Done);
         };
+        if let Some(latest) = world.latest() {
+            tracing::Span::current().record("deployment_id", latest.id.as_str());
+        }
         sync_status(ctx, &world).await?;
         if let Some(next) = waiting {
             return Ok(next);
@@ -317,6 +326,9 @@ async fn advance(
         a.log_excerpt = Set(details.log_excerpt);
     }
     let saved = deployments::save(&ctx.db, a).await?;
+    if next.is_terminal() && !phase_of(row).is_terminal() {
+        record_finished(ctx, &saved).await;
+    }
     tracing::info!(
         environment = %row.environment_id,
         attempt = row.attempt,
@@ -327,6 +339,22 @@ async fn advance(
         ctx.kick(Kick::Waiting);
     }
     Ok(saved)
+}
+
+/// Counts a finished attempt in the Prometheus metrics, labelled with its repository.
+async fn record_finished(ctx: &Context, row: &deployment::Model) {
+    let repository = match engine_store::environment(&ctx.db, &row.environment_id).await {
+        Ok(Some(env)) => repository::Entity::find()
+            .filter(repository::Column::Id.eq(env.repository_id))
+            .one(&ctx.db)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.full_name),
+        _ => None,
+    };
+    let repository = repository.unwrap_or_else(|| "unknown".to_owned());
+    ctx.metrics.recorder.attempt_finished(&repository, row);
 }
 
 #[derive(Default)]
@@ -698,7 +726,9 @@ async fn remove(ctx: &Context, w: &World) -> Result<Step> {
     let overdue = since(requested, now) > ctx.settings.deletion_timeout;
     if state == NamespaceState::Active || overdue {
         // Retried on every look once overdue: a delete is idempotent.
-        namespaces::delete(&ctx.client, ns).await?;
+        namespaces::delete(&ctx.client, ns)
+            .await
+            .inspect_err(|_| ctx.metrics.recorder.namespace_deletion_failed())?;
     }
     update.status = "deleting".to_owned();
     if overdue && !w.env.deletion_stuck {
