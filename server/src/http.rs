@@ -28,6 +28,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::serve))
         .merge(webhook_routes())
         .nest("/api/v1", api::router())
+        // MCP (streamable HTTP, bearer tokens): the same actions as the API.
+        .merge(crate::mcp::router(&state))
         .merge(web::router(backend.clone()))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(leptos.clone())

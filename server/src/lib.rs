@@ -8,6 +8,7 @@
 //! `ServiceError`, `ApiError`, ...); `anyhow` is not used in the library; request paths
 //! never panic — failures become a logged error and a short answer.
 
+pub mod actions;
 pub mod api;
 pub mod cli;
 pub mod cluster;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod github;
 pub mod health;
 pub mod http;
+pub mod mcp;
 pub mod metrics;
 pub mod service;
 pub mod state;

@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -32,6 +32,38 @@ use crate::store::entities::{deployment, preview_environment};
 
 /// The `Content-Type` of the OpenMetrics text format.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `Content-Type` of the older Prometheus text format (0.0.4), served to clients that
+/// ask for `text/plain` only (`promtool check metrics`, older scrapers).
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str =
+    prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// The two text formats `/metrics` speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    PrometheusText,
+}
+
+impl Format {
+    /// OpenMetrics unless the `Accept` header asks for `text/plain` and not OpenMetrics
+    /// (Prometheus itself asks for OpenMetrics first).
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        match accept {
+            Some(a) if !a.contains("application/openmetrics-text") && a.contains("text/plain") => {
+                Self::PrometheusText
+            }
+            _ => Self::OpenMetrics,
+        }
+    }
+
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => CONTENT_TYPE,
+            Self::PrometheusText => PROMETHEUS_TEXT_CONTENT_TYPE,
+        }
+    }
+}
 
 /// Namespace usage and quota are read from the cluster at most this often.
 pub const USAGE_REFRESH: Duration = Duration::from_secs(15);
@@ -343,16 +375,34 @@ impl Metrics {
 
     /// The registry in OpenMetrics text, as it stands.
     pub fn encode(&self) -> String {
+        self.encode_as(Format::OpenMetrics)
+    }
+
+    /// The registry in `format`, as it stands.
+    pub fn encode_as(&self, format: Format) -> String {
         let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+        let encoded = match format {
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+            Format::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+        };
+        if let Err(e) = encoded {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         out
     }
 
-    /// Refreshes every level gauge, then encodes. Sources that fail keep their last
-    /// values (and log why).
-    pub async fn scrape(&self, db: &DatabaseConnection, cluster: Option<&kube::Client>) -> String {
+    /// Refreshes every level gauge, then encodes in `format`. Sources that fail keep
+    /// their last values (and log why).
+    pub async fn scrape(
+        &self,
+        db: &DatabaseConnection,
+        cluster: Option<&kube::Client>,
+        format: Format,
+    ) -> String {
         let mut cache = self.scrape.lock().await;
         if let Err(e) = self.refresh_store_levels(db).await {
             tracing::warn!(error = %e, "metrics: cannot read levels from the store");
@@ -375,7 +425,7 @@ impl Metrics {
         }
         self.set_namespace_levels(&cache.usage);
         drop(cache);
-        self.encode()
+        self.encode_as(format)
     }
 
     async fn refresh_store_levels(&self, db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
@@ -506,13 +556,15 @@ pub fn phase_durations(row: &deployment::Model) -> Vec<(&'static str, Duration)>
         .collect()
 }
 
-/// `GET /metrics`.
-pub async fn serve(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: OpenMetrics text, or Prometheus text 0.0.4 for `Accept: text/plain`.
+pub async fn serve(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
     let body = state
         .metrics
-        .scrape(&state.db, state.cluster.as_ref())
+        .scrape(&state.db, state.cluster.as_ref(), format)
         .await;
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
 #[cfg(test)]
@@ -603,12 +655,36 @@ mod tests {
             "catalyst_reconcile_errors_total{kind=\"api\"} 1",
             "catalyst_namespace_deletion_failures_total 1",
             "catalyst_reconcile_duration_seconds_count 1",
-            "# TYPE catalyst_namespace_cpu_usage_cores gauge",
-            "# UNIT catalyst_namespace_memory_quota_bytes bytes",
+            "# TYPE catalyst_deployment_duration_seconds histogram",
+            "# UNIT catalyst_deployment_duration_seconds seconds",
             "# EOF",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn openmetrics_is_the_default_format() {
+        assert_eq!(Format::negotiate(None), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some(
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+            )),
+            Format::OpenMetrics
+        );
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::PrometheusText
+        );
+        let m = Metrics::new();
+        m.webhook_received("applied");
+        let text = m.encode_as(Format::PrometheusText);
+        assert!(
+            text.contains("# TYPE catalyst_webhook_deliveries_total counter"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
     }
 
     #[test]

@@ -11,9 +11,11 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 mod dashboard;
+mod surface;
 mod usage;
 
 pub use dashboard::{LogRequest, RepositoryChange};
+pub use surface::{EnvironmentForPr, RepositoryRemoval, TokenRecord};
 
 use crate::core::domain::Role;
 use crate::core::webhook_event::WebhookEvent;

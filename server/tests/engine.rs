@@ -404,10 +404,17 @@ async fn sixty_prs_with_a_limit_of_ten_all_become_ready(backend: Backend) {
     for n in 100..160 {
         h.open(n, &sha(n, 1)).await;
     }
-    for n in 100..160 {
-        h.wait_status_within(n, "ready", Duration::from_secs(60))
-            .await;
-    }
+    h.wait_until(
+        "all 60 environments are ready",
+        Duration::from_secs(240),
+        || async {
+            let envs = catalyst_server::store::engine::all_environments(h.db())
+                .await
+                .unwrap();
+            envs.len() == 60 && envs.iter().all(|e| e.status == "ready")
+        },
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (max, saw_queue) = sampler.await.unwrap();
     assert!(max <= 10, "{max} deployments ran at once");
@@ -465,6 +472,24 @@ async fn a_restart_at_any_moment_converges(backend: Backend) {
     h.kill_engine();
     h.open(9, &sha(9, 1)).await;
     let mut phases_killed_in = std::collections::BTreeSet::new();
+    // Killed as soon as each phase is recorded (mid-step: the kit half applied, the Job
+    // just created, the health check under way)...
+    for target in ["provisioning", "deploying", "verifying"] {
+        h.start_engine();
+        let deadline = tokio::time::Instant::now() + LONG;
+        loop {
+            let phase = h.attempts(9).await.last().map(|a| a.phase.clone());
+            if phase.as_deref() == Some(target) || tokio::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        h.kill_engine();
+        if let Some(a) = h.attempts(9).await.last() {
+            phases_killed_in.insert(a.phase.clone());
+        }
+    }
+    // ...and then again and again at arbitrary moments, between any two API calls.
     for round in 1..60u64 {
         h.start_engine();
         tokio::time::sleep(Duration::from_millis(10 + 12 * round)).await;
@@ -516,7 +541,10 @@ async fn drift_is_repaired(backend: Backend) {
         "the deleted namespace is recreated and deployed",
         LONG,
         || async {
-            h.attempts(10).await.len() == 2 && h.status(10).await.as_deref() == Some("ready")
+            let attempts = h.attempts(10).await;
+            attempts.len() == 2
+                && attempts[1].phase == "succeeded"
+                && h.status(10).await.as_deref() == Some("ready")
         },
     )
     .await;

@@ -2,10 +2,12 @@
 //! the service layer.
 
 pub mod auth;
-pub mod environments;
 pub mod errors;
 pub mod log_level;
+pub mod model;
+pub mod ops;
 pub mod repositories;
+pub mod v1;
 
 use axum::Router;
 use axum::routing::get;
@@ -15,12 +17,7 @@ use errors::ApiError;
 
 /// Routes relative to `/api/v1`.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/repositories",
-            get(repositories::list).post(repositories::create),
-        )
-        .route("/environments", get(environments::list))
+    v1::router()
         .route("/log-level", get(log_level::show).put(log_level::update))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .method_not_allowed_fallback(|| async {

@@ -1,26 +1,22 @@
-//! `POST /api/v1/repositories` (configure a repository) and `GET /api/v1/repositories`.
+//! The repository configuration body (`POST`/`PUT /api/v1/repositories`, the
+//! `configure_repository` tool, the dashboard's form) and its validation.
 //! The request body is strict: unknown fields are refused so a typo in a field name is
 //! reported instead of silently ignored.
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::auth::ApiCaller;
-use super::errors::{ApiError, parse_json};
+use super::errors::ApiError;
 use crate::core::domain::RepositoryName;
-use crate::service::RepositoryView;
-use crate::state::AppState;
 use crate::store::repositories::{NewRepository, PreviewSettings};
 
-/// Body of `POST /api/v1/repositories`.
-#[derive(Debug, Deserialize)]
+/// A repository's preview settings: body of `POST /api/v1/repositories` and
+/// `PUT /api/v1/repositories/{owner}/{name}`. Only `full_name` is required.
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRepositoryRequest {
+    /// `owner/name` on GitHub.
     pub full_name: String,
+    /// Project grouping; defaults to the owner's name.
     #[serde(default)]
     pub project: Option<String>,
     #[serde(default)]
@@ -53,8 +49,9 @@ pub struct CreateRepositoryRequest {
     pub fork_opt_in_label: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+/// The Helm chart installed into each preview namespace.
 pub struct ChartRequest {
     #[serde(default)]
     pub repo: Option<String>,
@@ -64,8 +61,9 @@ pub struct ChartRequest {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+/// Build the image from the pull request's head (or give `image_pattern` instead).
 pub struct BuildRequest {
     #[serde(default)]
     pub dockerfile: Option<String>,
@@ -73,8 +71,9 @@ pub struct BuildRequest {
     pub context: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+/// ResourceQuota of each preview namespace (Kubernetes quantities: `500m`, `1Gi`).
 pub struct QuotaRequest {
     #[serde(default)]
     pub cpu: Option<String>,
@@ -236,29 +235,6 @@ impl CreateRepositoryRequest {
             },
         })
     }
-}
-
-/// `POST /api/v1/repositories` → 201 with the created repository.
-pub async fn create(
-    State(state): State<AppState>,
-    caller: ApiCaller,
-    body: Bytes,
-) -> Result<(StatusCode, Json<RepositoryView>), ApiError> {
-    caller.require_operator()?;
-    let request: CreateRepositoryRequest = parse_json(&body)?;
-    let new = request.validate()?;
-    let created = state.service.create_repository(new).await?;
-    tracing::info!(repository = %created.full_name, by = %caller.token_name, "repository configured");
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-/// `GET /api/v1/repositories` → `{"items": [...]}`.
-pub async fn list(
-    State(state): State<AppState>,
-    _caller: ApiCaller,
-) -> Result<Json<Value>, ApiError> {
-    let items = state.service.list_repositories().await?;
-    Ok(Json(json!({ "items": items })))
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ pub(crate) async fn admit(ctx: &Context, w: &World, row: &deployment::Model) -> 
         .iter()
         .map(|w| (w.environment.clone(), Some(w.position)))
         .collect();
-    let starts = plan.start.iter().any(|id| *id == w.env.id);
+    let starts = plan.start.contains(&w.env.id);
     if starts {
         now_waiting.insert(w.env.id.clone(), None);
     }

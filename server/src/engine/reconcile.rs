@@ -792,10 +792,10 @@ async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
             state.deletion_requested_at = None;
             engine_store::put_state(&ctx.db, &state).await?;
         }
-        if engine_store::update_environment(&ctx.db, &w.env, update).await? {
-            if let Some(fresh) = engine_store::environment(&ctx.db, &w.env.id).await? {
-                env = fresh;
-            }
+        if engine_store::update_environment(&ctx.db, &w.env, update).await?
+            && let Some(fresh) = engine_store::environment(&ctx.db, &w.env.id).await?
+        {
+            env = fresh;
         }
     }
     emit(ctx, w, &env, latest);

@@ -408,7 +408,11 @@ impl Harness {
                 return env;
             }
             if tokio::time::Instant::now() > deadline {
-                let ns = self.env(number).await.map(|e| e.namespace).unwrap_or_default();
+                let ns = self
+                    .env(number)
+                    .await
+                    .map(|e| e.namespace)
+                    .unwrap_or_default();
                 let c = self.kit.cluster();
                 let jobs: Vec<String> = self
                     .jobs(&ns)

@@ -185,7 +185,14 @@ async fn unknown_api_paths_are_json_404(b: Backend) {
     let (status, body) = s.get("/api/v1/nothing-here", Some(&op)).await;
     assert_eq!(status, 404);
     assert!(body["error"].is_string(), "{body}");
-    let (status, body) = s.post("/api/v1/environments", Some(&op), &json!({})).await;
+    let res = s
+        .http
+        .put(s.url("/api/v1/environments"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = crate::support::json_of(res).await;
     assert_eq!(status, 405);
     assert!(body["error"].is_string(), "{body}");
     s.finish().await;

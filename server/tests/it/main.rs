@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod api_v1;
 mod dashboard;
 mod health;
 mod tokens;
