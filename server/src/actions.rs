@@ -221,8 +221,9 @@ impl Action {
     }
 }
 
-/// API routes that are not actions of the service layer.
-pub const API_ROUTES_OUTSIDE_THE_TABLE: &[(&str, &str)] = &[];
+/// API routes that are not actions of the service layer: operating Catalyst itself.
+pub const API_ROUTES_OUTSIDE_THE_TABLE: &[(&str, &str)] =
+    &[("get", "/log-level"), ("put", "/log-level")];
 
 #[cfg(test)]
 mod tests {

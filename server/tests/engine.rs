@@ -8,6 +8,7 @@ mod engine_support;
 use std::time::Duration;
 
 use catalyst_server::engine::drift;
+use catalyst_server::store::operator_requests;
 use catalyst_testkit::kube::ProxyResponse;
 use catalyst_testkit::{JobBehaviour, Match, Outage, WorkloadBehaviour};
 use engine_support::{Backend, DOMAIN, Harness, REPO, sha, start};
@@ -37,6 +38,7 @@ both_backends!(
     a_restart_at_any_moment_converges,
     drift_is_repaired,
     unschedulable_pods_are_capacity_not_failure,
+    operator_requests_redeploy_and_delete,
 );
 
 async fn open_creates_the_kit_and_becomes_ready(backend: Backend) {
@@ -377,7 +379,8 @@ async fn a_stuck_deletion_is_flagged_and_notified(backend: Backend) {
 
 async fn sixty_prs_with_a_limit_of_ten_all_become_ready(backend: Backend) {
     let h = start(backend, |s| {
-        s.poll_interval = Duration::from_millis(100);
+        s.poll_interval = Duration::from_millis(250);
+        s.health_poll_interval = Duration::from_millis(50);
         s.resync_interval = Duration::from_secs(10);
     })
     .await;
@@ -585,5 +588,42 @@ async fn unschedulable_pods_are_capacity_not_failure(backend: Backend) {
         "{attempts:#?}"
     );
     let _ = REPO;
+    h.finish().await;
+}
+
+async fn operator_requests_redeploy_and_delete(backend: Backend) {
+    let h = start(backend, |s| s.retry.max_retries = 0).await;
+    let c = h.kit.cluster();
+    c.on_job(Match::namespace("pr-web-12"), JobBehaviour::fail(2));
+    h.open(12, &sha(12, 1)).await;
+    let env = h.wait_status(12, "failed").await;
+    assert_eq!(h.attempts(12).await.len(), 1);
+
+    // The application is fixed out of band; someone presses "redeploy".
+    c.on_job(
+        Match::namespace("pr-web-12"),
+        JobBehaviour::succeed().creates(engine_support::app_objects()),
+    );
+    operator_requests::request_redeploy(h.db(), &env.id, "octocat", chrono::Utc::now())
+        .await
+        .unwrap();
+    h.state.reconcile.wake();
+    h.wait_status(12, "ready").await;
+    let attempts = h.attempts(12).await;
+    assert_eq!(
+        attempts.len(),
+        2,
+        "a fresh attempt with a fresh retry budget"
+    );
+    assert_eq!(attempts[1].phase, "succeeded");
+
+    // An operator deletes the environment although the pull request is open.
+    let env = h.env(12).await.unwrap();
+    operator_requests::request_delete(h.db(), &env, "octocat", chrono::Utc::now())
+        .await
+        .unwrap();
+    h.state.reconcile.wake();
+    h.wait_status(12, "deleted").await;
+    assert!(h.namespace("pr-web-12").is_none());
     h.finish().await;
 }

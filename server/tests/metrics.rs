@@ -2,6 +2,9 @@
 //! run-time log level (`PUT /api/v1/log-level`), over real HTTP against the server
 //! started in-process on a fresh SQLite database.
 
+#[path = "engine_support/mod.rs"]
+mod engine_support;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -16,6 +19,12 @@ use tokio::sync::oneshot;
 
 const SECRET: &str = "test-webhook-secret";
 
+/// Every test installs Catalyst's reloadable subscriber before anything else can install
+/// another one (the engine harness tries to), so the log-level test finds it.
+fn logging() {
+    telemetry::init(telemetry::LogFormat::Text);
+}
+
 struct TestServer {
     base: String,
     http: reqwest::Client,
@@ -29,6 +38,7 @@ async fn start() -> TestServer {
 }
 
 async fn start_with_cluster(cluster: Option<kube::Client>) -> TestServer {
+    logging();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let url = format!(
@@ -335,7 +345,7 @@ async fn every_answer_carries_a_request_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_level_can_be_changed_by_operators_only() {
-    telemetry::init(telemetry::LogFormat::Text);
+    logging();
     let s = start().await;
     let viewer = s.token(Role::Viewer).await;
     let op = s.token(Role::Operator).await;
@@ -381,4 +391,180 @@ async fn the_log_level_can_be_changed_by_operators_only() {
     assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["filter"], "info,catalyst_server=debug");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_records_deployments_phases_and_reconciles() {
+    logging();
+    let h = engine_support::start(engine_support::Backend::Sqlite, |_| {}).await;
+    h.open(1, &engine_support::sha(1, 1)).await;
+    h.wait_status(1, "ready").await;
+    let text = h.engine().metrics().recorder.encode();
+    for expected in [
+        "catalyst_deployments_total{repository=\"acme/web\",outcome=\"succeeded\"} 1",
+        "catalyst_deployment_duration_seconds_count 1",
+        "catalyst_deployment_phase_duration_seconds_count{phase=\"queued\"} 1",
+        "catalyst_deployment_phase_duration_seconds_count{phase=\"provisioning\"} 1",
+        "catalyst_deployment_phase_duration_seconds_count{phase=\"deploying\"} 1",
+        "catalyst_deployment_phase_duration_seconds_count{phase=\"verifying\"} 1",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let reconciles = text
+        .lines()
+        .find_map(|l| l.strip_prefix("catalyst_reconcile_duration_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_default();
+    assert!(reconciles >= 1, "no reconcile timed:\n{text}");
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_budgets_and_breakers_are_read_at_scrape_time() {
+    logging();
+    let kit = TestKit::start().await.unwrap();
+    kit.github().add_repo("acme/web");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("catalyst.db").display()
+    );
+    let db = store::connect(store::connect_options(&url)).await.unwrap();
+    store::migrate(&db).await.unwrap();
+    let mut env = kit.env();
+    env.push((
+        "CATALYST_PREVIEW_DOMAIN".to_owned(),
+        "preview.example.test".to_owned(),
+    ));
+    let state = AppState::new(Config::from_sources(None, env).unwrap(), db, None);
+    engine_support::configure(&state.db, "acme/web").await;
+    let _sync = catalyst_server::start_github(&state)
+        .await
+        .unwrap()
+        .expect("the GitHub App is configured");
+    // The first sweep talks to GitHub as the repository's installation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        let text = state
+            .metrics
+            .scrape(
+                &state.db,
+                None,
+                catalyst_server::metrics::Format::OpenMetrics,
+            )
+            .await;
+        if text.contains("catalyst_github_rate_limit_remaining{")
+            || tokio::time::Instant::now() >= deadline
+        {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        text.contains("catalyst_github_rate_limit_remaining{installation=\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("catalyst_github_circuit_breaker_state{installation=\""),
+        "{text}"
+    );
+    let closed = text
+        .lines()
+        .find(|l| {
+            l.starts_with("catalyst_github_circuit_breaker_state{")
+                && l.contains("state=\"closed\"")
+        })
+        .unwrap_or_default();
+    assert!(closed.ends_with(" 1"), "{text}");
+}
+
+/// `catalyst serve` with `CATALYST_LOG_FORMAT` set, its stderr read line by line.
+fn catalyst_serve(format: &str, dir: &std::path::Path, port: u16) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_catalyst"))
+        .arg("serve")
+        .env("CATALYST_LOG_FORMAT", format)
+        .env("CATALYST_GITHUB_WEBHOOK_SECRET", SECRET)
+        .env(
+            "CATALYST_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.join("catalyst.db").display()),
+        )
+        .env("CATALYST_BIND", format!("127.0.0.1:{port}"))
+        .env("KUBECONFIG", dir.join("no-kubeconfig"))
+        .env_remove("RUST_LOG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = catalyst_serve("json", dir.path(), port);
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let parsed: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\nafter {seen:?}"));
+            if parsed["fields"]["message"] == "catalyst listening" {
+                return parsed;
+            }
+            seen.push(line);
+        }
+        panic!("catalyst exited before listening: {seen:?}");
+    })
+    .await
+    .expect("catalyst listens within 30 s");
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["timestamp"].is_string(), "{listening}");
+
+    // A refused webhook logs a warning inside its request's span, which names the id.
+    let status = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/webhooks/github"))
+        .header("x-request-id", "json-request-1")
+        .header("x-github-event", "ping")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 401);
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let parsed: Value = serde_json::from_str(&line).unwrap();
+            if parsed["fields"]["message"] == "webhook refused: bad signature" {
+                return parsed;
+            }
+        }
+        panic!("catalyst exited");
+    })
+    .await
+    .expect("the refusal is logged");
+    let spans = refused["spans"].as_array().cloned().unwrap_or_default();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "request" && s["request_id"] == "json-request-1"),
+        "{refused}"
+    );
+    child.kill().await.unwrap();
+
+    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_catalyst"))
+        .arg("serve")
+        .env("CATALYST_LOG_FORMAT", "yaml")
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("CATALYST_LOG_FORMAT"), "{stderr}");
 }

@@ -3,7 +3,10 @@
 //! dashboard's DTOs) so every surface shows the same values; only the shape is the
 //! API's own, so the dashboard can change its DTOs without breaking API clients.
 
-use app::dto::{ClusterState, DeploymentRecord, EnvironmentDetail, MetricsSummary, PodInfo};
+use app::dto::{
+    ClusterState, DeploymentRecord, EnvironmentDetail, EnvironmentRow, MetricsSummary, PodInfo,
+    ResourceUsage,
+};
 use app::model::{EnvironmentStatus, EnvironmentSummary};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -87,6 +90,11 @@ pub struct Environment {
     pub last_error: Option<String>,
     /// Namespace deletion did not finish in time; an operator should look.
     pub deletion_stuck: bool,
+    /// CPU and memory against the namespace's quota; `null` when the cluster (or its
+    /// metrics) cannot say.
+    pub usage: Option<Usage>,
+    /// Why an operator should look: stuck deletion, quota exceeded or nearly used up.
+    pub warnings: Vec<String>,
 }
 
 impl From<EnvironmentSummary> for Environment {
@@ -111,8 +119,40 @@ impl From<EnvironmentSummary> for Environment {
             }),
             queue_position: e.queue_position,
             last_error: e.last_error,
+            warnings: if e.deletion_stuck {
+                vec!["namespace deletion is stuck".to_owned()]
+            } else {
+                Vec::new()
+            },
             deletion_stuck: e.deletion_stuck,
+            usage: None,
         }
+    }
+}
+
+impl From<EnvironmentRow> for Environment {
+    fn from(row: EnvironmentRow) -> Self {
+        let warnings = row.warnings();
+        let usage = row.usage.map(usage);
+        Self {
+            warnings,
+            usage,
+            ..Self::from(row.env)
+        }
+    }
+}
+
+fn usage(u: ResourceUsage) -> Usage {
+    Usage {
+        cpu: Gauge {
+            used: u.cpu.used,
+            limit: u.cpu.limit,
+        },
+        memory: Gauge {
+            used: u.memory.used,
+            limit: u.memory.limit,
+        },
+        quota_exceeded: u.quota_exceeded,
     }
 }
 
@@ -284,23 +324,18 @@ pub struct EnvironmentDetails {
 
 impl From<EnvironmentDetail> for EnvironmentDetails {
     fn from(d: EnvironmentDetail) -> Self {
+        let row = EnvironmentRow {
+            env: d.env,
+            usage: d.usage.clone(),
+            last_deployment_secs: None,
+        };
         Self {
-            environment: d.env.into(),
+            environment: row.into(),
             pr_url: d.pr_url,
             deployments: d.deployments.into_iter().map(Deployment::from).collect(),
             pods: d.pods.into_iter().map(Pod::from).collect(),
             cluster: d.cluster.into(),
-            usage: d.usage.map(|u| Usage {
-                cpu: Gauge {
-                    used: u.cpu.used,
-                    limit: u.cpu.limit,
-                },
-                memory: Gauge {
-                    used: u.memory.used,
-                    limit: u.memory.limit,
-                },
-                quota_exceeded: u.quota_exceeded,
-            }),
+            usage: d.usage.map(usage),
             redeploy_requested_at: d.redeploy_requested_at,
             delete_requested_at: d.delete_requested_at,
         }
@@ -564,4 +599,10 @@ pub struct CreatedEnvironment {
     pub created: bool,
     pub environment: Environment,
     pub message: String,
+}
+
+/// The process's log filter, `RUST_LOG` syntax (`info,catalyst_server=debug`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema, JsonSchema)]
+pub struct LogFilter {
+    pub filter: String,
 }

@@ -30,6 +30,7 @@ pub const MAX_TAIL_LINES: i64 = 10_000;
 /// Pagination of list routes.
 #[derive(Clone, Debug, Default, Deserialize, IntoParams, JsonSchema)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Items per page, 1-500 (default 50).
     pub limit: Option<u64>,
@@ -78,12 +79,22 @@ fn service(e: ServiceError) -> ApiError {
     e.into()
 }
 
+/// One page of a list.
+#[derive(Debug, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+    pub next_offset: Option<u64>,
+}
+
 /// Cuts a list into the asked page.
 pub fn paginate<T>(
     items: Vec<T>,
     limit: Option<u64>,
     offset: Option<u64>,
-) -> Result<(Vec<T>, u64, u64, u64, Option<u64>), ApiError> {
+) -> Result<Paged<T>, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(ApiError::invalid_field(
@@ -98,8 +109,14 @@ pub fn paginate<T>(
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .collect();
-    let next = (offset.saturating_add(limit) < total).then(|| offset + limit);
-    Ok((page, total, limit, offset, next))
+    let next_offset = (offset.saturating_add(limit) < total).then(|| offset + limit);
+    Ok(Paged {
+        items: page,
+        total,
+        limit,
+        offset,
+        next_offset,
+    })
 }
 
 fn env_not_found(id: &str) -> ApiError {
@@ -135,11 +152,13 @@ pub async fn list_environments(
     filter: EnvironmentFilter,
 ) -> Result<EnvironmentPage, ApiError> {
     let repo = filter.repository.as_deref().map(str::to_ascii_lowercase);
+    // The dashboard's overview: usage against quota and warnings per environment
+    // (deleted environments are left out, as on the dashboard).
     let items: Vec<Environment> = svc
-        .environments()
+        .environments_overview()
         .await
         .map_err(service)?
-        .items
+        .rows
         .into_iter()
         .map(Environment::from)
         .filter(|e| {
@@ -149,7 +168,13 @@ pub async fn list_environments(
                 && filter.pr_number.is_none_or(|n| e.pr_number == n)
         })
         .collect();
-    let (items, total, limit, offset, next_offset) = paginate(items, filter.limit, filter.offset)?;
+    let Paged {
+        items,
+        total,
+        limit,
+        offset,
+        next_offset,
+    } = paginate(items, filter.limit, filter.offset)?;
     Ok(EnvironmentPage {
         items,
         total,
@@ -277,7 +302,13 @@ pub async fn list_deployments(
         .into_iter()
         .map(Deployment::from)
         .collect();
-    let (items, total, limit, offset, next_offset) = paginate(all, page.limit, page.offset)?;
+    let Paged {
+        items,
+        total,
+        limit,
+        offset,
+        next_offset,
+    } = paginate(all, page.limit, page.offset)?;
     Ok(DeploymentPage {
         items,
         total,
@@ -404,7 +435,10 @@ pub async fn resolve_logs(
                             env.namespace
                         ),
                     },
-                    json!({ "field": "pod", "pods": names }),
+                    json!({
+                        "field": if q.container.is_some() { "container" } else { "pod" },
+                        "pods": names,
+                    }),
                 )
             })?,
     };
@@ -494,7 +528,13 @@ pub async fn list_repositories(
         .into_iter()
         .map(Repository::from)
         .collect();
-    let (items, total, limit, offset, next_offset) = paginate(all, page.limit, page.offset)?;
+    let Paged {
+        items,
+        total,
+        limit,
+        offset,
+        next_offset,
+    } = paginate(all, page.limit, page.offset)?;
     Ok(RepositoryPage {
         items,
         total,
@@ -704,14 +744,19 @@ mod tests {
 
     #[test]
     fn pages_say_where_the_next_starts() {
-        let (page, total, limit, offset, next) =
-            paginate((0..5).collect::<Vec<_>>(), Some(2), Some(2)).unwrap();
+        let p = paginate((0..5).collect::<Vec<_>>(), Some(2), Some(2)).unwrap();
         assert_eq!(
-            (page, total, limit, offset, next),
-            (vec![2, 3], 5, 2, 2, Some(4))
+            p,
+            Paged {
+                items: vec![2, 3],
+                total: 5,
+                limit: 2,
+                offset: 2,
+                next_offset: Some(4)
+            }
         );
-        let (_, _, _, _, next) = paginate((0..5).collect::<Vec<_>>(), Some(2), Some(4)).unwrap();
-        assert_eq!(next, None);
+        let p = paginate((0..5).collect::<Vec<_>>(), Some(2), Some(4)).unwrap();
+        assert_eq!(p.next_offset, None);
         assert!(paginate(vec![1], Some(0), None).is_err());
     }
 }

@@ -41,7 +41,8 @@ pub const PREFIX: &str = "/api/v1";
         (name = "environments", description = "Preview environments, their deployments and logs"),
         (name = "repositories", description = "Repository configuration"),
         (name = "metrics", description = "Deployment statistics"),
-        (name = "tokens", description = "API tokens (operators only)")
+        (name = "tokens", description = "API tokens (operators only)"),
+        (name = "operations", description = "Running Catalyst itself")
     )
 )]
 struct ApiDoc;
@@ -572,6 +573,38 @@ async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---- operations (handlers in `log_level.rs`) ---------------------------------------------
+
+/// The log filter in force.
+#[utoipa::path(
+    get, path = "/log-level", tag = "operations", operation_id = "get_log_level",
+    responses(
+        (status = 200, description = "The filter", body = LogFilter),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 503, description = "The filter cannot be changed in this process", body = ErrorBody)
+    )
+)]
+async fn get_log_level(caller: ApiCaller) -> Result<Json<Value>, ApiError> {
+    super::log_level::show(caller).await
+}
+
+/// Replace the log filter of the running process.
+#[utoipa::path(
+    put, path = "/log-level", tag = "operations", operation_id = "set_log_level",
+    request_body = LogFilter,
+    responses(
+        (status = 200, description = "The new filter", body = LogFilter),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 403, description = "Needs an operator token", body = ErrorBody),
+        (status = 422, description = "The filter does not parse", body = ErrorBody),
+        (status = 503, description = "The filter cannot be changed in this process", body = ErrorBody)
+    )
+)]
+async fn set_log_level(caller: ApiCaller, body: Bytes) -> Result<Json<Value>, ApiError> {
+    super::log_level::update(caller, body).await
+}
+
 // ---- the router and its document ---------------------------------------------------------
 
 fn routes() -> OpenApiRouter<AppState> {
@@ -592,6 +625,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_metrics_summary))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .routes(routes!(get_log_level, set_log_level))
 }
 
 /// Prefixes every path with [`PREFIX`] (the routes are nested there).
@@ -610,13 +644,14 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
     DOC.get_or_init(|| prefixed(routes().split_for_parts().1))
 }
 
-/// The routes (relative to [`PREFIX`]) with `GET /openapi.json`.
+/// The routes (relative to [`PREFIX`]) with `GET /openapi.json` (any valid token).
 pub fn router() -> axum::Router<AppState> {
     let (router, _) = routes().split_for_parts();
     let doc: Arc<String> = Arc::new(openapi().to_json().unwrap_or_else(|_| "{}".to_owned()));
     router.route(
         "/openapi.json",
-        axum::routing::get(move || {
+        // Like every API route it needs a token (any role).
+        axum::routing::get(move |_caller: ApiCaller| {
             let doc = doc.clone();
             async move {
                 (

@@ -135,12 +135,26 @@ pub struct Context {
     pub(crate) admission: tokio::sync::Mutex<HashMap<String, Option<u32>>>,
     /// The last event sent per environment, so only changes are sent.
     pub(crate) last_events: Mutex<HashMap<String, events::EventKey>>,
+    /// Namespace → environment id, learnt by reconciles, so watch events can wake
+    /// exactly the environment whose Job or namespace changed.
+    pub(crate) namespaces: Mutex<HashMap<String, String>>,
     pub(crate) kicks: mpsc::UnboundedSender<Kick>,
 }
 
 impl Context {
     pub(crate) fn kick(&self, k: Kick) {
         let _ = self.kicks.send(k);
+    }
+
+    /// Wakes the environment of `namespace` (or everything in flight when unknown).
+    pub(crate) fn kick_namespace(&self, namespace: &str) {
+        let id = self
+            .namespaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(namespace)
+            .cloned();
+        self.kick(id.map_or(Kick::InFlight, Kick::Environment));
     }
 }
 
@@ -186,6 +200,7 @@ impl Engine {
             },
             admission: tokio::sync::Mutex::new(HashMap::new()),
             last_events: Mutex::new(HashMap::new()),
+            namespaces: Mutex::new(HashMap::new()),
             kicks,
         });
         let mut tasks = vec![tokio::spawn(scheduler::run(ctx.clone(), signal, kick_rx))];

@@ -215,6 +215,7 @@ enum Step {
 )]
 pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Result<Next> {
     let _timer = ctx.metrics.recorder.reconcile_timer();
+    let mut recorded_deployment: Option<String> = None;
     ctx.metrics
         .reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -223,8 +224,16 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
         let Some(world) = World::read(ctx, environment_id).await? else {
             return Ok(Next::Done);
         };
-        if let Some(latest) = world.latest() {
+        ctx.namespaces
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(world.env.namespace.clone(), world.env.id.clone());
+        // Recorded once per attempt: text logs append every `record` to the span.
+        if let Some(latest) = world.latest()
+            && recorded_deployment.as_deref() != Some(latest.id.as_str())
+        {
             tracing::Span::current().record("deployment_id", latest.id.as_str());
+            recorded_deployment = Some(latest.id.clone());
         }
         sync_status(ctx, &world).await?;
         if let Some(next) = waiting {

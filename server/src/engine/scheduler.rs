@@ -51,6 +51,8 @@ pub async fn run(
     let mut q = Queue::default();
     let mut tasks: JoinSet<(String, Option<super::Result<Next>>)> = JoinSet::new();
     let mut full_pass = true;
+    // A wake only needs what changed since the last pass; the timer's resync takes all.
+    let mut only_changed_since: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut pending_full_pass = false;
     let mut next_full_pass = Instant::now();
     let mut next_resync = Instant::now();
@@ -59,6 +61,7 @@ pub async fn run(
         let now = Instant::now();
         if now >= next_resync {
             full_pass = true;
+            only_changed_since = None;
             next_resync = now + ctx.settings.resync_interval;
             if sweep.as_ref().is_none_or(|s| s.is_finished()) {
                 let c = ctx.clone();
@@ -82,8 +85,12 @@ pub async fn run(
         if full_pass {
             full_pass = false;
             next_full_pass = now + ctx.settings.poll_interval;
-            match engine_store::live_environment_ids(&ctx.db).await {
+            let pass_started = chrono::Utc::now();
+            let since = only_changed_since.take();
+            match engine_store::changed_environment_ids(&ctx.db, since).await {
                 Ok(ids) => {
+                    // Margin for writes that were in flight when the pass read.
+                    only_changed_since = Some(pass_started - chrono::TimeDelta::seconds(2));
                     for id in ids {
                         q.make_due(id, now);
                     }
@@ -137,7 +144,14 @@ pub async fn run(
         };
         tokio::select! {
             () = signal.notified() => full_pass = true,
-            Some(kick) = kicks.recv() => apply_kick(&ctx, &mut q, kick, &mut full_pass),
+            Some(kick) = kicks.recv() => {
+                if kick == Kick::All {
+                    // A real resync: every environment, and the orphan sweep.
+                    next_resync = Instant::now();
+                } else {
+                    apply_kick(&ctx, &mut q, kick, &mut full_pass);
+                }
+            }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok((id, result)) = done {
                     finished(&ctx, &mut q, id, result);

@@ -24,8 +24,11 @@ pub(super) fn spawn(ctx: Arc<Context>) -> Vec<JoinHandle<()>> {
             .default_backoff()
             .boxed();
         while let Some(event) = stream.next().await {
-            if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) = event {
-                c.kick(Kick::InFlight);
+            if let Ok(watcher::Event::Apply(job) | watcher::Event::Delete(job)) = event {
+                match job.metadata.namespace.as_deref() {
+                    Some(ns) => c.kick_namespace(ns),
+                    None => c.kick(Kick::InFlight),
+                }
             }
         }
     });
@@ -40,8 +43,22 @@ pub(super) fn spawn(ctx: Arc<Context>) -> Vec<JoinHandle<()>> {
         .boxed();
         while let Some(event) = stream.next().await {
             match event {
-                Ok(watcher::Event::Delete(_)) => c.kick(Kick::All),
-                Ok(watcher::Event::Apply(_)) => c.kick(Kick::InFlight),
+                Ok(watcher::Event::Delete(ns)) => {
+                    // Deleted by hand, or the end of a deletion we asked for.
+                    let known = c
+                        .namespaces
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains_key(ns.metadata.name.as_deref().unwrap_or_default());
+                    if known {
+                        c.kick_namespace(ns.metadata.name.as_deref().unwrap_or_default());
+                    } else {
+                        c.kick(Kick::All);
+                    }
+                }
+                Ok(watcher::Event::Apply(ns)) => {
+                    c.kick_namespace(ns.metadata.name.as_deref().unwrap_or_default());
+                }
                 _ => {}
             }
         }

@@ -183,3 +183,31 @@ pub async fn update_environment(
     row.update(db).await?;
     Ok(true)
 }
+
+/// Live environments whose row or pull request changed at or after `since` (what a
+/// wake from the webhook intake has to look at); every live one when `since` is `None`.
+pub async fn changed_environment_ids(
+    db: &impl ConnectionTrait,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<String>> {
+    let Some(since) = since else {
+        return live_environment_ids(db).await;
+    };
+    let envs = preview_environment::Entity::find()
+        .filter(preview_environment::Column::Status.ne("deleted"))
+        .all(db)
+        .await?;
+    let changed_prs: std::collections::HashSet<String> =
+        super::entities::pull_request::Entity::find()
+            .filter(super::entities::pull_request::Column::UpdatedAt.gte(since))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+    Ok(envs
+        .into_iter()
+        .filter(|e| e.updated_at >= since || changed_prs.contains(&e.pull_request_id))
+        .map(|e| e.id)
+        .collect())
+}
