@@ -157,10 +157,7 @@ impl TestKit {
             ("CATALYST_GITHUB_OAUTH_CLIENT_ID".into(), client_id),
             ("CATALYST_GITHUB_OAUTH_CLIENT_SECRET".into(), client_secret),
             // Catalyst refuses a GitHub App without a key to seal its tokens at rest.
-            (
-                "CATALYST_ENCRYPTION_KEY".into(),
-                TEST_ENCRYPTION_KEY.into(),
-            ),
+            ("CATALYST_ENCRYPTION_KEY".into(), TEST_ENCRYPTION_KEY.into()),
         ]
     }
 }
