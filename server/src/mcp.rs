@@ -146,7 +146,7 @@ impl CatalystMcp {
 
     #[tool(
         name = "list_environments",
-        description = "List preview environments (one per open pull request of a configured repository), newest first. Filter by `repository` (owner/name), `status` (pending|deploying|ready|failed|deleting|deleted) or `pr_number`; page with `limit`/`offset` (next page: `next_offset`). Each item has `id` (use it with the other tools), `status`, `url`, `head_sha`, `latest_deployment` and `last_error`.",
+        description = "List preview environments (one per open pull request of a configured repository), newest first. Deleted environments are left out. Filter by `repository` (owner/name), `status` (pending|deploying|ready|failed|deleting) or `pr_number`; page with `limit`/`offset` (next page: `next_offset`). Each item has `id` (use it with the other tools), `status`, `url`, `head_sha`, `latest_deployment`, `last_error`, `usage` (CPU/memory against quota) and `warnings`.",
         annotations(read_only_hint = true)
     )]
     async fn list_environments(

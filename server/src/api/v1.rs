@@ -112,8 +112,8 @@ fn with_full_name(body: &[u8], full_name: &str) -> Result<CreateRepositoryReques
 
 // ---- environments ------------------------------------------------------------------
 
-/// List preview environments (open pull requests of configured repositories), newest
-/// first, with optional filters.
+/// List preview environments (open pull requests of configured repositories; deleted
+/// ones are left out), newest first, with usage against quota, warnings and filters.
 #[utoipa::path(
     get, path = "/environments", tag = "environments", operation_id = "list_environments",
     params(EnvironmentFilter),

@@ -244,6 +244,8 @@ async fn environments_are_filtered_and_paged(b: Backend) {
     ] {
         assert!(item.get(key).is_some(), "{key} missing in {item}");
     }
+    assert_eq!(item["warnings"], json!([]), "{item}");
+    assert_eq!(item["usage"], Value::Null, "no cluster: {item}");
 
     let (_, web) = send(
         &s,
