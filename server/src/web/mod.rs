@@ -158,7 +158,10 @@ pub fn session_layer(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
         return manager(store, secure);
     };
     runtime.spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3_600));
+        // The first sweep waits a full period: `load` already ignores expired rows, and
+        // an immediate sweep would race with whatever the process does at start-up.
+        let every = std::time::Duration::from_secs(3_600);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tick.tick().await;
             if let Err(e) = sweeper.delete_expired().await {
