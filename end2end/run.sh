@@ -36,7 +36,8 @@ set -a
 # shellcheck disable=SC1091
 . <(grep -E '^[A-Z0-9_]+=' "$WORK/doubles.env")
 set +a
-export CATALYST_OPERATORS="octocat"
+# Operators: one login, and everyone in the GitHub team acme/platform.
+export CATALYST_OPERATORS="octocat,acme/platform"
 export CATALYST_PREVIEW_DOMAIN="preview.e2e.test"
 CATALYST_ENCRYPTION_KEY="$(python3 -c "import os,base64; print(base64.b64encode(os.urandom(32)).decode())")"
 export CATALYST_ENCRYPTION_KEY

@@ -40,6 +40,19 @@ pub trait DashboardService: Send + Sync + 'static {
         form: RepositoryForm,
     ) -> Result<RepositoryEntry, AppError>;
 
+    /// `create_environment`: the environment of a known open pull request is wanted
+    /// (operators, or push access to `repository`). Answers the environment's id.
+    async fn create_environment(
+        &self,
+        actor: &SignedIn,
+        repository: &str,
+        pr_number: u64,
+    ) -> Result<String, AppError>;
+
+    /// `delete_repository`: forgets a repository's configuration once it has no
+    /// environments left (operators only).
+    async fn delete_repository(&self, actor: &SignedIn, full_name: &str) -> Result<(), AppError>;
+
     /// Whether a GitHub OAuth app is configured; without one reading is open and
     /// nothing can be changed from the dashboard.
     fn sign_in_enabled(&self) -> bool;

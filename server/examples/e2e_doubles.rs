@@ -67,6 +67,18 @@ async fn collaborator(State(c): State<Control>, Json(b): Json<Collaborator>) -> 
     StatusCode::NO_CONTENT
 }
 
+#[derive(Deserialize)]
+struct TeamMember {
+    org: String,
+    team: String,
+    login: String,
+}
+
+async fn team_member(State(c): State<Control>, Json(b): Json<TeamMember>) -> StatusCode {
+    c.kit.github().add_team_member(&b.org, &b.team, &b.login);
+    StatusCode::NO_CONTENT
+}
+
 async fn pod(State(c): State<Control>, Json(b): Json<PodSpec>) -> (StatusCode, Json<Value>) {
     let cluster = c.kit.cluster();
     if cluster.get("v1", "Namespace", "", &b.namespace).is_none() {
@@ -159,6 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/login-as", post(login_as))
         .route("/collaborator", post(collaborator))
+        .route("/team-member", post(team_member))
         .route("/pod", post(pod))
         .route("/log", post(log))
         .route("/metrics", post(metrics))

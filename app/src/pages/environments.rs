@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::common::{ClusterBanner, LoadError, Skeleton, StatusChip};
+use super::environment_create::CreateEnvironmentPanel;
 use crate::dto::{
     EnvironmentRow, EnvironmentsOverview, Gauge, Level, MetricsSummary, RowFilter, SortKey,
     arrange, format_cpu, format_memory, human_duration,
@@ -38,6 +39,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                 "One environment per open pull request of every configured repository."
             </p>
         </section>
+        <CreateEnvironmentPanel />
         <Suspense fallback=|| view! { <Skeleton label="Loading environments" rows=4 /> }>
             {move || Suspend::new(async move {
                 match overview.await {

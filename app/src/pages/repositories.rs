@@ -26,23 +26,49 @@ pub async fn configure_repository(
         .await
 }
 
+/// Forgets a repository's configuration (operators only); refused while it still has
+/// environments.
+#[server(endpoint = "delete_repository")]
+pub async fn delete_repository(full_name: String, csrf: String) -> Result<(), AppError> {
+    let who = crate::auth::require_actor(&csrf)?;
+    crate::service::dashboard()?
+        .delete_repository(&who, &full_name)
+        .await
+}
+
 #[component]
 pub fn RepositoriesPage() -> impl IntoView {
     let configure = ServerAction::<ConfigureRepository>::new();
-    let repos = Resource::new(move || configure.version().get(), |_| list_repositories());
+    let delete = ServerAction::<DeleteRepository>::new();
+    let repos = Resource::new(
+        move || (configure.version().get(), delete.version().get()),
+        |_| list_repositories(),
+    );
     let session = expect_context::<SessionResource>();
     let editing = RwSignal::new(None::<RepositoryForm>);
+    let deleted = move || match delete.value().get() {
+        Some(Err(e)) => {
+            Some(view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any())
+        }
+        Some(Ok(())) => Some(
+            view! { <p class="ok-text" role="status">"Repository deleted."</p> }.into_any(),
+        ),
+        None => None,
+    };
 
     view! {
         <section class="page-head">
             <h1>"Repositories"</h1>
             <p class="lede">"Which repositories get preview environments, and how they are deployed."</p>
         </section>
+        {deleted}
         <Suspense fallback=|| view! { <Skeleton label="Loading repositories" rows=3 /> }>
             {move || Suspend::new(async move {
-                let operator = is_operator(&session.await);
+                let s = session.await;
+                let operator = is_operator(&s);
+                let csrf = csrf_of(&s);
                 match repos.await {
-                    Ok(list) => view! { <RepositoryList list editing operator /> }.into_any(),
+                    Ok(list) => view! { <RepositoryList list editing operator csrf delete /> }.into_any(),
                     Err(error) => view! { <LoadError what="repositories" error /> }.into_any(),
                 }
             })}
@@ -74,7 +100,11 @@ fn RepositoryList(
     list: Vec<RepositoryEntry>,
     editing: RwSignal<Option<RepositoryForm>>,
     operator: bool,
+    csrf: String,
+    delete: ServerAction<DeleteRepository>,
 ) -> impl IntoView {
+    // The repository whose deletion is being confirmed.
+    let confirming = RwSignal::new(None::<String>);
     if list.is_empty() {
         return view! {
             <section class="panel empty">
@@ -121,6 +151,8 @@ fn RepositoryList(
                                 or_dash(&f.quota_memory)
                             );
                             let form = f.clone();
+                            let name = f.full_name.clone();
+                            let csrf = csrf.clone();
                             view! {
                                 <tr data-repository=f.full_name.clone()>
                                     <td class="repo">{f.full_name.clone()} <div class="muted small"><code>{format!("pr-{}-N", r.namespace_slug)}</code></div></td>
@@ -134,6 +166,8 @@ fn RepositoryList(
                                             <button type="button" class="button" on:click=move |_| editing.set(Some(form.clone()))>
                                                 "Edit"
                                             </button>
+                                            " "
+                                            <DeleteRepositoryButton name csrf confirming delete />
                                         })}
                                     </td>
                                 </tr>
@@ -145,6 +179,56 @@ fn RepositoryList(
         </div>
     }
     .into_any()
+}
+
+/// "Delete" with a confirmation; Escape or Cancel closes it.
+#[component]
+fn DeleteRepositoryButton(
+    name: String,
+    csrf: String,
+    confirming: RwSignal<Option<String>>,
+    delete: ServerAction<DeleteRepository>,
+) -> impl IntoView {
+    let open_name = name.clone();
+    let is_open = {
+        let name = name.clone();
+        move || confirming.with(|c| c.as_deref() == Some(name.as_str()))
+    };
+    let label = format!("Confirm deleting {name}");
+    view! {
+        <button
+            type="button"
+            class="button danger"
+            aria-expanded={
+                let is_open = is_open.clone();
+                move || is_open().to_string()
+            }
+            on:click=move |_| confirming.set(Some(open_name.clone()))
+        >
+            "Delete"
+        </button>
+        <div
+            class="confirm"
+            role="alertdialog"
+            aria-label=label
+            hidden=move || !is_open()
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" {
+                    confirming.set(None);
+                }
+            }
+        >
+            <p>{format!("Delete the configuration of {name}? It must have no environments left.")}</p>
+            <ActionForm action=delete>
+                <input type="hidden" name="full_name" value=name.clone() />
+                <input type="hidden" name="csrf" value=csrf />
+                <button type="submit" class="button danger" disabled=move || delete.pending().get()>
+                    "Yes, delete repository"
+                </button>
+            </ActionForm>
+            <button type="button" class="button" on:click=move |_| confirming.set(None)>"Cancel"</button>
+        </div>
+    }
 }
 
 fn or_dash(s: &str) -> String {

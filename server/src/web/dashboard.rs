@@ -11,7 +11,8 @@ use app::service::DashboardService;
 
 use super::DashboardBackend;
 use crate::api::repositories::{BuildRequest, ChartRequest, CreateRepositoryRequest, QuotaRequest};
-use crate::service::{RepositoryView, ServiceError};
+use crate::core::domain::RepositoryName;
+use crate::service::{EnvironmentForPr, RepositoryRemoval, RepositoryView, ServiceError};
 
 fn unavailable(e: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %e, "a dashboard request failed in the service layer");
@@ -214,6 +215,92 @@ impl DashboardService for DashboardBackend {
             .await
             .map_err(service_error)?;
         Ok(entry_of(change.view().clone()))
+    }
+
+    async fn create_environment(
+        &self,
+        actor: &SignedIn,
+        repository: &str,
+        pr_number: u64,
+    ) -> Result<String, AppError> {
+        let repo = RepositoryName::parse(repository.trim()).map_err(|_| AppError::Invalid {
+            field: "repository".into(),
+            message: "expected owner/name, e.g. acme/web".into(),
+        })?;
+        if pr_number == 0 {
+            return Err(AppError::Invalid {
+                field: "pr_number".into(),
+                message: "pull request numbers start at 1".into(),
+            });
+        }
+        let repo = repo.to_string();
+        if !self.can_manage(actor, &repo).await {
+            tracing::info!(login = %actor.viewer.login, repository = %repo, "refused an environment request");
+            return Err(AppError::Forbidden(format!(
+                "Only operators and people who can push to {repo} may create its environments."
+            )));
+        }
+        // The same service action as `POST /api/v1/environments` and the MCP tool.
+        match self
+            .service
+            .create_environment_for_pr(&repo, pr_number)
+            .await
+            .map_err(service_error)?
+        {
+            EnvironmentForPr::RepositoryNotConfigured => Err(AppError::Invalid {
+                field: "repository".into(),
+                message: format!(
+                    "repository {repo} is not configured; configure it on the Repositories page first"
+                ),
+            }),
+            EnvironmentForPr::PullRequestUnknown => Err(AppError::Invalid {
+                field: "pr_number".into(),
+                message: format!(
+                    "Catalyst does not know pull request #{pr_number} of {repo}; open the pull request on GitHub, then wait for its webhook or the next sweep (every few minutes) and try again"
+                ),
+            }),
+            EnvironmentForPr::PullRequestClosed => Err(AppError::Invalid {
+                field: "pr_number".into(),
+                message: format!(
+                    "pull request #{pr_number} of {repo} is closed; reopen it to get an environment"
+                ),
+            }),
+            EnvironmentForPr::Wanted { environment_id, .. } => {
+                tracing::info!(login = %actor.viewer.login, repository = %repo, pr = pr_number, "environment requested");
+                Ok(environment_id)
+            }
+        }
+    }
+
+    async fn delete_repository(&self, actor: &SignedIn, full_name: &str) -> Result<(), AppError> {
+        if !actor.viewer.operator {
+            return Err(AppError::Forbidden(
+                "Only operators can delete repositories.".into(),
+            ));
+        }
+        let name = RepositoryName::parse(full_name.trim()).map_err(|_| AppError::Invalid {
+            field: "full_name".into(),
+            message: "expected owner/name, e.g. acme/web".into(),
+        })?;
+        // The same service action as `DELETE /api/v1/repositories/{owner}/{name}`.
+        match self
+            .service
+            .delete_repository(&name.to_string())
+            .await
+            .map_err(service_error)?
+        {
+            RepositoryRemoval::NotConfigured => Err(AppError::NotFound(format!(
+                "repository {name} is not configured"
+            ))),
+            RepositoryRemoval::HasEnvironments(ids) => Err(AppError::Conflict(format!(
+                "repository {name} still has {} environment(s); delete them first and wait until they are deleted",
+                ids.len()
+            ))),
+            RepositoryRemoval::Removed => {
+                tracing::info!(login = %actor.viewer.login, repository = %name, "repository removed");
+                Ok(())
+            }
+        }
     }
 
     fn sign_in_enabled(&self) -> bool {

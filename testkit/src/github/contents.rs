@@ -1,4 +1,4 @@
-//! File contents at a ref (`.catalyst/preview.yaml`) and collaborator permissions.
+//! File contents at a ref (`.catalyst/preview.yaml`), collaborator permissions and team memberships.
 
 use std::sync::Arc;
 
@@ -93,4 +93,31 @@ pub(super) async fn permission(
     Ok(ok(
         json!({"permission": permission, "role_name": role, "user": u}),
     ))
+}
+
+/// `GET /orgs/{org}/teams/{team_slug}/memberships/{username}`: 200 with `state: active`
+/// for a member, 404 otherwise (GitHub answers 404, not 200 with a negative, for
+/// non-members and for teams the caller cannot see).
+pub(super) async fn team_membership(
+    State(st): State<Arc<GhState>>,
+    Extension(id): Extension<Identity>,
+    Path((org, team, user)): Path<(String, String, String)>,
+) -> GhResult<Response> {
+    if id == Identity::Anonymous {
+        return Err(GhError::requires_auth());
+    }
+    let base = st.base();
+    let w = st.world();
+    let member = w
+        .teams
+        .get(&(org.to_lowercase(), team.to_lowercase()))
+        .is_some_and(|m| m.contains(&user));
+    if !member {
+        return Err(GhError::new(404, "Not Found"));
+    }
+    Ok(ok(json!({
+        "url": format!("{base}/orgs/{org}/teams/{team}/memberships/{user}"),
+        "role": "member",
+        "state": "active",
+    })))
 }

@@ -99,6 +99,16 @@ impl GitHub {
         }
     }
 
+    /// Makes `login` an active member of the team `org/team` (for operator teams).
+    pub fn add_team_member(&self, org: &str, team: &str, login: &str) {
+        let mut w = self.st.world();
+        w.ensure_user(login, "User");
+        w.teams
+            .entry((org.to_lowercase(), team.to_lowercase()))
+            .or_default()
+            .insert(login.to_string());
+    }
+
     /// The OAuth app's client id and secret.
     pub fn oauth_client(&self) -> (String, String) {
         let w = self.st.world();

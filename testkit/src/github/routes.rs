@@ -71,6 +71,10 @@ pub fn router() -> Router<Arc<GhState>> {
             "/repos/{owner}/{repo}/collaborators/{user}/permission",
             get(contents::permission),
         )
+        .route(
+            "/orgs/{org}/teams/{team}/memberships/{user}",
+            get(contents::team_membership),
+        )
 }
 
 pub(super) fn ok(v: Value) -> Response {

@@ -163,6 +163,8 @@ pub struct World {
     pub oauth_codes: HashMap<String, (String, String)>,
     /// OAuth user tokens: token → login.
     pub user_tokens: HashMap<String, String>,
+    /// Team memberships: (org, team slug) → logins (all active members).
+    pub teams: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
     next_id: u64,
 }
 
@@ -187,6 +189,7 @@ impl World {
             },
             oauth_codes: HashMap::new(),
             user_tokens: HashMap::new(),
+            teams: BTreeMap::new(),
             next_id: 1000,
         };
         let bot = format!("{}[bot]", w.app.slug);
