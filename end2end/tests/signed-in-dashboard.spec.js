@@ -201,3 +201,56 @@ test('repositories page validates fields', async ({ page }) => {
   await expect(page.locator('tr[data-repository="acme/api"]')).toBeVisible({ timeout: 10_000 });
   await page.screenshot({ path: screenshotPath('repositories'), fullPage: true });
 });
+
+test('create environment from the form for a known open pull request', async ({ page }) => {
+  await signIn(page, 'octocat');
+  await page.goto('/');
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  const form = page.locator('.create-environment');
+  await expect(form.getByRole('heading', { name: 'Create environment' })).toBeVisible();
+  // A pull request Catalyst does not know: the message sits next to the field.
+  await form.locator('input[name="repository"]').fill(REPO);
+  await form.locator('input[name="pr_number"]').fill('9999');
+  await form.getByRole('button', { name: 'Create environment' }).click();
+  await expect(page.locator('#err-create-pr_number')).toContainText('does not know pull request #9999', { timeout: 15_000 });
+  // A repository that is not configured.
+  await form.locator('input[name="repository"]').fill('acme/unknown');
+  await form.locator('input[name="pr_number"]').fill(String(NUMBER));
+  await form.getByRole('button', { name: 'Create environment' }).click();
+  await expect(page.locator('#err-create-repository')).toContainText('not configured', { timeout: 15_000 });
+  // The open pull request whose environment was deleted above gets it back.
+  await form.locator('input[name="repository"]').fill(REPO);
+  await form.getByRole('button', { name: 'Create environment' }).click();
+  const opened = form.getByRole('link', { name: 'Open it' });
+  await expect(opened).toBeVisible({ timeout: 15_000 });
+  expect(await opened.getAttribute('href')).toMatch(/^\/environments\//);
+  await expect(async () => {
+    await page.goto('/');
+    const row = page.locator('table.environments tbody tr').filter({ hasText: REPO }).filter({ hasText: `#${NUMBER}` });
+    await expect(row).toHaveCount(1, { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await page.screenshot({ path: screenshotPath('environment-create'), fullPage: true });
+});
+
+test('delete a repository: refused while it has environments, done when it has none', async ({ page }) => {
+  await signIn(page, 'octocat');
+  await page.goto('/repositories');
+  await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
+  // acme/web has an environment again: the 409 is shown.
+  const web = page.locator(`tr[data-repository="${REPO}"]`);
+  await web.getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(web.getByRole('alertdialog')).toBeVisible();
+  await web.getByRole('button', { name: 'Yes, delete repository' }).click();
+  await expect(page.getByText(`repository ${REPO} still has`)).toBeVisible({ timeout: 15_000 });
+  await expect(page.locator(`tr[data-repository="${REPO}"]`)).toBeVisible();
+  // acme/api (configured by the previous test) has none: it goes.
+  const apiRow = page.locator('tr[data-repository="acme/api"]');
+  await apiRow.getByRole('button', { name: 'Delete', exact: true }).click();
+  await expect(apiRow.getByRole('alertdialog')).toBeVisible();
+  await page.screenshot({ path: screenshotPath('repository-delete-confirm'), fullPage: true });
+  await apiRow.getByRole('button', { name: 'Yes, delete repository' }).click();
+  await expect(page.getByText('Repository deleted.')).toBeVisible({ timeout: 15_000 });
+  await expect(page.locator('tr[data-repository="acme/api"]')).toHaveCount(0, { timeout: 10_000 });
+  // The JSON API agrees: the same service action removed it.
+  expect((await api('GET', '/repositories/acme/api')).status).toBe(404);
+});

@@ -50,9 +50,9 @@ pub fn RepositoriesPage() -> impl IntoView {
         Some(Err(e)) => {
             Some(view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any())
         }
-        Some(Ok(())) => Some(
-            view! { <p class="ok-text" role="status">"Repository deleted."</p> }.into_any(),
-        ),
+        Some(Ok(())) => {
+            Some(view! { <p class="ok-text" role="status">"Repository deleted."</p> }.into_any())
+        }
         None => None,
     };
 
