@@ -151,6 +151,7 @@ pub fn apply(w: &mut World, base: &str, repo: &str, action: PrAction) -> GhResul
                             files: Default::default(),
                             collaborators: Default::default(),
                             created_at: Utc::now(),
+                            pushed_at: Utc::now(),
                         },
                     );
                 }
@@ -181,6 +182,9 @@ pub fn apply(w: &mut World, base: &str, repo: &str, action: PrAction) -> GhResul
                 closed_at: None,
             };
             w.pulls.insert((repo.to_string(), number), pr);
+            if let Some(r) = w.repos.get_mut(repo) {
+                r.pushed_at = Utc::now();
+            }
             ("opened", json!({}), number)
         }
         PrAction::Push { number, sha } => {
@@ -189,6 +193,9 @@ pub fn apply(w: &mut World, base: &str, repo: &str, action: PrAction) -> GhResul
             pr.head_sha = sha.unwrap_or_else(|| random_hex(40));
             pr.updated_at = Utc::now();
             let after = pr.head_sha.clone();
+            if let Some(r) = w.repos.get_mut(repo) {
+                r.pushed_at = Utc::now();
+            }
             (
                 "synchronize",
                 json!({"before": before, "after": after}),

@@ -77,6 +77,7 @@ impl GitHub {
             files: Default::default(),
             collaborators: Default::default(),
             created_at: Utc::now(),
+            pushed_at: Utc::now(),
         };
         w.repos.insert(full_name.to_string(), r.clone());
         r

@@ -98,7 +98,7 @@ pub fn repo(base: &str, w: &mut World, r: &Repo) -> Value {
         "clone_url": format!("{base}/{full}.git"),
         "created_at": ts(&r.created_at),
         "updated_at": ts(&r.created_at),
-        "pushed_at": ts(&Utc::now()),
+        "pushed_at": ts(&r.pushed_at),
         "homepage": null,
         "size": 1,
         "stargazers_count": 0,

@@ -32,6 +32,9 @@ pub struct Repo {
     /// login → `admin`, `maintain`, `write`, `triage`, `read`.
     pub collaborators: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
+    /// Last push to any branch; stored (not "now") so that an unchanged repository
+    /// renders the same bytes and keeps its ETag.
+    pub pushed_at: DateTime<Utc>,
 }
 
 impl Repo {
