@@ -10,7 +10,7 @@ use std::time::Duration;
 use catalyst_server::engine::drift;
 use catalyst_server::store::operator_requests;
 use catalyst_testkit::kube::ProxyResponse;
-use catalyst_testkit::{JobBehaviour, Match, Outage, WorkloadBehaviour};
+use catalyst_testkit::{JobBehaviour, Match, Outage, PrSpec, WorkloadBehaviour};
 use engine_support::{Backend, DOMAIN, Harness, REPO, sha, start};
 use serde_json::json;
 
@@ -39,6 +39,8 @@ both_backends!(
     drift_is_repaired,
     unschedulable_pods_are_capacity_not_failure,
     operator_requests_redeploy_and_delete,
+    a_fork_pr_is_deployed_only_while_it_has_the_opt_in_label,
+    a_draft_pr_is_not_deployed_when_drafts_are_off,
 );
 
 async fn open_creates_the_kit_and_becomes_ready(backend: Backend) {
@@ -628,5 +630,64 @@ async fn operator_requests_redeploy_and_delete(backend: Backend) {
     h.state.reconcile.wake();
     h.wait_status(12, "deleted").await;
     assert!(h.namespace("pr-web-12").is_none());
+    h.finish().await;
+}
+
+async fn a_fork_pr_is_deployed_only_while_it_has_the_opt_in_label(backend: Backend) {
+    // The service's configured opt-in label (`CATALYST_GITHUB_FORK_LABEL`) applies to a
+    // repository that sets none.
+    let h = start(backend, |s| {
+        s.default_policy.fork_opt_in_label = "safe-to-deploy".to_owned();
+    })
+    .await;
+    let head = sha(20, 1);
+    h.open_pr(PrSpec::new().number(20).head_sha(&head).fork())
+        .await;
+    // A PR from the repository itself deploys meanwhile, so the engine is running.
+    open_and_wait_ready(&h, 21, &sha(21, 1)).await;
+    assert!(
+        h.attempts(20).await.is_empty(),
+        "fork deployed without the label"
+    );
+    assert!(h.namespace("pr-web-20").is_none());
+    // The built-in default label is not the configured one.
+    h.label(20, "preview").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.attempts(20).await.is_empty(),
+        "fork deployed with another label"
+    );
+
+    // A maintainer opts in: the fork PR deploys.
+    h.label(20, "safe-to-deploy").await;
+    h.wait_status(20, "ready").await;
+    assert!(h.namespace("pr-web-20").is_some());
+    assert_eq!(h.attempts(20).await.len(), 1);
+
+    // A label that does not change eligibility starts no new deployment.
+    h.label(20, "documentation").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.attempts(20).await.len(), 1);
+    assert_eq!(h.status(20).await.as_deref(), Some("ready"));
+
+    // Removing the opt-in tears the environment down like a closed PR's.
+    h.unlabel(20, "safe-to-deploy").await;
+    h.wait_status(20, "deleted").await;
+    assert!(h.namespace("pr-web-20").is_none());
+    h.finish().await;
+}
+
+async fn a_draft_pr_is_not_deployed_when_drafts_are_off(backend: Backend) {
+    // `configure` leaves the repository's `deploy_drafts` off.
+    let h = start(backend, |_| {}).await;
+    h.open_pr(PrSpec {
+        draft: true,
+        ..PrSpec::new().number(22).head_sha(sha(22, 1))
+    })
+    .await;
+    open_and_wait_ready(&h, 23, &sha(23, 1)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.attempts(22).await.is_empty(), "draft deployed");
+    assert!(h.namespace("pr-web-22").is_none());
     h.finish().await;
 }

@@ -51,9 +51,13 @@ pub async fn remove_orphans(ctx: &Context) -> Result<Vec<String>> {
             None => true,
             // A live environment's own reconcile deletes it when its PR closes.
             Some(env) if env.status != "deleted" => false,
-            Some(env) => !prs
-                .get(&env.pull_request_id)
-                .is_some_and(|pr| spec::is_wanted(pr, repos.get(&env.repository_id))),
+            Some(env) => !prs.get(&env.pull_request_id).is_some_and(|pr| {
+                spec::is_wanted(
+                    pr,
+                    repos.get(&env.repository_id),
+                    &ctx.settings.default_policy,
+                )
+            }),
         };
         if orphan {
             tracing::warn!(namespace = %ns.name, "managed namespace without an open pull request; deleting it");

@@ -22,6 +22,7 @@ use crate::cluster::{
 use crate::core::deployment::{Event, FailureStage, Phase, transition};
 use crate::core::environment_status::{self as core_status, Desired, StatusInputs};
 use crate::core::retry::{RetryDecision, RetryHistory};
+use crate::github::eligibility::RepositoryPolicy;
 use crate::store::engine::{self as engine_store, EnvironmentUpdate, engine_state};
 use crate::store::entities::{deployment, preview_environment, pull_request, repository};
 use crate::store::operator_requests::{self, environment_request};
@@ -86,7 +87,7 @@ impl World {
         }))
     }
 
-    fn wanted(&self) -> bool {
+    fn wanted(&self, defaults: &RepositoryPolicy) -> bool {
         let deletion_requested = self
             .request
             .as_ref()
@@ -95,7 +96,7 @@ impl World {
             && self
                 .pr
                 .as_ref()
-                .is_some_and(|pr| spec::is_wanted(pr, self.repo.as_ref()))
+                .is_some_and(|pr| spec::is_wanted(pr, self.repo.as_ref(), defaults))
     }
 
     /// A manual redeploy asked for after the latest attempt was queued.
@@ -248,7 +249,7 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
 }
 
 async fn step(ctx: &Context, w: &World) -> Result<Step> {
-    if !w.wanted() {
+    if !w.wanted(&ctx.settings.default_policy) {
         return remove(ctx, w).await;
     }
     let Some(pr) = &w.pr else {
@@ -766,7 +767,7 @@ async fn remove(ctx: &Context, w: &World) -> Result<Step> {
 async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
     let latest = w.latest();
     let mut env = w.env.clone();
-    if w.wanted() {
+    if w.wanted(&ctx.settings.default_policy) {
         let phase = latest.map(phase_of);
         let history = latest.map(|l| w.history(&l.head_sha)).unwrap_or_default();
         let derived = core_status::derive_status(

@@ -7,6 +7,7 @@ use crate::cluster::ClusterSettings;
 use crate::config::Config;
 use crate::core::queue::Limits;
 use crate::core::retry::RetryPolicy;
+use crate::github::eligibility::RepositoryPolicy;
 
 /// The engine's knobs.
 #[derive(Clone, Debug)]
@@ -37,6 +38,9 @@ pub struct EngineSettings {
     pub notify_webhook_url: Option<String>,
     /// Watch Jobs and namespaces to react at once instead of at the next poll.
     pub watch: bool,
+    /// The service's eligibility defaults for what a repository leaves unset (the fork
+    /// opt-in label, `CATALYST_GITHUB_FORK_LABEL`).
+    pub default_policy: RepositoryPolicy,
 }
 
 impl Default for EngineSettings {
@@ -60,6 +64,7 @@ impl Default for EngineSettings {
             git_web_url: "https://github.com".to_owned(),
             notify_webhook_url: None,
             watch: true,
+            default_policy: RepositoryPolicy::default(),
         }
     }
 }
@@ -106,6 +111,10 @@ impl EngineSettings {
             preview_url_template,
             git_web_url: git_web_url(&config.github.api_url),
             notify_webhook_url: e.notify_webhook_url.clone(),
+            default_policy: RepositoryPolicy {
+                fork_opt_in_label: config.github.fork_label.clone(),
+                ..RepositoryPolicy::default()
+            },
             ..defaults
         }
     }

@@ -4,7 +4,7 @@
 use crate::cluster::{ChartSource, EnvironmentSpec, ImageSource, QuotaOverrides, SecretCopies};
 use crate::core::domain::{CommitSha, PullRequestNumber, RepositoryName};
 use crate::core::naming::{self, NamespaceSlug};
-use crate::github::eligibility::{self, Eligibility, PullRequestFacts, RepositoryPolicy};
+use crate::github::eligibility::{self, Eligibility, RepositoryPolicy};
 use crate::store::decode_list;
 use crate::store::entities::{preview_environment, pull_request, repository};
 
@@ -110,26 +110,21 @@ pub fn environment_spec(
 /// Whether the pull request should have an environment at all: open, of a configured
 /// repository, and eligible under the repository's rules (fork opt-in, required label,
 /// drafts).
-pub fn is_wanted(pr: &pull_request::Model, repo: Option<&repository::Model>) -> bool {
+/// `defaults` carries the service's defaults (the configured fork opt-in label). A row
+/// whose labels cannot be read counts as not eligible: a preview runs PR code, so it
+/// fails closed.
+pub fn is_wanted(
+    pr: &pull_request::Model,
+    repo: Option<&repository::Model>,
+    defaults: &RepositoryPolicy,
+) -> bool {
     let Some(repo) = repo else {
         return false;
     };
     if pr.state != "open" || !pr.configured {
         return false;
     }
-    let mut policy = RepositoryPolicy {
-        required_label: repo.required_label.clone(),
-        deploy_drafts: repo.deploy_drafts,
-        ..RepositoryPolicy::default()
-    };
-    if let Some(label) = &repo.fork_opt_in_label {
-        policy.fork_opt_in_label = label.clone();
-    }
-    let facts = PullRequestFacts {
-        fork: pr.is_fork,
-        draft: pr.draft,
-        labels: decode_list(&pr.labels).unwrap_or_default(),
-        last_activity: pr.github_updated_at,
-    };
-    eligibility::eligibility(&facts, &policy) == Eligibility::Eligible
+    let policy = eligibility::repository_policy(repo, defaults);
+    eligibility::pull_request_facts(pr)
+        .is_ok_and(|facts| eligibility::eligibility(&facts, &policy) == Eligibility::Eligible)
 }

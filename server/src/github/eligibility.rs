@@ -14,6 +14,36 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::pulls::OpenPullRequest;
+use crate::store::entities::{pull_request, repository};
+use crate::store::{StoreError, decode_list};
+
+/// The rules a stored repository applies, with the service's defaults (the configured
+/// fork opt-in label) for what it leaves unset. Shared by the GitHub sync (comments) and
+/// the engine (what gets deployed).
+pub fn repository_policy(
+    repo: &repository::Model,
+    defaults: &RepositoryPolicy,
+) -> RepositoryPolicy {
+    RepositoryPolicy {
+        fork_opt_in_label: repo
+            .fork_opt_in_label
+            .clone()
+            .unwrap_or_else(|| defaults.fork_opt_in_label.clone()),
+        required_label: repo.required_label.clone(),
+        deploy_drafts: repo.deploy_drafts,
+        ..defaults.clone()
+    }
+}
+
+/// The facts the rules look at, from a stored pull request row.
+pub fn pull_request_facts(pr: &pull_request::Model) -> Result<PullRequestFacts, StoreError> {
+    Ok(PullRequestFacts {
+        fork: pr.is_fork,
+        draft: pr.draft,
+        labels: decode_list(&pr.labels)?,
+        last_activity: pr.github_updated_at,
+    })
+}
 
 /// A repository's rules.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -32,7 +32,8 @@ use super::{CommentId, GithubAdapter, InstallationId, PullRequestRef};
 
 mod plan;
 
-pub use plan::{Plan, plan, repository_policy, repository_web_url};
+pub use super::eligibility::repository_policy;
+pub use plan::{Plan, plan, repository_web_url};
 use plan::{config_missing_plan, fingerprint};
 
 /// Wakes the publishing loop. Separate from the engine's `ReconcileSignal`, whose single

@@ -13,6 +13,7 @@ use catalyst_server::core::domain::{RepositoryName, Role};
 use catalyst_server::core::queue::Limits;
 use catalyst_server::core::retry::RetryPolicy;
 use catalyst_server::engine::{Engine, EngineSettings, EnvironmentEvent};
+use catalyst_server::github::eligibility::RepositoryPolicy;
 use catalyst_server::store::entities::{deployment, preview_environment};
 use catalyst_server::store::repositories::{self, NewRepository, PreviewSettings};
 use catalyst_server::{AppState, Config, cli, store};
@@ -131,6 +132,7 @@ pub fn fast_settings() -> EngineSettings {
         git_web_url: "https://github.com".to_owned(),
         notify_webhook_url: None,
         watch: true,
+        default_policy: RepositoryPolicy::default(),
     }
 }
 
@@ -347,6 +349,22 @@ impl Harness {
             .open_pr(REPO, PrSpec::new().number(number).head_sha(head))
             .unwrap();
         self.send(d).await
+    }
+
+    /// Opens a pull request described by `spec` (a fork, a draft, with labels).
+    pub async fn open_pr(&self, spec: PrSpec) -> catalyst_testkit::Delivery {
+        let d = self.kit.github().open_pr(REPO, spec).unwrap();
+        self.send(d).await
+    }
+
+    pub async fn label(&self, number: u64, label: &str) {
+        let d = self.kit.github().label(REPO, number, label).unwrap();
+        self.send(d).await;
+    }
+
+    pub async fn unlabel(&self, number: u64, label: &str) {
+        let d = self.kit.github().unlabel(REPO, number, label).unwrap();
+        self.send(d).await;
     }
 
     pub async fn push(&self, number: u64, head: &str) -> catalyst_testkit::Delivery {

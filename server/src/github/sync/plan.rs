@@ -8,13 +8,13 @@ use sha2::{Digest, Sha256};
 
 use crate::core::comment::{CommentStatus, CommentView, FailureDetails, PhaseTiming, RetryNote};
 use crate::core::domain::CommitSha;
-use crate::store::entities::{deployment, preview_environment, pull_request, repository};
+use crate::store::StoreError;
+use crate::store::entities::{deployment, preview_environment, pull_request};
 use crate::store::github::PublishCandidate;
-use crate::store::{StoreError, decode_list};
 
 use super::super::deployments::{DeploymentState, DeploymentStatusUpdate};
 use super::super::eligibility::{
-    Eligibility, NotEligibleReason, PullRequestFacts, RepositoryPolicy, eligibility,
+    Eligibility, NotEligibleReason, eligibility, pull_request_facts, repository_policy,
 };
 use super::super::publisher::DeploymentIntent;
 use super::super::settings::GithubSettings;
@@ -46,22 +46,6 @@ pub fn repository_web_url(api_url: &str, repo: &str) -> String {
         api.strip_suffix("/api/v3").unwrap_or(api)
     };
     format!("{web}/{repo}")
-}
-
-/// The rules a repository applies, with the service's defaults for what it leaves unset.
-pub fn repository_policy(
-    repo: &repository::Model,
-    defaults: &RepositoryPolicy,
-) -> RepositoryPolicy {
-    RepositoryPolicy {
-        fork_opt_in_label: repo
-            .fork_opt_in_label
-            .clone()
-            .unwrap_or_else(|| defaults.fork_opt_in_label.clone()),
-        required_label: repo.required_label.clone(),
-        deploy_drafts: repo.deploy_drafts,
-        ..defaults.clone()
-    }
 }
 
 /// The "configuration missing" comment of a pull request in an unconfigured repository.
@@ -98,12 +82,7 @@ pub fn plan(
     let status = EnvironmentStatus::parse(&env.status)
         .ok_or_else(|| StoreError::Corrupt(format!("environment status {:?}", env.status)))?;
     let policy = repository_policy(&c.repository, &settings.default_policy);
-    let facts = PullRequestFacts {
-        fork: pr.is_fork,
-        draft: pr.draft,
-        labels: decode_list(&pr.labels)?,
-        last_activity: pr.github_updated_at,
-    };
+    let facts = pull_request_facts(pr)?;
     let deployment = c.deployment.as_ref();
     let attempted = deployment.is_some();
     let gate = match eligibility(&facts, &policy) {

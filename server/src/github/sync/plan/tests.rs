@@ -2,7 +2,7 @@ use chrono::TimeZone;
 
 use super::*;
 use crate::core::comment::render;
-use crate::store::entities::preview_environment;
+use crate::store::entities::{preview_environment, repository};
 
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
