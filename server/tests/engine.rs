@@ -4,6 +4,8 @@
 //! on Postgres.
 
 mod engine_support;
+#[path = "common/test_db.rs"]
+mod test_db;
 
 use std::time::Duration;
 

@@ -6,6 +6,9 @@
 #[allow(dead_code, unused_imports)]
 #[path = "it/support.rs"]
 mod support;
+#[allow(dead_code)]
+#[path = "common/test_db.rs"]
+mod test_db;
 
 use catalyst_server::core::domain::Role;
 use rmcp::model::{CallToolRequestParams, CallToolResult};

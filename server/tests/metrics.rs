@@ -4,6 +4,9 @@
 
 #[path = "engine_support/mod.rs"]
 mod engine_support;
+#[allow(dead_code)]
+#[path = "common/test_db.rs"]
+mod test_db;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -16,90 +16,18 @@ use catalyst_server::engine::{Engine, EngineSettings, EnvironmentEvent};
 use catalyst_server::github::eligibility::RepositoryPolicy;
 use catalyst_server::store::entities::{deployment, preview_environment};
 use catalyst_server::store::repositories::{self, NewRepository, PreviewSettings};
-use catalyst_server::{AppState, Config, cli, store};
+use catalyst_server::{AppState, Config, cli};
 use catalyst_testkit::github::TEST_WEBHOOK_SECRET;
 use catalyst_testkit::{JobBehaviour, Match, PrSpec, TestKit};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 
 pub const REPO: &str = "acme/web";
 pub const DOMAIN: &str = "preview.example.test";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Generates `mod $name { sqlite, postgres }` tests calling `$name(backend)`.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::engine_support::Backend::Sqlite).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::engine_support::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-enum DbGuard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin: DatabaseConnection,
-        schema: String,
-    },
-}
-
-fn postgres_url() -> String {
-    std::env::var("CATALYST_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-async fn fresh_database(backend: Backend) -> (DatabaseConnection, DbGuard) {
-    let (db, guard) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("catalyst.db").display()
-            );
-            let db = store::connect(store::connect_options(&url)).await.unwrap();
-            (db, DbGuard::Sqlite(dir))
-        }
-        Backend::Postgres => {
-            let url = postgres_url();
-            let mut admin_opts = store::connect_options(&url);
-            admin_opts.max_connections(1).min_connections(0);
-            let admin = store::connect(admin_opts).await.unwrap_or_else(|e| {
-                panic!("PostgreSQL at {url} is needed for the postgres tests: {e}")
-            });
-            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-            admin
-                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-                .await
-                .unwrap();
-            let mut opts = store::connect_options(&url);
-            opts.max_connections(8)
-                .min_connections(0)
-                .set_schema_search_path(schema.clone());
-            let db = store::connect(opts).await.unwrap();
-            (db, DbGuard::Postgres { admin, schema })
-        }
-    };
-    store::migrate(&db).await.unwrap();
-    (db, guard)
-}
+pub use crate::test_db::Backend;
+use crate::test_db::{DbGuard, fresh_database};
 
 /// Engine settings with millisecond timings.
 pub fn fast_settings() -> EngineSettings {
@@ -208,7 +136,7 @@ pub async fn start(backend: Backend, tune: impl FnOnce(&mut EngineSettings)) -> 
         .try_init();
     let kit = TestKit::start().await.expect("the doubles start");
     let client = kit.kube_client().expect("a client for the double");
-    let (db, guard) = fresh_database(backend).await;
+    let (db, guard) = fresh_database(backend, true, 8).await;
     let config = Config::from_sources(
         None,
         [
@@ -510,11 +438,8 @@ impl Harness {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(DbGuard::Postgres { admin, schema }) = self.guard.take() {
-            let _ = self.state.db.clone().close().await;
-            let _ = admin
-                .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await;
+        if let Some(guard) = self.guard.take() {
+            guard.drop_schema(&self.state.db).await;
         }
     }
 }

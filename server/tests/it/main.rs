@@ -4,6 +4,8 @@
 //! overrides the URL). One binary keeps link time down.
 
 mod support;
+#[path = "../common/test_db.rs"]
+mod test_db;
 
 mod api;
 mod api_v1;

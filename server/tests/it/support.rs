@@ -6,89 +6,15 @@ use std::time::Duration;
 
 use catalyst_server::core::domain::Role;
 use catalyst_server::core::signature;
-use catalyst_server::{AppState, Config, cli, store};
+use catalyst_server::{AppState, Config, cli};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub const SECRET: &str = "test-webhook-secret";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Generates `mod $name { sqlite, postgres }` test functions calling `$name(backend)`.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::support::Backend::Sqlite).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::support::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
-/// Keeps a test's database alive and removes it afterwards.
-enum DbGuard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin: DatabaseConnection,
-        schema: String,
-    },
-}
-
-fn postgres_url() -> String {
-    std::env::var("CATALYST_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh, migrated database.
-async fn fresh_database(backend: Backend, migrate: bool) -> (DatabaseConnection, DbGuard) {
-    let (db, guard) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("catalyst.db").display()
-            );
-            let db = store::connect(store::connect_options(&url)).await.unwrap();
-            (db, DbGuard::Sqlite(dir))
-        }
-        Backend::Postgres => {
-            let url = postgres_url();
-            let mut admin_opts = store::connect_options(&url);
-            admin_opts.max_connections(1).min_connections(0);
-            let admin = store::connect(admin_opts).await.unwrap_or_else(|e| {
-                panic!("PostgreSQL at {url} is needed for the postgres tests: {e}")
-            });
-            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-            admin
-                .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-                .await
-                .unwrap();
-            let mut opts = store::connect_options(&url);
-            opts.max_connections(5)
-                .min_connections(0)
-                .set_schema_search_path(schema.clone());
-            let db = store::connect(opts).await.unwrap();
-            (db, DbGuard::Postgres { admin, schema })
-        }
-    };
-    if migrate {
-        store::migrate(&db).await.unwrap();
-    }
-    (db, guard)
-}
+pub use crate::test_db::Backend;
+use crate::test_db::{DbGuard, fresh_database};
 
 /// Settings a test may change.
 #[derive(Clone, Debug)]
@@ -126,7 +52,7 @@ pub async fn start(backend: Backend) -> TestServer {
 
 pub async fn start_with(backend: Backend, options: Options) -> TestServer {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (db, guard) = fresh_database(backend, options.migrate).await;
+    let (db, guard) = fresh_database(backend, options.migrate, 5).await;
     let mut env = vec![];
     if let Some(secret) = options.webhook_secret {
         env.push((
@@ -173,11 +99,8 @@ impl TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(DbGuard::Postgres { admin, schema }) = self.guard.take() {
-            let _ = self.state.db.clone().close().await;
-            let _ = admin
-                .execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE"))
-                .await;
+        if let Some(guard) = self.guard.take() {
+            guard.drop_schema(&self.state.db).await;
         }
     }
 
