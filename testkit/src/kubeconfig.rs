@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-/// The kubeconfig text for a server URL (no credentials: the double does not check them).
+/// The kubeconfig text for a server URL. No credentials: to the double that is the cluster
+/// administrator (see [`crate::kube::tokens`] for ServiceAccount tokens, which RBAC limits).
 pub fn render(server: &str) -> String {
     format!(
         "apiVersion: v1

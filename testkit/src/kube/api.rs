@@ -56,9 +56,14 @@ async fn handle(State(st): State<Arc<KubeState>>, req: Request) -> Response {
             ApiError::internal(code, "the server is currently unable to handle the request")
                 .into_response()
         }
-        None => route(&st, &parts.method, &path, &q, &parts.headers, body.clone())
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
+        None => {
+            match super::access::admit(&st, &parts.method, &path, &query, &parts.headers, &body) {
+                Err(refused) => refused.into_response(),
+                Ok(()) => route(&st, &parts.method, &path, &q, &parts.headers, body.clone())
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response),
+            }
+        }
     };
     st.recorder.push(RecordedRequest {
         method: parts.method.to_string(),
@@ -240,6 +245,10 @@ async fn resource(
             logs::serve(st.clone(), &ns, name, p).await
         }
         (_, Some(name), Some("proxy")) => proxy::serve(st, &ns, name, &t.rest),
+        (Method::POST, Some(name), Some("token")) => {
+            let answer = st.tokens.request(&st.store.lock(), &ns, name, &body)?;
+            Ok(json_response(StatusCode::CREATED, &answer))
+        }
         (Method::POST, None, None) => {
             let obj = ops::create(&mut st.store.lock(), rt, &ns, parse_body(&body)?, opts)?;
             Ok(json_response(StatusCode::CREATED, &obj))

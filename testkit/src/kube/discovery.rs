@@ -75,15 +75,23 @@ pub fn resource_list(g: &str, v: &str) -> Option<Value> {
             let verbs: &[&str] = match *sub {
                 "status" => &["get", "patch", "update"],
                 "log" => &["get"],
+                "token" => &["create"],
                 _ => &["create", "delete", "get", "patch", "update"],
             };
-            resources.push(json!({
+            let mut doc = json!({
                 "name": format!("{}/{sub}", r.plural),
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": if *sub == "proxy" { "ServiceProxyOptions" } else if *sub == "log" { "Pod" } else { r.kind },
                 "verbs": verbs,
-            }));
+            });
+            if *sub == "token" {
+                // A TokenRequest lives in another group than its ServiceAccount.
+                doc["group"] = json!("authentication.k8s.io");
+                doc["version"] = json!("v1");
+                doc["kind"] = json!("TokenRequest");
+            }
+            resources.push(doc);
         }
     }
     if resources.is_empty() {

@@ -1,6 +1,7 @@
 //! The Kubernetes API double: a REST server on loopback that `kube` and `kubectl` talk to,
 //! backed by a generic JSON object store and a scriptable simulated cluster.
 
+pub mod access;
 pub mod admission;
 pub mod api;
 pub mod apply;
@@ -21,10 +22,13 @@ pub mod patch;
 pub mod podstatus;
 pub mod proxy;
 pub mod quantity;
+pub mod rbac;
+pub mod request_info;
 pub mod resources;
 pub mod selectors;
 pub mod store;
 pub mod table;
+pub mod tokens;
 pub mod validation;
 pub mod watch;
 pub mod workloads;
@@ -71,6 +75,8 @@ pub struct KubeState {
     pub logs: logs::Logs,
     pub faults: Arc<Faults>,
     pub recorder: Recorder,
+    /// Issues and checks ServiceAccount tokens (see [`access`] for what they may do).
+    pub tokens: tokens::Tokens,
     sim: Mutex<SimConfig>,
     config: Mutex<KubeConfig>,
     /// Pod metrics: (namespace, pod, container) → (cpu, memory).
@@ -91,6 +97,7 @@ impl KubeState {
             logs: logs::Logs::default(),
             faults: Arc::new(Faults::default()),
             recorder: Recorder::default(),
+            tokens: tokens::Tokens::default(),
             sim: Mutex::new(SimConfig::default()),
             config: Mutex::new(KubeConfig::default()),
             usage: Mutex::new(HashMap::new()),
@@ -183,7 +190,7 @@ impl Drop for KubeServer {
     }
 }
 
-/// What every cluster has: the standard namespaces and a node.
+/// What every cluster has: the standard namespaces, the bootstrap RBAC roles and a node.
 fn seed(st: &KubeState) {
     let mut inner = st.store.lock();
     let ns_rt = resources::find("", "v1", "namespaces").expect("namespaces are served");
@@ -193,6 +200,20 @@ fn seed(st: &KubeState) {
         let _ = ops::create(
             &mut inner,
             ns_rt,
+            "",
+            obj,
+            ops::WriteOpts::by("kube-apiserver"),
+        );
+    }
+    for obj in rbac::bootstrap_objects() {
+        let rt = resources::find_kind(
+            obj["apiVersion"].as_str().unwrap_or_default(),
+            obj["kind"].as_str().unwrap_or_default(),
+        )
+        .expect("RBAC kinds are served");
+        let _ = ops::create(
+            &mut inner,
+            rt,
             "",
             obj,
             ops::WriteOpts::by("kube-apiserver"),

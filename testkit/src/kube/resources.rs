@@ -54,6 +54,7 @@ impl ResourceType {
         match (self.group, self.plural) {
             ("", "pods") => &["status", "log"],
             ("", "services") => &["status", "proxy"],
+            ("", "serviceaccounts") => &["token"],
             _ if self.has_status => &["status"],
             _ => &[],
         }
@@ -200,6 +201,26 @@ pub static RESOURCES: &[ResourceType] = &[
         "rolebindings",
         "rolebinding",
         true,
+        [],
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        false,
+        [],
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        false,
         [],
         false
     ),
