@@ -43,7 +43,9 @@ pub fn require_reader() -> Result<Option<SignedIn>, AppError> {
     Ok(who)
 }
 
-/// Mutations: a signed-in person whose form carried the session's CSRF token.
+/// Mutations: a signed-in person whose form carried the session's CSRF token. Server
+/// functions take `csrf` with `#[server(default)]`, so a call without one is refused
+/// here (403) instead of failing to decode.
 #[cfg(feature = "ssr")]
 pub fn require_actor(csrf: &str) -> Result<SignedIn, AppError> {
     let who = signed_in().ok_or(AppError::Unauthorized)?;

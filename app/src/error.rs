@@ -31,6 +31,23 @@ pub enum AppError {
     Invalid { field: String, message: String },
 }
 
+impl AppError {
+    /// The HTTP status a server function answers with when it fails this way (the
+    /// server sets it; server_fn's default is 500 for every error).
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Unavailable(_) => 503,
+            Self::BadRequest(_) => 400,
+            Self::Transport(_) => 500,
+            Self::Unauthorized => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::Invalid { .. } => 422,
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 

@@ -216,9 +216,33 @@ pub struct HttpConfig {
     pub public_url: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DatabaseConfig {
+    /// May hold a password (`postgres://user:password@host/db`): see [`redact_url`].
     pub url: String,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info replaced by `***`, for messages and logs
+/// (`postgres://catalyst:***@db/catalyst`). Also for text that is only almost a URL
+/// (a bad value is echoed in its error); a password may itself hold `@` or `:`, so
+/// everything from the first `:` of the user info to the last `@` goes.
+pub fn redact_url(url: &str) -> String {
+    let Some(at) = url.rfind('@') else {
+        return url.to_owned();
+    };
+    let start = url.find("://").map_or(0, |i| i + 3).min(at);
+    match url[start..at].find(':') {
+        Some(colon) => format!("{}:***{}", &url[..start + colon], &url[at..]),
+        None => url.to_owned(),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -537,8 +561,10 @@ impl DatabaseConfig {
                 if supported.iter().any(|p| v.starts_with(p)) {
                     Ok(v.to_owned())
                 } else {
+                    // The URL may carry a password: it is named without it.
                     Err(format!(
-                        "{v:?} is not a supported database URL (expected sqlite://FILE?mode=rwc or postgres://USER@HOST/DB)"
+                        "{:?} is not a supported database URL (expected sqlite://FILE?mode=rwc or postgres://USER@HOST/DB)",
+                        redact_url(v)
                     ))
                 }
             })?
@@ -677,6 +703,35 @@ mod tests {
             Ok(_) => panic!("expected an error for {pairs:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        for (url, shown) in [
+            (
+                "postgres://catalyst:s3cret@db:5432/catalyst",
+                "postgres://catalyst:***@db:5432/catalyst",
+            ),
+            ("postgres://u:p@ss:w0rd@db/x", "postgres://u:***@db/x"),
+            ("postgres//u:s3cret@db/x", "postgres//u:***@db/x"),
+            (
+                "postgres://catalyst@db/catalyst",
+                "postgres://catalyst@db/catalyst",
+            ),
+            (
+                "sqlite://catalyst.db?mode=rwc",
+                "sqlite://catalyst.db?mode=rwc",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+        let c = Config::from_sources(
+            None,
+            env(&[("CATALYST_DATABASE_URL", "postgres://u:s3cret@db/x")]),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!error(&[("CATALYST_DATABASE_URL", "mysql://u:s3cret@db/x")]).contains("s3cret"));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub fn build_router(state: AppState) -> Router {
             context,
             app::shell,
         ))
+        // Server functions that fail answer 401/403/404/... rather than a blanket 500.
+        .layer(axum::middleware::from_fn(web::server_fn_status))
         // Sessions for the dashboard: the viewer middleware runs inside the session layer.
         .layer(axum::middleware::from_fn_with_state(
             backend,

@@ -22,7 +22,10 @@ pub async fn get_environment(id: String) -> Result<EnvironmentDetail, AppError> 
 }
 
 #[server(endpoint = "redeploy_environment")]
-pub async fn redeploy_environment(id: String, csrf: String) -> Result<(), AppError> {
+pub async fn redeploy_environment(
+    id: String,
+    #[server(default)] csrf: String,
+) -> Result<(), AppError> {
     let who = crate::auth::require_actor(&csrf)?;
     crate::service::dashboard()?
         .redeploy_environment(&who, &id)
@@ -30,7 +33,10 @@ pub async fn redeploy_environment(id: String, csrf: String) -> Result<(), AppErr
 }
 
 #[server(endpoint = "delete_environment")]
-pub async fn delete_environment(id: String, csrf: String) -> Result<(), AppError> {
+pub async fn delete_environment(
+    id: String,
+    #[server(default)] csrf: String,
+) -> Result<(), AppError> {
     let who = crate::auth::require_actor(&csrf)?;
     crate::service::dashboard()?
         .delete_environment(&who, &id)

@@ -12,7 +12,7 @@ use crate::error::AppError;
 pub async fn create_environment(
     repository: String,
     pr_number: u64,
-    csrf: String,
+    #[server(default)] csrf: String,
 ) -> Result<String, AppError> {
     let who = crate::auth::require_actor(&csrf)?;
     crate::service::dashboard()?

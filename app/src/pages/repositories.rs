@@ -18,7 +18,7 @@ pub async fn list_repositories() -> Result<Vec<RepositoryEntry>, AppError> {
 #[server(endpoint = "configure_repository")]
 pub async fn configure_repository(
     form: RepositoryForm,
-    csrf: String,
+    #[server(default)] csrf: String,
 ) -> Result<RepositoryEntry, AppError> {
     let who = crate::auth::require_actor(&csrf)?;
     crate::service::dashboard()?
@@ -29,7 +29,10 @@ pub async fn configure_repository(
 /// Forgets a repository's configuration (operators only); refused while it still has
 /// environments.
 #[server(endpoint = "delete_repository")]
-pub async fn delete_repository(full_name: String, csrf: String) -> Result<(), AppError> {
+pub async fn delete_repository(
+    full_name: String,
+    #[server(default)] csrf: String,
+) -> Result<(), AppError> {
     let who = crate::auth::require_actor(&csrf)?;
     crate::service::dashboard()?
         .delete_repository(&who, &full_name)

@@ -28,9 +28,15 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Connection options for `url` with Catalyst's pool settings.
+/// Connection options for `url` with Catalyst's pool settings. A PostgreSQL password is
+/// handed to the driver apart from the URL: sea-orm records its options, URL included,
+/// in a trace span, and a password must never reach the logs.
 pub fn connect_options(url: &str) -> ConnectOptions {
-    let mut opts = ConnectOptions::new(url.to_owned());
+    let (url, password) = split_password(url);
+    let mut opts = ConnectOptions::new(url.clone());
+    if let Some(password) = password {
+        opts.map_sqlx_postgres_opts(move |o| o.password(&password));
+    }
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10));
@@ -42,6 +48,47 @@ pub fn connect_options(url: &str) -> ConnectOptions {
         opts.max_connections(10);
     }
     opts
+}
+
+/// A PostgreSQL URL without its password, and the password (percent-decoded). Other
+/// URLs are returned as they are.
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return (url.to_owned(), None);
+    };
+    let scheme = &url[..url.len() - rest.len()];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return (url.to_owned(), None);
+    };
+    let Some((user, password)) = authority[..at].split_once(':') else {
+        return (url.to_owned(), None);
+    };
+    let without = format!("{scheme}{user}{}", &rest[at..]);
+    (without, Some(percent_decode(password)))
+}
+
+fn percent_decode(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.as_bytes().iter();
+    while let Some(&b) = bytes.next() {
+        let escaped = (b == b'%')
+            .then(|| bytes.as_slice().get(..2))
+            .flatten()
+            .and_then(|pair| hex::decode(pair).ok());
+        match escaped {
+            Some(decoded) => {
+                out.extend(decoded);
+                bytes.nth(1);
+            }
+            None => out.push(b),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Opens the database.
@@ -72,4 +119,33 @@ pub fn encode_list(items: &[String]) -> String {
 /// The string list stored by [`encode_list`].
 pub fn decode_list(text: &str) -> Result<Vec<String>> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("string list: {e}")))
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::*;
+
+    #[test]
+    fn postgres_passwords_travel_apart_from_the_url() {
+        assert_eq!(
+            split_password("postgres://catalyst:s%40cr%2Fet@db:5432/catalyst?sslmode=require"),
+            (
+                "postgres://catalyst@db:5432/catalyst?sslmode=require".to_owned(),
+                Some("s@cr/et".to_owned())
+            )
+        );
+        assert_eq!(
+            split_password("postgresql://u:p@db"),
+            ("postgresql://u@db".to_owned(), Some("p".to_owned()))
+        );
+        for plain in [
+            "postgres://u@db/x",
+            "sqlite://c.db?mode=rwc",
+            "postgres://db/x",
+        ] {
+            assert_eq!(split_password(plain), (plain.to_owned(), None));
+        }
+        let opts = connect_options("postgres://u:s3cret@db/x");
+        assert!(!format!("{opts:?}").contains("s3cret"));
+    }
 }

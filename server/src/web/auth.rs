@@ -307,6 +307,8 @@ async fn remember_user(
 
 #[derive(Deserialize)]
 pub struct LogoutForm {
+    /// Missing is refused like a wrong one (403), not as a malformed form.
+    #[serde(default)]
     csrf: String,
 }
 

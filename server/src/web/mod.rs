@@ -15,9 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use app::auth::SignedIn;
+use app::error::AppError;
 use axum::Extension;
 use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -180,6 +185,30 @@ fn manager(store: DbSessionStore, secure: bool) -> SessionManagerLayer<DbSession
         .with_secure(secure)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(Duration::days(7)))
+}
+
+/// Middleware: a failed server function answers with the status its [`AppError`] means
+/// (401 not signed in, 403 refused, 404, 409, 422, 503) instead of server_fn's blanket
+/// 500, so clients, proxies and logs can tell a refusal from a crash. The browser code
+/// treats every 4xx/5xx the same way, so the pages are unaffected.
+pub async fn server_fn_status(req: axum::extract::Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !res.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    // An error body is one small JSON value; anything else is left a 500.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes)
+        && let Ok(status) = StatusCode::from_u16(error.status())
+    {
+        parts.status = status;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// `/auth/...`, `/ws/...` and `/logs/...`.

@@ -11,5 +11,6 @@ mod api;
 mod api_v1;
 mod dashboard;
 mod health;
+mod refusals;
 mod tokens;
 mod webhooks;

@@ -24,6 +24,8 @@ pub struct Options {
     pub migrate: bool,
     /// A Kubernetes API URL for the cluster client (none: "not configured").
     pub cluster_url: Option<&'static str>,
+    /// More `CATALYST_*` settings, e.g. the GitHub double's URL.
+    pub extra_env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -33,6 +35,7 @@ impl Default for Options {
             preview_domain: Some("preview.example.test"),
             migrate: true,
             cluster_url: None,
+            extra_env: Vec::new(),
         }
     }
 }
@@ -63,6 +66,12 @@ pub async fn start_with(backend: Backend, options: Options) -> TestServer {
     if let Some(domain) = options.preview_domain {
         env.push(("CATALYST_PREVIEW_DOMAIN".to_owned(), domain.to_owned()));
     }
+    env.extend(
+        options
+            .extra_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone())),
+    );
     let config = Config::from_sources(None, env).unwrap();
     let cluster = options.cluster_url.map(|url| {
         let mut cfg = kube::Config::new(url.parse().unwrap());
