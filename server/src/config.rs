@@ -15,6 +15,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+mod ha;
+
+pub use ha::HaConfig;
+
 /// Every key the file may contain; `CATALYST_` + uppercase is the variable name.
 pub const KEYS: &[&str] = &[
     "bind",
@@ -47,6 +51,13 @@ pub const KEYS: &[&str] = &[
     "notify_webhook_url",
     "operators",
     "github_web_url",
+    "replica_id",
+    "lease_duration_secs",
+    "leader_lease_name",
+    "leader_lease_namespace",
+    "peer_poll_interval_ms",
+    "preview_ttl_secs",
+    "keep_label",
 ];
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -153,6 +164,8 @@ pub struct Config {
     pub security: SecurityConfig,
     pub engine: EngineConfig,
     pub dashboard: DashboardConfig,
+    /// Several replicas on one database.
+    pub ha: HaConfig,
 }
 
 /// Dashboard sign-in: who operates Catalyst, and where GitHub's OAuth pages are.
@@ -295,6 +308,11 @@ pub struct EngineConfig {
     pub builder_image: Option<String>,
     /// Slack-compatible incoming webhook for operator notifications.
     pub notify_webhook_url: Option<String>,
+    /// Environments of open pull requests without activity for this long are removed
+    /// (a push brings them back). `None` (the default): never.
+    pub preview_ttl_secs: Option<u64>,
+    /// The label that exempts an environment from expiry. Default `keep`.
+    pub keep_label: String,
 }
 
 impl Default for EngineConfig {
@@ -314,6 +332,23 @@ impl Default for EngineConfig {
             auxiliary_namespaces: Vec::new(),
             builder_image: None,
             notify_webhook_url: None,
+            preview_ttl_secs: None,
+            keep_label: "keep".to_owned(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The expiry rules every repository shares.
+    pub fn expiry_policy(
+        &self,
+        fork_label: &str,
+    ) -> crate::github::eligibility::RepositoryPolicy {
+        crate::github::eligibility::RepositoryPolicy {
+            fork_opt_in_label: fork_label.to_owned(),
+            keep_label: self.keep_label.clone(),
+            ttl: self.preview_ttl_secs.map(std::time::Duration::from_secs),
+            ..crate::github::eligibility::RepositoryPolicy::default()
         }
     }
 }
@@ -401,6 +436,24 @@ impl EngineConfig {
             auxiliary_namespaces,
             builder_image: raw.parse("builder_image", |v| Ok(v.trim().to_owned()))?,
             notify_webhook_url: raw.parse("notify_webhook_url", http_url)?,
+            // 0 turns expiry off explicitly (the chart's default).
+            preview_ttl_secs: raw
+                .parse("preview_ttl_secs", |v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{v:?} is not a whole number of seconds (0: never expire)"))
+                })?
+                .filter(|secs| *secs > 0),
+            keep_label: raw
+                .parse("keep_label", |v| {
+                    let label = v.trim();
+                    if label.is_empty() || label.chars().count() > 50 {
+                        Err(format!("{v:?} is not a GitHub label name (1 to 50 characters)"))
+                    } else {
+                        Ok(label.to_owned())
+                    }
+                })?
+                .unwrap_or(d.keep_label),
         })
     }
 }
@@ -455,6 +508,7 @@ impl Config {
             security: SecurityConfig::from_raw(raw)?,
             engine: EngineConfig::from_raw(raw)?,
             dashboard: DashboardConfig::from_raw(raw)?,
+            ha: HaConfig::from_raw(raw)?,
         })
     }
 }
@@ -487,6 +541,7 @@ fn unreachable_defaults() -> Config {
         },
         engine: EngineConfig::default(),
         dashboard: DashboardConfig::default(),
+        ha: HaConfig::default(),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod github;
 pub mod health;
 pub mod http;
+pub mod leadership;
 pub mod mcp;
 pub mod metrics;
 pub mod service;
@@ -95,19 +96,28 @@ pub async fn cluster_client() -> Option<kube::Client> {
 }
 
 /// Starts the reconciler when a cluster client exists (without one Catalyst still
-/// records desired state; `/readyz` says the cluster is missing).
-pub fn start_engine(state: &AppState) -> Option<engine::Engine> {
+/// records desired state; `/readyz` says the cluster is missing). With the GitHub App
+/// running, the engine reads each PR's `.catalyst/preview.yaml` through its client.
+pub fn start_engine(
+    state: &AppState,
+    github: Option<&std::sync::Arc<github::sync::GithubSync>>,
+) -> Option<engine::Engine> {
     let Some(client) = state.cluster.clone() else {
         tracing::warn!("no Kubernetes cluster: the engine is not running");
         return None;
     };
-    Some(engine::Engine::start_recording(
+    Some(engine::Engine::start_replica(
         state.db.clone(),
         client,
         engine::EngineSettings::from_config(&state.config),
         state.reconcile.clone(),
         state.engine_events.clone(),
         state.metrics.clone(),
+        github.map(|g| {
+            std::sync::Arc::new(g.adapter().client.clone())
+                as std::sync::Arc<dyn engine::preview_config::ConfigSource>
+        }),
+        state.replica.clone(),
     ))
 }
 
@@ -137,13 +147,14 @@ pub async fn start_github(
         ..github::sync::SyncTuning::default()
     };
     let reconcile = state.reconcile.clone();
-    let sync = github::sync::start(
+    let sync = github::sync::start_led(
         state.db.clone(),
         settings,
         state.config.preview.domain.clone(),
         tuning,
         state.publish.clone(),
         std::sync::Arc::new(move || reconcile.wake()),
+        state.replica.leader.clone(),
     )
     .await
     .map_err(Error::Github)?;
@@ -186,11 +197,20 @@ pub async fn run(config: Config) -> Result<(), Error> {
         .await
         .map_err(|source| Error::Bind { addr: bind, source })?;
     tracing::info!(address = %bind, "catalyst listening");
-    let state = AppState::new(config, db, cluster);
+    let mut state = AppState::new(config, db, cluster);
+    // Singleton loops (sweeps, publishing) run on the holder of the leader Lease; the
+    // election runs as long as the server does.
+    let (leader, _election) = leadership::for_process(
+        &state.config.ha,
+        state.cluster.as_ref(),
+        &state.replica.claims.holder,
+    )
+    .await;
+    state.replica.leader = leader;
     // The engine runs beside the HTTP server for as long as it serves; dropping the
     // handle at the end stops it.
-    let _engine = start_engine(&state);
-    let _github = start_github(&state).await?;
+    let github = start_github(&state).await?;
+    let _engine = start_engine(&state, github.as_ref());
     serve(listener, state, shutdown_signal()).await
 }
 

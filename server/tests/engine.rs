@@ -43,6 +43,8 @@ both_backends!(
     operator_requests_redeploy_and_delete,
     a_fork_pr_is_deployed_only_while_it_has_the_opt_in_label,
     a_draft_pr_is_not_deployed_when_drafts_are_off,
+    a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries,
+    an_idle_pr_expires_unless_kept_and_a_push_brings_it_back,
 );
 
 async fn open_creates_the_kit_and_becomes_ready(backend: Backend) {
@@ -691,5 +693,154 @@ async fn a_draft_pr_is_not_deployed_when_drafts_are_off(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(h.attempts(22).await.is_empty(), "draft deployed");
     assert!(h.namespace("pr-web-22").is_none());
+    h.finish().await;
+}
+
+/// The `CATALYST_VALUES` the deploy Job of `head` was given (the merged Helm values).
+fn job_values(h: &Harness, ns: &str, head: &str) -> Option<String> {
+    let job = h
+        .jobs(ns)
+        .into_iter()
+        .find(|j| {
+            j["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&format!("catalyst-deploy-{}", &head[..12])))
+        })
+        .unwrap_or_else(|| panic!("no Job for {head} in {ns}"));
+    let containers = job["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    containers
+        .iter()
+        .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["name"] == "CATALYST_VALUES")
+        .and_then(|e| e["value"].as_str().map(str::to_owned))
+}
+
+async fn recorded_config(h: &Harness, number: u64) -> (String, String) {
+    use catalyst_server::store::pull_request_configs;
+    let env = h.env(number).await.expect("environment");
+    let row = pull_request_configs::of(h.db(), &env.pull_request_id)
+        .await
+        .unwrap()
+        .expect("a recorded configuration");
+    (row.head_sha, row.state)
+}
+
+async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(backend: Backend) {
+    let mut h = start(backend, |_| {}).await;
+    h.start_engine_reading_config();
+    let gh = h.kit.github();
+    let ns = "pr-web-30";
+
+    // Values from the PR's file reach the deploy Job; the stored chart, secrets and
+    // quota still apply.
+    let first = sha(30, 1);
+    gh.set_file(
+        REPO,
+        &first,
+        ".catalyst/preview.yaml",
+        "values:\n  replicas: 3\n  image:\n    pullPolicy: IfNotPresent\nhealth_path: /healthz\n",
+    );
+    open_and_wait_ready(&h, 30, &first).await;
+    assert_eq!(recorded_config(&h, 30).await, (first.clone(), "found".to_owned()));
+    let values = job_values(&h, ns, &first).expect("merged values");
+    assert!(values.contains("replicas: 3"), "{values}");
+    assert!(values.contains("pullPolicy: IfNotPresent"), "{values}");
+    let c = h.kit.cluster();
+    assert!(c.get("v1", "Secret", ns, "web-env").is_some());
+
+    // A broken file at the next push fails that attempt as a configuration error with
+    // its line, starts no Job and is not retried.
+    let second = sha(30, 2);
+    gh.set_file(REPO, &second, ".catalyst/preview.yaml", "values: {}\nchart:\n  path: ../../etc\n");
+    h.push(30, &second).await;
+    h.wait_status(30, "failed").await;
+    let attempts = h.attempts(30).await;
+    let last = attempts.last().unwrap();
+    assert_eq!(last.head_sha, second);
+    assert_eq!(last.outcome.as_deref(), Some("configuration"));
+    let error = last.error.clone().unwrap_or_default();
+    assert!(error.contains(".catalyst/preview.yaml:3"), "{error}");
+    assert!(error.contains("outside the repository"), "{error}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        h.attempts(30).await.iter().filter(|a| a.head_sha == second).count(),
+        1,
+        "a configuration error must not be retried"
+    );
+    assert!(
+        h.jobs(ns).iter().all(|j| !j["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&second[..12])),
+        "no Job for a broken configuration"
+    );
+
+    // A file that asks for more than the repository allows is refused the same way.
+    let third = sha(30, 3);
+    gh.set_file(REPO, &third, ".catalyst/preview.yaml", "secrets: [web-env, aws-root]\n");
+    h.push(30, &third).await;
+    h.wait_until("the third attempt fails", LONG, || async {
+        h.attempts(30)
+            .await
+            .last()
+            .is_some_and(|a| a.head_sha == third && a.phase == "failed")
+    })
+    .await;
+    let error = h.attempts(30).await.last().unwrap().error.clone().unwrap_or_default();
+    assert!(error.contains("`aws-root` is not allowed"), "{error}");
+
+    // Without a file, the stored configuration alone deploys.
+    let fourth = sha(30, 4);
+    h.push(30, &fourth).await;
+    h.wait_until("the fourth commit is ready", LONG, || async {
+        h.status(30).await.as_deref() == Some("ready")
+            && h.attempts(30).await.last().is_some_and(|a| a.head_sha == fourth)
+    })
+    .await;
+    assert_eq!(recorded_config(&h, 30).await, (fourth.clone(), "missing".to_owned()));
+    assert_eq!(job_values(&h, ns, &fourth), None);
+    h.finish().await;
+}
+
+async fn an_idle_pr_expires_unless_kept_and_a_push_brings_it_back(backend: Backend) {
+    use catalyst_server::store::entities::pull_request;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    let h = start(backend, |s| {
+        s.default_policy.ttl = Some(Duration::from_secs(3600));
+    })
+    .await;
+    open_and_wait_ready(&h, 40, &sha(40, 1)).await;
+    h.open_pr(
+        PrSpec::new()
+            .number(41)
+            .head_sha(sha(41, 1))
+            .label("keep"),
+    )
+    .await;
+    h.wait_status(41, "ready").await;
+
+    // Both fall idle for two hours (as if nothing happened since).
+    let two_hours_ago = chrono::Utc::now() - chrono::TimeDelta::hours(2);
+    pull_request::Entity::update_many()
+        .col_expr(pull_request::Column::GithubUpdatedAt, Expr::value(two_hours_ago))
+        .filter(pull_request::Column::Number.is_in([40, 41]))
+        .exec(h.db())
+        .await
+        .unwrap();
+
+    // The next resync removes the idle one; the kept one stays.
+    h.wait_status(40, "deleted").await;
+    assert!(h.namespace("pr-web-40").is_none());
+    assert_eq!(h.status(41).await.as_deref(), Some("ready"));
+    assert!(h.namespace("pr-web-41").is_some());
+
+    // Activity brings the expired one back.
+    h.push(40, &sha(40, 2)).await;
+    h.wait_status(40, "ready").await;
+    assert!(h.namespace("pr-web-40").is_some());
     h.finish().await;
 }

@@ -415,6 +415,65 @@ async fn a_failed_deployment_shows_the_error_and_the_logs(backend: Backend) {
     s.finish().await;
 }
 
+async fn a_broken_preview_yaml_and_a_scheduled_retry_are_shown(backend: Backend) {
+    use catalyst_server::engine::preview_config::RecordedConfig;
+    use catalyst_server::github::repo_config::parse_preview_config;
+    use catalyst_server::store::engine::{self as engine_store};
+    use catalyst_server::store::pull_request_configs;
+
+    let s = setup(backend).await;
+    // PR 3's own `.catalyst/preview.yaml` is broken: the engine recorded the problem and
+    // failed the attempt as a configuration error.
+    s.gh.open_pr(REPO, PrSpec::new().number(3)).unwrap();
+    s.sync.sweep_once().await;
+    let pr = s.pr(3).await;
+    let problem = parse_preview_config("values: {}\nchart:\n  path: ../../etc\n").unwrap_err();
+    let (state, body) = RecordedConfig::Invalid(problem.clone()).to_row();
+    pull_request_configs::put(&s.db, &pr.id, &pr.head_sha, state, body)
+        .await
+        .unwrap();
+    s.set_status(3, "failed").await;
+    s.set_attempt(3, "failed", Some((&problem.to_string(), "", ""))).await;
+    let env = s.environment(3).await;
+    let mut attempt: deployment::ActiveModel = deployment::Entity::find()
+        .filter(deployment::Column::EnvironmentId.eq(&env.id))
+        .one(&s.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    attempt.outcome = Set(Some("configuration".to_owned()));
+    attempt.update(&s.db).await.unwrap();
+    s.publish().await;
+    let body = &s.sticky(REPO, 3)[0].body;
+    assert!(body.contains("**Status: configuration error.**"), "{body}");
+    assert!(body.contains(".catalyst/preview.yaml"), "{body}");
+    assert!(body.contains("line 3"), "{body}");
+    assert!(body.contains("outside the repository"), "{body}");
+
+    // PR 4 failed and the engine scheduled retry 2 of 3: the comment says when.
+    s.gh.open_pr(REPO, PrSpec::new().number(4)).unwrap();
+    s.sync.sweep_once().await;
+    s.set_status(4, "failed").await;
+    s.set_attempt(4, "failed", Some(("helm: timed out", "", ""))).await;
+    let env = s.environment(4).await;
+    let mut state = engine_store::state(&s.db, &env.id).await.unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T14:07:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    state.retry_at = Some(at);
+    state.retry_number = Some(2);
+    state.retry_limit = Some(3);
+    engine_store::put_state(&s.db, &state).await.unwrap();
+    s.publish().await;
+    let body = &s.sticky(REPO, 4)[0].body;
+    assert!(
+        body.contains("**Status: failed.** Retry 2 of 3 starts at 14:07 UTC."),
+        "{body}"
+    );
+    s.finish().await;
+}
+
 async fn an_unconfigured_repository_gets_one_configuration_missing_comment(backend: Backend) {
     let s = setup(backend).await;
     let other = "acme/unconfigured";
@@ -693,6 +752,7 @@ macro_rules! both_backends {
 both_backends!(
     comment_follows_the_environment_and_is_edited_in_place,
     a_failed_deployment_shows_the_error_and_the_logs,
+    a_broken_preview_yaml_and_a_scheduled_retry_are_shown,
     an_unconfigured_repository_gets_one_configuration_missing_comment,
     the_sweep_heals_missed_open_push_and_close,
     an_unchanged_repository_costs_no_rate_limit,

@@ -69,6 +69,11 @@ pub enum CommentStatus {
     Failed(FailureDetails),
     Deleting,
     CleanedUp,
+    /// Removed after `idle_hours` without activity (the TTL); `keep_label` exempts.
+    Expired {
+        idle_hours: u64,
+        keep_label: String,
+    },
     ForkAwaitingLabel { label: String },
     ConfigurationMissing { setup_guide_url: String },
     ConfigurationError(ConfigurationProblem),
@@ -92,6 +97,8 @@ pub enum RetryNote {
         max_retries: u32,
         at: DateTime<Utc>,
     },
+    /// The cluster had no room; the attempt is tried again at `at` (no budget spent).
+    Requeued { at: DateTime<Utc> },
     /// No retry is coming: the next push or a manual retry starts over.
     GivenUp,
 }
@@ -178,6 +185,10 @@ fn status_line(view: &CommentView) -> String {
                 "**Status: failed.** Retry {retry} of {max_retries} starts at {} UTC.",
                 at.format("%H:%M")
             ),
+            RetryNote::Requeued { at } => format!(
+                "**Status: failed.** The cluster had no room; the next attempt starts at {} UTC.",
+                at.format("%H:%M")
+            ),
             RetryNote::GivenUp => "**Status: failed.** Push a new commit or retry it from the \
                                    environment page."
                 .to_owned(),
@@ -188,6 +199,15 @@ fn status_line(view: &CommentView) -> String {
         CommentStatus::CleanedUp => "**Status: cleaned up.** The pull request was closed and \
                                      its preview environment has been deleted."
             .to_owned(),
+        CommentStatus::Expired {
+            idle_hours,
+            keep_label,
+        } => format!(
+            "**Status: expired.** Nothing happened on this pull request for {idle_hours} \
+             hours, so its preview environment was removed. Push a commit to deploy it \
+             again; the {} label keeps an environment from expiring.",
+            code_span(keep_label, MAX_INLINE_CHARS)
+        ),
         CommentStatus::ForkAwaitingLabel { label } => format!(
             "**Status: not deployed.** This pull request comes from a fork, so its preview \
              would run untrusted code. A maintainer can deploy it by adding the {} label.",
@@ -258,7 +278,7 @@ fn push_facts(out: &mut String, view: &CommentView) {
     // After the namespace is gone the URL leads nowhere; don't offer it.
     let removed = matches!(
         view.status,
-        CommentStatus::Deleting | CommentStatus::CleanedUp
+        CommentStatus::Deleting | CommentStatus::CleanedUp | CommentStatus::Expired { .. }
     );
     if let Some(url) = view.preview_url.as_ref().filter(|_| !removed) {
         facts.push(format!("- **Preview:** {}", link(url, url)));

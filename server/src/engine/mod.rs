@@ -13,14 +13,18 @@
 //!   on one environment; bounded concurrency; failures logged, counted and requeued with
 //!   backoff.
 //! - [`drift`] removes managed namespaces nobody wants any more.
+//! - [`claim`] makes several replicas on one database safe: an environment is
+//!   reconciled only under its work lease, the orphan sweep only on the leader.
 //!
 //! Subscribers (GitHub comments, live dashboard) get [`EnvironmentEvent`]s from
 //! [`Engine::subscribe`].
 
 pub mod admission;
+pub mod claim;
 pub mod drift;
 pub mod events;
 pub mod notify;
+pub mod preview_config;
 pub mod reconcile;
 pub mod scheduler;
 pub mod settings;
@@ -139,6 +143,13 @@ pub struct Context {
     /// exactly the environment whose Job or namespace changed.
     pub(crate) namespaces: Mutex<HashMap<String, String>>,
     pub(crate) kicks: mpsc::UnboundedSender<Kick>,
+    /// Where `.catalyst/preview.yaml` is read from; `None` (no GitHub App configured):
+    /// the stored repository configuration alone.
+    pub config_source: Option<Arc<dyn preview_config::ConfigSource>>,
+    /// This replica's identity and lease timings (work leases per environment).
+    pub claims: claim::ClaimSettings,
+    /// Whether this replica runs the singleton work (the orphan-namespace sweep).
+    pub leader: crate::leadership::Leadership,
 }
 
 impl Context {
@@ -175,10 +186,31 @@ impl Engine {
         signal: ReconcileSignal,
         events: EventSender,
     ) -> Self {
-        Self::start_recording(db, client, settings, signal, events, Arc::default())
+        Self::start_recording(db, client, settings, signal, events, Arc::default(), None)
     }
 
-    /// [`Engine::start`], recording deployments and reconciles into `recorder`.
+    /// [`Engine::start`], reading `.catalyst/preview.yaml` from `source`.
+    pub fn start_with_config_source(
+        db: DatabaseConnection,
+        client: kube::Client,
+        settings: EngineSettings,
+        signal: ReconcileSignal,
+        events: EventSender,
+        source: Arc<dyn preview_config::ConfigSource>,
+    ) -> Self {
+        Self::start_recording(
+            db,
+            client,
+            settings,
+            signal,
+            events,
+            Arc::default(),
+            Some(source),
+        )
+    }
+
+    /// [`Engine::start`], recording deployments and reconciles into `recorder` and
+    /// reading `.catalyst/preview.yaml` from `config_source` when there is one.
     pub fn start_recording(
         db: DatabaseConnection,
         client: kube::Client,
@@ -186,6 +218,33 @@ impl Engine {
         signal: ReconcileSignal,
         events: EventSender,
         recorder: Arc<crate::metrics::Metrics>,
+        config_source: Option<Arc<dyn preview_config::ConfigSource>>,
+    ) -> Self {
+        Self::start_replica(
+            db,
+            client,
+            settings,
+            signal,
+            events,
+            recorder,
+            config_source,
+            claim::Replica::default(),
+        )
+    }
+
+    /// [`Engine::start_recording`] as one replica of several on one database: reconciles
+    /// only under the environment's work lease, the orphan sweep only while `replica`
+    /// leads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_replica(
+        db: DatabaseConnection,
+        client: kube::Client,
+        settings: EngineSettings,
+        signal: ReconcileSignal,
+        events: EventSender,
+        recorder: Arc<crate::metrics::Metrics>,
+        config_source: Option<Arc<dyn preview_config::ConfigSource>>,
+        replica: claim::Replica,
     ) -> Self {
         let (kicks, kick_rx) = mpsc::unbounded_channel();
         let ctx = Arc::new(Context {
@@ -202,6 +261,9 @@ impl Engine {
             last_events: Mutex::new(HashMap::new()),
             namespaces: Mutex::new(HashMap::new()),
             kicks,
+            config_source,
+            claims: replica.claims,
+            leader: replica.leader,
         });
         let mut tasks = vec![tokio::spawn(scheduler::run(ctx.clone(), signal, kick_rx))];
         if ctx.settings.watch {

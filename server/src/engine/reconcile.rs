@@ -26,10 +26,12 @@ use crate::github::eligibility::RepositoryPolicy;
 use crate::store::engine::{self as engine_store, EnvironmentUpdate, engine_state};
 use crate::store::entities::{deployment, preview_environment, pull_request, repository};
 use crate::store::operator_requests::{self, environment_request};
+use crate::store::pull_request_configs::{self, pull_request_config};
 use crate::store::{StoreError, deployments};
 
 use super::admission::{self, Admission};
 use super::events::EnvironmentEvent;
+use super::preview_config::{FETCH_PATIENCE, FetchFailure, RecordedConfig};
 use super::spec;
 use super::{Context, Kick, Result};
 
@@ -57,6 +59,8 @@ pub(crate) struct World {
     pub state: engine_state::Model,
     /// What people asked for from the dashboard, the API or MCP.
     pub request: Option<environment_request::Model>,
+    /// `.catalyst/preview.yaml` as last read (at whatever SHA).
+    pub config: Option<pull_request_config::Model>,
 }
 
 impl World {
@@ -77,6 +81,7 @@ impl World {
         let attempts = deployments::for_environment(db, id).await?;
         let state = engine_store::state(db, id).await?;
         let request = operator_requests::of(db, id).await?;
+        let config = pull_request_configs::of(db, &env.pull_request_id).await?;
         Ok(Some(Self {
             env,
             pr,
@@ -84,6 +89,7 @@ impl World {
             attempts,
             state,
             request,
+            config,
         }))
     }
 
@@ -118,6 +124,11 @@ impl World {
             .cloned()
             .collect();
         retry_history(&attempts, sha)
+    }
+
+    /// The file recorded at `sha`, if it was read at that commit.
+    fn config_at(&self, sha: &str) -> Option<&pull_request_config::Model> {
+        self.config.as_ref().filter(|c| c.head_sha == sha)
     }
 
     fn latest(&self) -> Option<&deployment::Model> {
@@ -282,7 +293,12 @@ async fn step(ctx: &Context, w: &World) -> Result<Step> {
         return new_attempt(ctx, w, sha).await;
     }
     match phase {
-        Phase::Queued => queued(ctx, w, latest).await,
+        Phase::Queued => {
+            if let Some(step) = read_config(ctx, w, latest).await? {
+                return Ok(step);
+            }
+            queued(ctx, w, latest).await
+        }
         Phase::Provisioning => provision(ctx, w, latest).await,
         Phase::Deploying => deploy(ctx, w, latest).await,
         Phase::Verifying => verify(ctx, w, latest).await,
@@ -410,10 +426,102 @@ async fn queued(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
     }
 }
 
+/// Reads `.catalyst/preview.yaml` at the queued attempt's SHA once, before the attempt
+/// takes a slot, and records it; a broken file fails the attempt right here (it is the
+/// developer's to fix, no slot or retry is spent on it). `None`: go on.
+async fn read_config(
+    ctx: &Context,
+    w: &World,
+    row: &deployment::Model,
+) -> Result<Option<Step>> {
+    let Some(source) = &ctx.config_source else {
+        return Ok(None);
+    };
+    let (Some(pr), Some(repo)) = (&w.pr, &w.repo) else {
+        return Ok(None);
+    };
+    if let Some(recorded) = w.config_at(&row.head_sha) {
+        if recorded.state == "invalid" {
+            let reason = match RecordedConfig::from_row(recorded)? {
+                RecordedConfig::Invalid(problem) => problem.to_string(),
+                _ => format!("{} is invalid", crate::github::repo_config::CONFIG_PATH),
+            };
+            return fail(
+                ctx,
+                row,
+                Event::ConfigurationInvalid { reason },
+                Details::default(),
+            )
+            .await
+            .map(Some);
+        }
+        return Ok(None);
+    }
+    let (Ok(name), sha) = (
+        crate::core::domain::RepositoryName::parse(&repo.full_name),
+        crate::core::domain::CommitSha(row.head_sha.clone()),
+    ) else {
+        return Ok(None);
+    };
+    let installation = pr.installation_id.or(repo.installation_id);
+    let record = match source.fetch(installation, &name, &sha).await {
+        // A file that breaks the repository's limits is as broken as a typo: the
+        // developer sees why in the comment.
+        Ok(found) => match RecordedConfig::from_fetch(found) {
+            RecordedConfig::Found(file) => {
+                match super::preview_config::merge(repo, &file, &merge_limits(ctx)) {
+                    Ok(_) => RecordedConfig::Found(file),
+                    Err(problem) => RecordedConfig::Invalid(problem),
+                }
+            }
+            other => other,
+        },
+        Err(FetchFailure::Temporary(why)) if since(row.queued_at, Utc::now()) < FETCH_PATIENCE => {
+            tracing::info!(environment = %w.env.namespace, error = %why, "cannot read the preview configuration yet; asking again shortly");
+            return Ok(Some(Step::Wait(Next::After(ctx.settings.poll_interval.max(
+                std::time::Duration::from_secs(2),
+            )))));
+        }
+        Err(FetchFailure::Temporary(why) | FetchFailure::Permanent(why)) => {
+            tracing::warn!(environment = %w.env.namespace, error = %why, "deploying with the stored configuration: the PR's preview configuration cannot be read");
+            RecordedConfig::Unavailable(why)
+        }
+    };
+    let (state, body) = record.to_row();
+    pull_request_configs::put(&ctx.db, &pr.id, &row.head_sha, state, body).await?;
+    tracing::info!(environment = %w.env.namespace, sha = %row.head_sha, config = state, "preview configuration recorded");
+    Ok(Some(Step::Continue))
+}
+
+fn merge_limits(ctx: &Context) -> super::preview_config::MergeLimits {
+    let quota = &ctx.settings.cluster.quota;
+    super::preview_config::MergeLimits {
+        default_cpu: quota.cpu.clone(),
+        default_memory: quota.memory.clone(),
+        default_pods: quota.pods,
+    }
+}
+
+/// The attempt's spec: the stored repository configuration with the PR's recorded
+/// `.catalyst/preview.yaml` (read at the same SHA) merged over it.
 fn spec_of(ctx: &Context, w: &World) -> std::result::Result<EnvironmentSpec, String> {
-    match (&w.pr, &w.repo) {
-        (Some(pr), Some(repo)) => spec::environment_spec(&w.env, pr, repo, &ctx.settings),
-        _ => Err("the pull request or its repository is no longer recorded".to_owned()),
+    let (Some(pr), Some(repo)) = (&w.pr, &w.repo) else {
+        return Err("the pull request or its repository is no longer recorded".to_owned());
+    };
+    let recorded = match w.config_at(&pr.head_sha) {
+        Some(row) => RecordedConfig::from_row(row).map_err(|e| e.to_string())?,
+        None => RecordedConfig::Missing,
+    };
+    match recorded {
+        RecordedConfig::Found(file) => {
+            let merged = super::preview_config::merge(repo, &file, &merge_limits(ctx))
+                .map_err(|problem| problem.to_string())?;
+            spec::environment_spec(&w.env, pr, &merged, &ctx.settings)
+        }
+        RecordedConfig::Invalid(problem) => Err(problem.to_string()),
+        RecordedConfig::Missing | RecordedConfig::Unavailable(_) => {
+            spec::environment_spec(&w.env, pr, repo, &ctx.settings)
+        }
     }
 }
 
@@ -762,13 +870,59 @@ async fn remove(ctx: &Context, w: &World) -> Result<Step> {
     Ok(Step::Wait(Next::After(ctx.settings.poll_interval)))
 }
 
+/// The next attempt a failed environment will get, as the comment shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ScheduledRetry {
+    at: DateTime<Utc>,
+    /// Retry number and budget; `None` for capacity requeues, which spend none.
+    number: Option<i32>,
+    limit: Option<i32>,
+}
+
+/// What [`failed`] will do, computed the same way (the jitter is a hash of the row), so
+/// the time shown is the time the retry really starts.
+fn scheduled_retry(ctx: &Context, w: &World) -> Option<ScheduledRetry> {
+    let latest = w.latest()?;
+    let Phase::Failed { stage } = phase_of(latest) else {
+        return None;
+    };
+    let history = w.history(&latest.head_sha);
+    match ctx.settings.retry.decide(stage, history, jitter(latest)) {
+        RetryDecision::GiveUp => None,
+        RetryDecision::Retry {
+            delay,
+            consumes_budget,
+        } => {
+            let finished = latest.finished_at.unwrap_or(latest.updated_at);
+            let at = finished + chrono::TimeDelta::from_std(delay).unwrap_or_default();
+            let budget = consumes_budget.then_some(());
+            Some(ScheduledRetry {
+                // Second precision: the column may not keep nanoseconds, and an
+                // unchanged schedule must compare equal to the stored one.
+                at: DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at),
+                number: budget.and_then(|()| i32::try_from(history.retries_used + 1).ok()),
+                limit: budget.and_then(|()| i32::try_from(ctx.settings.retry.max_retries).ok()),
+            })
+        }
+    }
+}
+
 /// Writes the status the recorded world implies (for wanted environments) and sends an
 /// event when anything a subscriber cares about changed.
 async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
     let latest = w.latest();
     let mut env = w.env.clone();
     if w.wanted(&ctx.settings.default_policy) {
-        let phase = latest.map(phase_of);
+        // An attempt at an older commit says nothing about the current one (a push, or
+        // an environment coming back after it was removed): the new commit is queued.
+        let head = w.pr.as_ref().map(|p| p.head_sha.as_str());
+        let phase = latest.map(|l| {
+            if head.is_some_and(|h| h != l.head_sha) && phase_of(l).is_terminal() {
+                Phase::Queued
+            } else {
+                phase_of(l)
+            }
+        });
         let history = latest.map(|l| w.history(&l.head_sha)).unwrap_or_default();
         let derived = core_status::derive_status(
             &StatusInputs {
@@ -796,10 +950,14 @@ async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
         if status == app::model::EnvironmentStatus::Ready && w.env.status != "ready" {
             update.ready_at = Some(Utc::now());
         }
-        if w.state.deletion_requested_at.is_some() {
-            // Reopened: a later close starts a new deletion clock.
-            let mut state = w.state.clone();
-            state.deletion_requested_at = None;
+        let mut state = w.state.clone();
+        // Reopened: a later close starts a new deletion clock.
+        state.deletion_requested_at = None;
+        let retry = scheduled_retry(ctx, w);
+        state.retry_at = retry.map(|r| r.at);
+        state.retry_number = retry.and_then(|r| r.number);
+        state.retry_limit = retry.and_then(|r| r.limit);
+        if state != w.state {
             engine_store::put_state(&ctx.db, &state).await?;
         }
         if engine_store::update_environment(&ctx.db, &w.env, update).await?

@@ -111,10 +111,7 @@ impl EngineSettings {
             preview_url_template,
             git_web_url: git_web_url(&config.github.api_url),
             notify_webhook_url: e.notify_webhook_url.clone(),
-            default_policy: RepositoryPolicy {
-                fork_opt_in_label: config.github.fork_label.clone(),
-                ..RepositoryPolicy::default()
-            },
+            default_policy: e.expiry_policy(&config.github.fork_label),
             ..defaults
         }
     }

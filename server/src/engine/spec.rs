@@ -108,8 +108,8 @@ pub fn environment_spec(
 }
 
 /// Whether the pull request should have an environment at all: open, of a configured
-/// repository, and eligible under the repository's rules (fork opt-in, required label,
-/// drafts).
+/// repository, eligible under the repository's rules (fork opt-in, required label,
+/// drafts), and not expired (idle longer than the TTL without the `keep` label).
 /// `defaults` carries the service's defaults (the configured fork opt-in label). A row
 /// whose labels cannot be read counts as not eligible: a preview runs PR code, so it
 /// fails closed.
@@ -125,6 +125,8 @@ pub fn is_wanted(
         return false;
     }
     let policy = eligibility::repository_policy(repo, defaults);
-    eligibility::pull_request_facts(pr)
-        .is_ok_and(|facts| eligibility::eligibility(&facts, &policy) == Eligibility::Eligible)
+    eligibility::pull_request_facts(pr).is_ok_and(|facts| {
+        eligibility::eligibility(&facts, &policy) == Eligibility::Eligible
+            && !eligibility::is_expired(&facts, &policy, chrono::Utc::now())
+    })
 }

@@ -3,6 +3,11 @@
 //! silently ignored), and every error names the file, line and column and says what was
 //! expected, because it ends up in the PR comment for the developer to fix.
 //!
+//! Every key is optional: the file is merged over the repository's configuration stored
+//! in Catalyst (see `engine::spec::merge_preview_config`). Who gets a preview (required
+//! label, fork opt-in, drafts) is deliberately not in the file: a pull request must not
+//! be able to change its own gate.
+//!
 //! ```yaml
 //! chart:
 //!   path: charts/app            # or: repository + name (+ version)
@@ -15,11 +20,10 @@
 //! health_path: /healthz
 //! quota: { cpu: "2", memory: 4Gi }
 //! secrets: [database-credentials]
-//! required_label: preview
 //! ```
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::core::comment::ConfigurationProblem;
 use crate::core::domain::{CommitSha, RepositoryName};
@@ -29,14 +33,15 @@ use super::{GithubClient, GithubError, InstallationId, Result};
 
 /// Where the configuration lives in the repository.
 pub const CONFIG_PATH: &str = ".catalyst/preview.yaml";
-const FILE_EXPECTATION: &str = "a mapping with `chart` and optional `values`, `values_files`, `image`, `health_path`, \
-     `quota`, `secrets`, `required_label`";
+const FILE_EXPECTATION: &str = "a mapping with any of `chart`, `values`, `values_files`, `image`, `health_path`, \
+     `quota`, `secrets`";
 
 /// The repository's preview configuration.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewConfig {
-    pub chart: ChartSource,
+    /// Replaces the stored chart when set.
+    pub chart: Option<ChartSource>,
     /// Helm values set inline.
     #[serde(default)]
     pub values: serde_yaml::Mapping,
@@ -47,15 +52,14 @@ pub struct PreviewConfig {
     /// The HTTP path probed after the rollout (`/` when unset).
     pub health_path: Option<String>,
     pub quota: Option<Quota>,
-    /// Secrets copied from the project's secret-store namespace.
+    /// Secrets copied from the project's secret-store namespace; only names the
+    /// repository's stored configuration allows.
     #[serde(default)]
     pub secrets: Vec<String>,
-    /// Only PRs with this label get a preview.
-    pub required_label: Option<String>,
 }
 
 /// A chart in the repository (`path`) or in a chart repository (`repository` + `name`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChartSource {
     pub path: Option<String>,
@@ -65,14 +69,14 @@ pub struct ChartSource {
 }
 
 /// Build an image from the PR, or use a prebuilt one (`{sha}` is replaced).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageSource {
     pub build: Option<ImageBuild>,
     pub prebuilt: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageBuild {
     #[serde(default = "default_context")]
@@ -89,7 +93,7 @@ fn default_dockerfile() -> String {
     "Dockerfile".to_owned()
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     pub cpu: Option<String>,
@@ -98,7 +102,7 @@ pub struct Quota {
 }
 
 /// What is wrong with the file, where, and what would be right.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ConfigProblem {
     pub file: String,
     pub line: Option<u32>,
@@ -207,6 +211,35 @@ impl GithubClient {
     }
 }
 
+/// The engine reads the file through the same client as everything else, so rate limits
+/// and the circuit breaker apply; a limited or failing GitHub is a temporary failure
+/// (the engine waits a while, then deploys with the stored configuration).
+#[async_trait::async_trait]
+impl crate::engine::preview_config::ConfigSource for GithubClient {
+    async fn fetch(
+        &self,
+        installation: Option<i64>,
+        repo: &RepositoryName,
+        sha: &CommitSha,
+    ) -> std::result::Result<RepositoryConfig, crate::engine::preview_config::FetchFailure> {
+        use crate::engine::preview_config::FetchFailure;
+        let Some(installation) = installation.and_then(|i| u64::try_from(i).ok()) else {
+            return Err(FetchFailure::Permanent(
+                "no GitHub App installation is recorded for the repository".to_owned(),
+            ));
+        };
+        self.preview_config(InstallationId(installation), repo, sha)
+            .await
+            .map_err(|e| {
+                if e.is_temporary() || e.retry_at().is_some() {
+                    FetchFailure::Temporary(e.to_string())
+                } else {
+                    FetchFailure::Permanent(e.to_string())
+                }
+            })
+    }
+}
+
 fn problem(line: Option<u32>, column: Option<u32>, message: &str, expected: &str) -> ConfigProblem {
     ConfigProblem {
         file: CONFIG_PATH.to_owned(),
@@ -265,21 +298,23 @@ fn check(config: &PreviewConfig, text: &str) -> Result<(), ConfigProblem> {
         let line = line_of_key(text, key);
         problem(line, line.map(|_| 1), message, expected)
     };
-    let chart = &config.chart;
-    match (&chart.path, &chart.repository, &chart.name) {
-        (Some(_), None, None) | (None, Some(_), Some(_)) => {}
-        _ => {
-            return Err(at(
-                "chart",
-                "chart: give either `path` or both `repository` and `name`",
-                "`path: charts/app` or `repository: https://… ` with `name: app`",
-            ));
+    let chart_path = config.chart.as_ref().and_then(|c| c.path.as_ref());
+    if let Some(chart) = &config.chart {
+        match (&chart.path, &chart.repository, &chart.name) {
+            (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+            _ => {
+                return Err(at(
+                    "chart",
+                    "chart: give either `path` or both `repository` and `name`",
+                    "`path: charts/app` or `repository: https://… ` with `name: app`",
+                ));
+            }
         }
     }
-    for file in config.values_files.iter().chain(chart.path.iter()) {
+    for file in config.values_files.iter().chain(chart_path) {
         if file.starts_with('/') || file.split('/').any(|part| part == "..") {
             return Err(at(
-                if chart.path.as_ref() == Some(file) {
+                if chart_path == Some(file) {
                     "path"
                 } else {
                     "values_files"

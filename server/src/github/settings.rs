@@ -173,7 +173,7 @@ impl GithubSettings {
         if let Some(url) = &github.setup_guide_url {
             settings.setup_guide_url = url.clone();
         }
-        settings.default_policy.fork_opt_in_label = github.fork_label.clone();
+        settings.default_policy = config.engine.expiry_policy(&github.fork_label);
         Some(settings)
     }
 }

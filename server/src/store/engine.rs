@@ -27,6 +27,12 @@ pub mod engine_state {
         /// When the operators were last told about a permanent failure.
         pub failure_notified_at: Option<DateTimeUtc>,
         pub updated_at: DateTimeUtc,
+        /// When the next attempt of a failed environment is due; `None`: no retry coming.
+        pub retry_at: Option<DateTimeUtc>,
+        /// Which retry that is (1-based) and how many the policy allows; capacity
+        /// requeues, which spend no budget, leave both `None`.
+        pub retry_number: Option<i32>,
+        pub retry_limit: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -46,6 +52,9 @@ pub async fn state(db: &impl ConnectionTrait, environment_id: &str) -> Result<en
             deletion_requested_at: None,
             failure_notified_at: None,
             updated_at: Utc::now(),
+            retry_at: None,
+            retry_number: None,
+            retry_limit: None,
         }))
 }
 
@@ -67,6 +76,9 @@ pub async fn put_state(db: &impl ConnectionTrait, state: &engine_state::Model) -
         deletion_requested_at: Set(state.deletion_requested_at),
         failure_notified_at: Set(state.failure_notified_at),
         updated_at: Set(Utc::now()),
+        retry_at: Set(state.retry_at),
+        retry_number: Set(state.retry_number),
+        retry_limit: Set(state.retry_limit),
     };
     engine_state::Entity::insert(row)
         .on_conflict(
@@ -76,6 +88,9 @@ pub async fn put_state(db: &impl ConnectionTrait, state: &engine_state::Model) -
                     engine_state::Column::DeletionRequestedAt,
                     engine_state::Column::FailureNotifiedAt,
                     engine_state::Column::UpdatedAt,
+                    engine_state::Column::RetryAt,
+                    engine_state::Column::RetryNumber,
+                    engine_state::Column::RetryLimit,
                 ])
                 .to_owned(),
         )
@@ -96,6 +111,9 @@ pub async fn set_queue_position(
         deletion_requested_at: Set(None),
         failure_notified_at: Set(None),
         updated_at: Set(Utc::now()),
+        retry_at: Set(None),
+        retry_number: Set(None),
+        retry_limit: Set(None),
     };
     engine_state::Entity::insert(row)
         .on_conflict(

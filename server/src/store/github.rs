@@ -14,6 +14,7 @@ use sea_orm::{
 };
 
 use super::engine::engine_state;
+use super::pull_request_configs::pull_request_config;
 use super::entities::{
     deployment, installation_token, preview_environment, pull_request, pull_request_publication,
     repository, repository_sweep,
@@ -107,6 +108,10 @@ pub struct PublishCandidate {
     pub deployment: Option<deployment::Model>,
     pub queue_position: Option<i32>,
     pub publication: Option<pull_request_publication::Model>,
+    /// The engine's bookkeeping (the scheduled retry of a failed environment).
+    pub engine_state: Option<engine_state::Model>,
+    /// `.catalyst/preview.yaml` as last read for the pull request.
+    pub config: Option<pull_request_config::Model>,
 }
 
 /// Environments whose comment may need writing: every one not deleted, and deleted ones
@@ -156,13 +161,20 @@ pub async fn publish_candidates(
             }
         }
     }
-    let queue: HashMap<String, Option<i32>> = engine_state::Entity::find()
-        .filter(engine_state::Column::EnvironmentId.is_in(env_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.environment_id, s.queue_position))
-        .collect();
+    let mut states: HashMap<String, engine_state::Model> = by_key(
+        engine_state::Entity::find()
+            .filter(engine_state::Column::EnvironmentId.is_in(env_ids))
+            .all(db)
+            .await?,
+        |s| s.environment_id.clone(),
+    );
+    let mut configs: HashMap<String, pull_request_config::Model> = by_key(
+        pull_request_config::Entity::find()
+            .filter(pull_request_config::Column::PullRequestId.is_in(pr_ids.clone()))
+            .all(db)
+            .await?,
+        |c| c.pull_request_id.clone(),
+    );
     let mut publications = publications(db, pr_ids).await?;
     let mut out = Vec::with_capacity(envs.len());
     for env in envs {
@@ -172,9 +184,12 @@ pub async fn publish_candidates(
         ) else {
             continue;
         };
+        let engine_state = states.remove(&env.id);
         out.push(PublishCandidate {
             deployment: latest.remove(&env.id),
-            queue_position: queue.get(&env.id).copied().flatten(),
+            queue_position: engine_state.as_ref().and_then(|s| s.queue_position),
+            engine_state,
+            config: configs.remove(&pr.id),
             publication: publications.remove(&pr.id),
             repository: repo.clone(),
             pull_request: pr,

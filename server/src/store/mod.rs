@@ -8,7 +8,9 @@ pub mod entities;
 pub mod environments;
 pub mod github;
 pub mod intake;
+pub mod leases;
 pub mod operator_requests;
+pub mod pull_request_configs;
 pub mod repositories;
 pub mod tokens;
 

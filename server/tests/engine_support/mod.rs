@@ -255,6 +255,40 @@ impl Harness {
         ));
     }
 
+    /// Restarts the engine so it reads each PR's `.catalyst/preview.yaml` from the GitHub
+    /// double (as the installed GitHub App does in production).
+    pub fn start_engine_reading_config(&mut self) {
+        use base64::Engine as _;
+        self.engine = None;
+        let gh = self.kit.github();
+        let settings = catalyst_server::github::GithubSettings::new(
+            gh.app_id(),
+            catalyst_server::github::PrivateKeySource::Pem(
+                gh.app_private_key_pem().as_bytes().to_vec(),
+            ),
+            Some(base64::engine::general_purpose::STANDARD.encode([3u8; 32])),
+        );
+        let settings = catalyst_server::github::GithubSettings {
+            api_url: gh.url(),
+            ..settings
+        };
+        let adapter = catalyst_server::github::GithubAdapter::start(
+            settings,
+            Arc::new(catalyst_server::store::github::DbTokenStore::new(
+                self.state.db.clone(),
+            )),
+        )
+        .expect("a GitHub client for the double");
+        self.engine = Some(Engine::start_with_config_source(
+            self.state.db.clone(),
+            self.client.clone(),
+            self.settings.clone(),
+            self.state.reconcile.clone(),
+            self.state.engine_events.clone(),
+            Arc::new(adapter.client),
+        ));
+    }
+
     /// Kills the engine wherever it is (between two API calls, mid-transaction...).
     pub fn kill_engine(&mut self) {
         self.engine = None;

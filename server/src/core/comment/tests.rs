@@ -162,6 +162,58 @@ fn cleaned_up() {
     assert_eq!(render(&v), expected);
 }
 
+#[test]
+fn expired_after_the_ttl() {
+    let mut v = view(CommentStatus::Expired {
+        idle_hours: 72,
+        keep_label: "keep".to_owned(),
+    });
+    v.phases.clear();
+    v.preview_url = Some("https://pr-shop-7.preview.example.com".to_owned());
+    v.updated_at = at(15, 0, 0);
+    let expected = "\
+<!-- catalyst-preview:comment v1 -->
+### Catalyst Preview
+
+**Status: expired.** Nothing happened on this pull request for 72 hours, so its preview environment was removed. Push a commit to deploy it again; the `keep` label keeps an environment from expiring.
+
+- **Commit:** [`0123456`](https://github.com/acme/shop/commit/0123456789abcdef0123456789abcdef01234567)
+- **Namespace:** `pr-shop-7`
+- **Details:** [Catalyst environment page](https://catalyst.example.com/environments/42)
+
+<sub>Updated 2026-11-27 15:00:00 UTC.</sub>
+";
+    assert_eq!(render(&v), expected);
+}
+
+#[test]
+fn failed_with_a_retry_or_a_capacity_requeue_says_when_the_next_attempt_starts() {
+    let failure = |retry| {
+        CommentStatus::Failed(FailureDetails {
+            error: "helm: timed out".to_owned(),
+            failed_check: None,
+            log_lines: Vec::new(),
+            retry,
+        })
+    };
+    let scheduled = render(&bare(failure(RetryNote::Scheduled {
+        retry: 2,
+        max_retries: 3,
+        at: at(14, 7, 30),
+    })));
+    assert!(
+        scheduled.contains("**Status: failed.** Retry 2 of 3 starts at 14:07 UTC."),
+        "{scheduled}"
+    );
+    let requeued = render(&bare(failure(RetryNote::Requeued { at: at(9, 5, 0) })));
+    assert!(
+        requeued.contains(
+            "**Status: failed.** The cluster had no room; the next attempt starts at 09:05 UTC."
+        ),
+        "{requeued}"
+    );
+}
+
 fn bare(status: CommentStatus) -> CommentView {
     CommentView {
         environment_id: None,

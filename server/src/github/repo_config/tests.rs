@@ -13,10 +13,9 @@ image:
 health_path: /healthz
 quota: { cpu: "2", memory: 4Gi }
 secrets: [database-credentials]
-required_label: preview
 "#;
     let config = parse_preview_config(text).unwrap();
-    assert_eq!(config.chart.path.as_deref(), Some("charts/app"));
+    assert_eq!(config.chart.as_ref().and_then(|c| c.path.as_deref()), Some("charts/app"));
     assert_eq!(config.values.len(), 1);
     assert_eq!(config.values_files, ["charts/app/values-preview.yaml"]);
     assert_eq!(
@@ -24,14 +23,13 @@ required_label: preview
         "Dockerfile"
     );
     assert_eq!(config.quota.unwrap().memory.as_deref(), Some("4Gi"));
-    assert_eq!(config.required_label.as_deref(), Some("preview"));
 }
 
 #[test]
 fn a_minimal_file_with_a_prebuilt_image_parses() {
     let text = "chart:\n  repository: https://charts.example.com\n  name: app\nimage:\n  prebuilt: ghcr.io/acme/app:{sha}\n";
     let config = parse_preview_config(text).unwrap();
-    assert_eq!(config.chart.name.as_deref(), Some("app"));
+    assert_eq!(config.chart.as_ref().and_then(|c| c.name.as_deref()), Some("app"));
     assert_eq!(
         config.image.unwrap().prebuilt.as_deref(),
         Some("ghcr.io/acme/app:{sha}")
@@ -68,12 +66,34 @@ fn a_yaml_syntax_error_reports_its_line() {
 }
 
 #[test]
-fn missing_and_empty_files_say_what_is_expected() {
-    let p = parse_preview_config("health_path: /\n").unwrap_err();
-    assert!(p.message.contains("missing field `chart`"), "{p}");
-    assert!(p.expected.contains("chart"), "{p}");
+fn empty_files_and_non_mappings_say_what_is_expected() {
     let p = parse_preview_config("  \n").unwrap_err();
     assert!(p.expected.contains("chart"), "{p}");
+    let p = parse_preview_config("- chart\n").unwrap_err();
+    assert!(p.expected.contains("mapping") || p.expected.contains("struct"), "{p}");
+}
+
+#[test]
+fn every_key_is_optional_because_the_file_is_merged_over_stored_configuration() {
+    let config = parse_preview_config("health_path: /ready\n").unwrap();
+    assert!(config.chart.is_none());
+    assert_eq!(config.health_path.as_deref(), Some("/ready"));
+}
+
+#[test]
+fn the_gate_cannot_be_changed_from_the_pull_request() {
+    let p = parse_preview_config("required_label: none\n").unwrap_err();
+    assert!(p.message.contains("unknown field `required_label`"), "{p}");
+    assert_eq!(p.line, Some(1), "{p}");
+}
+
+#[test]
+fn a_parsed_file_survives_being_stored_and_read_back() {
+    let text = "chart:\n  path: charts/app\nvalues:\n  1: one\n  nested: {a: [1, 2]}\nsecrets: [db]\n";
+    let config = parse_preview_config(text).unwrap();
+    let stored = serde_yaml::to_string(&config).unwrap();
+    let back: PreviewConfig = serde_yaml::from_str(&stored).unwrap();
+    assert_eq!(back, config);
 }
 
 #[test]

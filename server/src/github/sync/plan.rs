@@ -9,13 +9,16 @@ use sha2::{Digest, Sha256};
 use crate::core::comment::{CommentStatus, CommentView, FailureDetails, PhaseTiming, RetryNote};
 use crate::core::domain::CommitSha;
 use crate::store::StoreError;
-use crate::store::entities::{deployment, preview_environment, pull_request};
+use crate::store::entities::{deployment, pull_request};
 use crate::store::github::PublishCandidate;
 
 use super::super::deployments::{DeploymentState, DeploymentStatusUpdate};
 use super::super::eligibility::{
-    Eligibility, NotEligibleReason, eligibility, pull_request_facts, repository_policy,
+    Eligibility, NotEligibleReason, PullRequestFacts, RepositoryPolicy, eligibility, is_expired,
+    pull_request_facts, repository_policy,
 };
+use super::super::repo_config::ConfigProblem;
+use crate::engine::preview_config::RecordedConfig;
 use super::super::publisher::DeploymentIntent;
 use super::super::settings::GithubSettings;
 
@@ -111,9 +114,18 @@ pub fn plan(
             _ => CommentStatus::Deploying,
         },
         (None, EnvironmentStatus::Ready) => CommentStatus::Ready,
-        (None, EnvironmentStatus::Failed) => CommentStatus::Failed(failure(env, deployment)),
+        (None, EnvironmentStatus::Failed) => match configuration_problem(c) {
+            Some(problem) => CommentStatus::ConfigurationError(problem.to_comment()),
+            None => CommentStatus::Failed(failure(c)),
+        },
         (None, EnvironmentStatus::Deleting) => CommentStatus::Deleting,
-        (None, EnvironmentStatus::Deleted) => CommentStatus::CleanedUp,
+        (None, EnvironmentStatus::Deleted) => match (&policy.ttl, expired(c, &policy, &facts)) {
+            (Some(ttl), true) => CommentStatus::Expired {
+                idle_hours: ttl.as_secs() / 3600,
+                keep_label: policy.keep_label.clone(),
+            },
+            _ => CommentStatus::CleanedUp,
+        },
     };
     let gated = gate.is_some();
     let head_sha = match deployment {
@@ -142,10 +154,47 @@ pub fn plan(
     Ok(Some(Plan { view, deployment }))
 }
 
-fn failure(
-    env: &preview_environment::Model,
-    deployment: Option<&deployment::Model>,
-) -> FailureDetails {
+/// A pull request's own `.catalyst/preview.yaml` broke the attempt: the problem as
+/// recorded at the attempt's commit, with its line, for the developer to fix.
+fn configuration_problem(c: &PublishCandidate) -> Option<ConfigProblem> {
+    let d = c.deployment.as_ref()?;
+    let config = c.config.as_ref()?;
+    if d.outcome.as_deref() != Some("configuration") || config.head_sha != d.head_sha {
+        return None;
+    }
+    match RecordedConfig::from_row(config).ok()? {
+        RecordedConfig::Invalid(problem) => Some(problem),
+        _ => None,
+    }
+}
+
+/// Whether the environment was removed because it expired (the PR is still open, was
+/// idle for the TTL when the environment was deleted, and carries no `keep` label).
+fn expired(c: &PublishCandidate, policy: &RepositoryPolicy, facts: &PullRequestFacts) -> bool {
+    let Some(deleted_at) = c.environment.deleted_at else {
+        return false;
+    };
+    c.pull_request.state == "open" && is_expired(facts, policy, deleted_at)
+}
+
+fn failure(c: &PublishCandidate) -> FailureDetails {
+    let env = &c.environment;
+    let deployment = c.deployment.as_ref();
+    let retry = c
+        .engine_state
+        .as_ref()
+        .and_then(|s| {
+            let at = s.retry_at?;
+            Some(match (s.retry_number, s.retry_limit) {
+                (Some(n), Some(limit)) => RetryNote::Scheduled {
+                    retry: u32::try_from(n).ok()?,
+                    max_retries: u32::try_from(limit).ok()?,
+                    at,
+                },
+                _ => RetryNote::Requeued { at },
+            })
+        })
+        .unwrap_or(RetryNote::GivenUp);
     let error = deployment
         .and_then(|d| d.error.clone())
         .or_else(|| env.last_error.clone())
@@ -157,7 +206,7 @@ fn failure(
             .and_then(|d| d.log_excerpt.as_deref())
             .map(|text| text.lines().map(str::to_owned).collect())
             .unwrap_or_default(),
-        retry: RetryNote::GivenUp,
+        retry,
     }
 }
 

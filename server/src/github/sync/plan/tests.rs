@@ -79,6 +79,8 @@ fn candidate(status: &str, fork: bool, labels: &[&str]) -> PublishCandidate {
         deployment: None,
         queue_position: None,
         publication: None,
+        engine_state: None,
+        config: None,
     }
 }
 
@@ -212,4 +214,103 @@ fn the_fingerprint_covers_comment_and_deployment() {
     assert_eq!(with, fingerprint(&body, a.deployment.as_ref()));
     let limited = plan(&c, &settings(), Some(at(3600))).unwrap().unwrap();
     assert_ne!(render(&limited.view), body, "the rate-limit note shows");
+}
+
+#[test]
+fn an_environment_removed_after_the_ttl_says_it_expired() {
+    let mut settings = settings();
+    settings.default_policy.ttl = Some(std::time::Duration::from_secs(72 * 3600));
+    let mut c = candidate("deleted", false, &[]);
+    // Idle since at(1); deleted three days and a bit later.
+    c.environment.deleted_at = Some(at(1 + 72 * 3600 + 60));
+    let plan = plan(&c, &settings, None).unwrap().unwrap();
+    assert_eq!(
+        plan.view.status,
+        CommentStatus::Expired {
+            idle_hours: 72,
+            keep_label: "keep".into()
+        }
+    );
+    // A closed PR's environment is cleaned up, not expired.
+    c.pull_request.state = "closed".into();
+    let plan = plan_of(&c, &settings);
+    assert_eq!(plan.view.status, CommentStatus::CleanedUp);
+    // Deleted before the TTL ran out (e.g. the fork label was removed): cleaned up.
+    c.pull_request.state = "open".into();
+    c.environment.deleted_at = Some(at(3600));
+    assert_eq!(plan_of(&c, &settings).view.status, CommentStatus::CleanedUp);
+}
+
+fn plan_of(c: &PublishCandidate, settings: &GithubSettings) -> Plan {
+    plan(c, settings, None).unwrap().unwrap()
+}
+
+#[test]
+fn a_failed_environment_shows_its_scheduled_retry_or_capacity_requeue() {
+    use crate::store::engine::engine_state;
+    let mut c = candidate("failed", false, &[]);
+    c.deployment = Some(attempt("failed"));
+    let state = |number: Option<i32>, limit: Option<i32>| engine_state::Model {
+        environment_id: "env-1".into(),
+        queue_position: None,
+        deletion_requested_at: None,
+        failure_notified_at: None,
+        updated_at: at(0),
+        retry_at: Some(at(120)),
+        retry_number: number,
+        retry_limit: limit,
+    };
+    c.engine_state = Some(state(Some(1), Some(3)));
+    let CommentStatus::Failed(f) = plan_of(&c, &settings()).view.status else {
+        panic!("not failed");
+    };
+    assert_eq!(
+        f.retry,
+        RetryNote::Scheduled {
+            retry: 1,
+            max_retries: 3,
+            at: at(120)
+        }
+    );
+    c.engine_state = Some(state(None, None));
+    let CommentStatus::Failed(f) = plan_of(&c, &settings()).view.status else {
+        panic!("not failed");
+    };
+    assert_eq!(f.retry, RetryNote::Requeued { at: at(120) });
+    c.engine_state = None;
+    let CommentStatus::Failed(f) = plan_of(&c, &settings()).view.status else {
+        panic!("not failed");
+    };
+    assert_eq!(f.retry, RetryNote::GivenUp);
+}
+
+#[test]
+fn a_configuration_failure_shows_the_recorded_problem_at_its_commit() {
+    use crate::engine::preview_config::RecordedConfig;
+    use crate::github::repo_config::parse_preview_config;
+    use crate::store::pull_request_configs::pull_request_config;
+    let mut c = candidate("failed", false, &[]);
+    let mut d = attempt("failed");
+    d.outcome = Some("configuration".into());
+    c.deployment = Some(d);
+    let problem = parse_preview_config("chart:\n  path: /abs\n").unwrap_err();
+    let (state, body) = RecordedConfig::Invalid(problem.clone()).to_row();
+    let row = |sha: String| pull_request_config::Model {
+        pull_request_id: "pr-1".into(),
+        head_sha: sha,
+        state: state.into(),
+        body: body.clone(),
+        fetched_at: at(5),
+    };
+    c.config = Some(row("a".repeat(40)));
+    assert_eq!(
+        plan_of(&c, &settings()).view.status,
+        CommentStatus::ConfigurationError(problem.to_comment())
+    );
+    // Recorded at another commit: not this attempt's problem.
+    c.config = Some(row("b".repeat(40)));
+    assert!(matches!(
+        plan_of(&c, &settings()).view.status,
+        CommentStatus::Failed(_)
+    ));
 }
