@@ -744,7 +744,10 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
         "values:\n  replicas: 3\n  image:\n    pullPolicy: IfNotPresent\nhealth_path: /healthz\n",
     );
     open_and_wait_ready(&h, 30, &first).await;
-    assert_eq!(recorded_config(&h, 30).await, (first.clone(), "found".to_owned()));
+    assert_eq!(
+        recorded_config(&h, 30).await,
+        (first.clone(), "found".to_owned())
+    );
     let values = job_values(&h, ns, &first).expect("merged values");
     assert!(values.contains("replicas: 3"), "{values}");
     assert!(values.contains("pullPolicy: IfNotPresent"), "{values}");
@@ -754,7 +757,12 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
     // A broken file at the next push fails that attempt as a configuration error with
     // its line, starts no Job and is not retried.
     let second = sha(30, 2);
-    gh.set_file(REPO, &second, ".catalyst/preview.yaml", "values: {}\nchart:\n  path: ../../etc\n");
+    gh.set_file(
+        REPO,
+        &second,
+        ".catalyst/preview.yaml",
+        "values: {}\nchart:\n  path: ../../etc\n",
+    );
     h.push(30, &second).await;
     h.wait_status(30, "failed").await;
     let attempts = h.attempts(30).await;
@@ -766,7 +774,11 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
     assert!(error.contains("outside the repository"), "{error}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        h.attempts(30).await.iter().filter(|a| a.head_sha == second).count(),
+        h.attempts(30)
+            .await
+            .iter()
+            .filter(|a| a.head_sha == second)
+            .count(),
         1,
         "a configuration error must not be retried"
     );
@@ -780,7 +792,12 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
 
     // A file that asks for more than the repository allows is refused the same way.
     let third = sha(30, 3);
-    gh.set_file(REPO, &third, ".catalyst/preview.yaml", "secrets: [web-env, aws-root]\n");
+    gh.set_file(
+        REPO,
+        &third,
+        ".catalyst/preview.yaml",
+        "secrets: [web-env, aws-root]\n",
+    );
     h.push(30, &third).await;
     h.wait_until("the third attempt fails", LONG, || async {
         h.attempts(30)
@@ -789,7 +806,14 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
             .is_some_and(|a| a.head_sha == third && a.phase == "failed")
     })
     .await;
-    let error = h.attempts(30).await.last().unwrap().error.clone().unwrap_or_default();
+    let error = h
+        .attempts(30)
+        .await
+        .last()
+        .unwrap()
+        .error
+        .clone()
+        .unwrap_or_default();
     assert!(error.contains("`aws-root` is not allowed"), "{error}");
 
     // Without a file, the stored configuration alone deploys.
@@ -797,10 +821,16 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
     h.push(30, &fourth).await;
     h.wait_until("the fourth commit is ready", LONG, || async {
         h.status(30).await.as_deref() == Some("ready")
-            && h.attempts(30).await.last().is_some_and(|a| a.head_sha == fourth)
+            && h.attempts(30)
+                .await
+                .last()
+                .is_some_and(|a| a.head_sha == fourth)
     })
     .await;
-    assert_eq!(recorded_config(&h, 30).await, (fourth.clone(), "missing".to_owned()));
+    assert_eq!(
+        recorded_config(&h, 30).await,
+        (fourth.clone(), "missing".to_owned())
+    );
     assert_eq!(job_values(&h, ns, &fourth), None);
     h.finish().await;
 }
@@ -814,19 +844,17 @@ async fn an_idle_pr_expires_unless_kept_and_a_push_brings_it_back(backend: Backe
     })
     .await;
     open_and_wait_ready(&h, 40, &sha(40, 1)).await;
-    h.open_pr(
-        PrSpec::new()
-            .number(41)
-            .head_sha(sha(41, 1))
-            .label("keep"),
-    )
-    .await;
+    h.open_pr(PrSpec::new().number(41).head_sha(sha(41, 1)).label("keep"))
+        .await;
     h.wait_status(41, "ready").await;
 
     // Both fall idle for two hours (as if nothing happened since).
     let two_hours_ago = chrono::Utc::now() - chrono::TimeDelta::hours(2);
     pull_request::Entity::update_many()
-        .col_expr(pull_request::Column::GithubUpdatedAt, Expr::value(two_hours_ago))
+        .col_expr(
+            pull_request::Column::GithubUpdatedAt,
+            Expr::value(two_hours_ago),
+        )
         .filter(pull_request::Column::Number.is_in([40, 41]))
         .exec(h.db())
         .await

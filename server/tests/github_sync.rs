@@ -433,7 +433,8 @@ async fn a_broken_preview_yaml_and_a_scheduled_retry_are_shown(backend: Backend)
         .await
         .unwrap();
     s.set_status(3, "failed").await;
-    s.set_attempt(3, "failed", Some((&problem.to_string(), "", ""))).await;
+    s.set_attempt(3, "failed", Some((&problem.to_string(), "", "")))
+        .await;
     let env = s.environment(3).await;
     let mut attempt: deployment::ActiveModel = deployment::Entity::find()
         .filter(deployment::Column::EnvironmentId.eq(&env.id))
@@ -455,7 +456,8 @@ async fn a_broken_preview_yaml_and_a_scheduled_retry_are_shown(backend: Backend)
     s.gh.open_pr(REPO, PrSpec::new().number(4)).unwrap();
     s.sync.sweep_once().await;
     s.set_status(4, "failed").await;
-    s.set_attempt(4, "failed", Some(("helm: timed out", "", ""))).await;
+    s.set_attempt(4, "failed", Some(("helm: timed out", "", "")))
+        .await;
     let env = s.environment(4).await;
     let mut state = engine_store::state(&s.db, &env.id).await.unwrap();
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T14:07:00Z")

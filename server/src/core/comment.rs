@@ -62,7 +62,9 @@ pub struct PhaseTiming {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CommentStatus {
-    Pending { queue_position: Option<u32> },
+    Pending {
+        queue_position: Option<u32>,
+    },
     Deploying,
     Verifying,
     Ready,
@@ -74,8 +76,12 @@ pub enum CommentStatus {
         idle_hours: u64,
         keep_label: String,
     },
-    ForkAwaitingLabel { label: String },
-    ConfigurationMissing { setup_guide_url: String },
+    ForkAwaitingLabel {
+        label: String,
+    },
+    ConfigurationMissing {
+        setup_guide_url: String,
+    },
     ConfigurationError(ConfigurationProblem),
 }
 

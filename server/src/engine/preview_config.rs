@@ -377,7 +377,10 @@ mod tests {
             Some("1500m")
         );
         let p = merged("quota: {cpu: \"3\"}\n").unwrap_err();
-        assert!(p.message.contains("above this repository's limit `2`"), "{p}");
+        assert!(
+            p.message.contains("above this repository's limit `2`"),
+            "{p}"
+        );
         let p = merged("quota: {memory: 16Gi}\n").unwrap_err();
         assert!(p.message.contains("limit `8Gi`"), "{p}");
         let p = merged("quota: {pods: 50}\n").unwrap_err();

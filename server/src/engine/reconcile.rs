@@ -429,11 +429,7 @@ async fn queued(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
 /// Reads `.catalyst/preview.yaml` at the queued attempt's SHA once, before the attempt
 /// takes a slot, and records it; a broken file fails the attempt right here (it is the
 /// developer's to fix, no slot or retry is spent on it). `None`: go on.
-async fn read_config(
-    ctx: &Context,
-    w: &World,
-    row: &deployment::Model,
-) -> Result<Option<Step>> {
+async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Option<Step>> {
     let Some(source) = &ctx.config_source else {
         return Ok(None);
     };
@@ -478,9 +474,11 @@ async fn read_config(
         },
         Err(FetchFailure::Temporary(why)) if since(row.queued_at, Utc::now()) < FETCH_PATIENCE => {
             tracing::info!(environment = %w.env.namespace, error = %why, "cannot read the preview configuration yet; asking again shortly");
-            return Ok(Some(Step::Wait(Next::After(ctx.settings.poll_interval.max(
-                std::time::Duration::from_secs(2),
-            )))));
+            return Ok(Some(Step::Wait(Next::After(
+                ctx.settings
+                    .poll_interval
+                    .max(std::time::Duration::from_secs(2)),
+            ))));
         }
         Err(FetchFailure::Temporary(why) | FetchFailure::Permanent(why)) => {
             tracing::warn!(environment = %w.env.namespace, error = %why, "deploying with the stored configuration: the PR's preview configuration cannot be read");

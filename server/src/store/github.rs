@@ -14,11 +14,11 @@ use sea_orm::{
 };
 
 use super::engine::engine_state;
-use super::pull_request_configs::pull_request_config;
 use super::entities::{
     deployment, installation_token, preview_environment, pull_request, pull_request_publication,
     repository, repository_sweep,
 };
+use super::pull_request_configs::pull_request_config;
 use super::{Result, StoreError};
 use crate::github::{InstallationId, SealedToken, TokenStore};
 

@@ -38,7 +38,9 @@ use pull_request_config::{ActiveModel, Column, Entity, Model};
 
 /// The recorded file of a pull request, whatever SHA it was read at.
 pub async fn of(db: &impl ConnectionTrait, pull_request_id: &str) -> Result<Option<Model>> {
-    Ok(Entity::find_by_id(pull_request_id.to_owned()).one(db).await?)
+    Ok(Entity::find_by_id(pull_request_id.to_owned())
+        .one(db)
+        .await?)
 }
 
 /// Records what was read at `head_sha` (replacing an older SHA's record).

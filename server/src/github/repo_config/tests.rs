@@ -15,7 +15,10 @@ quota: { cpu: "2", memory: 4Gi }
 secrets: [database-credentials]
 "#;
     let config = parse_preview_config(text).unwrap();
-    assert_eq!(config.chart.as_ref().and_then(|c| c.path.as_deref()), Some("charts/app"));
+    assert_eq!(
+        config.chart.as_ref().and_then(|c| c.path.as_deref()),
+        Some("charts/app")
+    );
     assert_eq!(config.values.len(), 1);
     assert_eq!(config.values_files, ["charts/app/values-preview.yaml"]);
     assert_eq!(
@@ -29,7 +32,10 @@ secrets: [database-credentials]
 fn a_minimal_file_with_a_prebuilt_image_parses() {
     let text = "chart:\n  repository: https://charts.example.com\n  name: app\nimage:\n  prebuilt: ghcr.io/acme/app:{sha}\n";
     let config = parse_preview_config(text).unwrap();
-    assert_eq!(config.chart.as_ref().and_then(|c| c.name.as_deref()), Some("app"));
+    assert_eq!(
+        config.chart.as_ref().and_then(|c| c.name.as_deref()),
+        Some("app")
+    );
     assert_eq!(
         config.image.unwrap().prebuilt.as_deref(),
         Some("ghcr.io/acme/app:{sha}")
@@ -70,7 +76,10 @@ fn empty_files_and_non_mappings_say_what_is_expected() {
     let p = parse_preview_config("  \n").unwrap_err();
     assert!(p.expected.contains("chart"), "{p}");
     let p = parse_preview_config("- chart\n").unwrap_err();
-    assert!(p.expected.contains("mapping") || p.expected.contains("struct"), "{p}");
+    assert!(
+        p.expected.contains("mapping") || p.expected.contains("struct"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -89,7 +98,8 @@ fn the_gate_cannot_be_changed_from_the_pull_request() {
 
 #[test]
 fn a_parsed_file_survives_being_stored_and_read_back() {
-    let text = "chart:\n  path: charts/app\nvalues:\n  1: one\n  nested: {a: [1, 2]}\nsecrets: [db]\n";
+    let text =
+        "chart:\n  path: charts/app\nvalues:\n  1: one\n  nested: {a: [1, 2]}\nsecrets: [db]\n";
     let config = parse_preview_config(text).unwrap();
     let stored = serde_yaml::to_string(&config).unwrap();
     let back: PreviewConfig = serde_yaml::from_str(&stored).unwrap();

@@ -17,10 +17,10 @@ use super::super::eligibility::{
     Eligibility, NotEligibleReason, PullRequestFacts, RepositoryPolicy, eligibility, is_expired,
     pull_request_facts, repository_policy,
 };
-use super::super::repo_config::ConfigProblem;
-use crate::engine::preview_config::RecordedConfig;
 use super::super::publisher::DeploymentIntent;
+use super::super::repo_config::ConfigProblem;
 use super::super::settings::GithubSettings;
+use crate::engine::preview_config::RecordedConfig;
 
 /// What to publish for one pull request.
 #[derive(Clone, Debug, PartialEq, Eq)]
