@@ -832,6 +832,33 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
         (fourth.clone(), "missing".to_owned())
     );
     assert_eq!(job_values(&h, ns, &fourth), None);
+
+    // GitHub is down: after a short wait the commit deploys with the stored
+    // configuration (a GitHub outage never stops deployments), and that is recorded.
+    let fifth = sha(30, 5);
+    gh.set_file(
+        REPO,
+        &fifth,
+        ".catalyst/preview.yaml",
+        "values:\n  replicas: 5\n",
+    );
+    gh.faults()
+        .outage(Outage::Status(503), Duration::from_secs(3600));
+    h.push(30, &fifth).await;
+    h.wait_until("the fifth commit is ready", LONG, || async {
+        h.status(30).await.as_deref() == Some("ready")
+            && h.attempts(30)
+                .await
+                .last()
+                .is_some_and(|a| a.head_sha == fifth)
+    })
+    .await;
+    gh.faults().clear();
+    assert_eq!(
+        recorded_config(&h, 30).await,
+        (fifth.clone(), "unavailable".to_owned())
+    );
+    assert_eq!(job_values(&h, ns, &fifth), None);
     h.finish().await;
 }
 

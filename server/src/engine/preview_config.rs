@@ -10,8 +10,6 @@
 //! it may name only secrets the repository allows and may not raise the quota above the
 //! repository's (or the cluster's default) limit.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use crate::cluster::usage::parse_quantity;
@@ -20,10 +18,6 @@ use crate::github::repo_config::{CONFIG_PATH, ConfigProblem, PreviewConfig, Repo
 use crate::store::entities::repository;
 use crate::store::pull_request_configs::pull_request_config;
 use crate::store::{StoreError, decode_list, encode_list};
-
-/// How long an attempt waits for GitHub to answer before it deploys with the stored
-/// configuration alone (a GitHub outage must not stop deployments).
-pub const FETCH_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Why the file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,7 +31,7 @@ use crate::store::{StoreError, deployments};
 
 use super::admission::{self, Admission};
 use super::events::EnvironmentEvent;
-use super::preview_config::{FETCH_PATIENCE, FetchFailure, RecordedConfig};
+use super::preview_config::{FetchFailure, RecordedConfig};
 use super::spec;
 use super::{Context, Kick, Result};
 
@@ -472,7 +472,7 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
             }
             other => other,
         },
-        Err(FetchFailure::Temporary(why)) if since(row.queued_at, Utc::now()) < FETCH_PATIENCE => {
+        Err(FetchFailure::Temporary(why)) if since(row.queued_at, Utc::now()) < ctx.settings.config_fetch_patience => {
             tracing::info!(environment = %w.env.namespace, error = %why, "cannot read the preview configuration yet; asking again shortly");
             return Ok(Some(Step::Wait(Next::After(
                 ctx.settings

@@ -41,6 +41,9 @@ pub struct EngineSettings {
     /// The service's eligibility defaults for what a repository leaves unset (the fork
     /// opt-in label, `CATALYST_GITHUB_FORK_LABEL`).
     pub default_policy: RepositoryPolicy,
+    /// How long a queued attempt waits for GitHub to hand over the PR's
+    /// `.catalyst/preview.yaml` before it deploys with the stored configuration alone.
+    pub config_fetch_patience: Duration,
 }
 
 impl Default for EngineSettings {
@@ -65,6 +68,7 @@ impl Default for EngineSettings {
             notify_webhook_url: None,
             watch: true,
             default_policy: RepositoryPolicy::default(),
+            config_fetch_patience: Duration::from_secs(120),
         }
     }
 }

@@ -61,6 +61,7 @@ pub fn fast_settings() -> EngineSettings {
         notify_webhook_url: None,
         watch: true,
         default_policy: RepositoryPolicy::default(),
+        config_fetch_patience: Duration::from_millis(300),
     }
 }
 
@@ -270,6 +271,13 @@ impl Harness {
         );
         let settings = catalyst_server::github::GithubSettings {
             api_url: gh.url(),
+            tuning: catalyst_server::github::ClientTuning {
+                max_retries: 1,
+                retry_base: Duration::from_millis(5),
+                retry_cap: Duration::from_millis(20),
+                request_timeout: Duration::from_secs(5),
+                ..catalyst_server::github::ClientTuning::default()
+            },
             ..settings
         };
         let adapter = catalyst_server::github::GithubAdapter::start(
