@@ -30,3 +30,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Plain CATALYST_* variables from a list of [name, value] pairs; a value that is empty
+(or absent) is left out, so Catalyst's own default applies. Whole numbers are printed
+without an exponent (YAML numbers arrive as float64: 1000000 would print as 1e+06).
+*/}}
+{{- define "catalyst.optionalEnv" -}}
+{{- range $pair := . }}
+{{- $value := index $pair 1 }}
+{{- if kindIs "float64" $value }}{{ $value = int64 $value }}{{ end }}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+- name: {{ index $pair 0 }}
+  value: {{ toString $value | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
