@@ -18,6 +18,7 @@ mod m20261127_000010_create_installation_tokens;
 mod m20261127_000011_create_github_sync_state;
 mod m20261127_000020_dashboard;
 mod m20261127_000030_pull_request_configs_and_retries;
+mod m20261127_000031_create_work_leases;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000011_create_github_sync_state::Migration),
             Box::new(m20261127_000020_dashboard::Migration),
             Box::new(m20261127_000030_pull_request_configs_and_retries::Migration),
+            Box::new(m20261127_000031_create_work_leases::Migration),
         ]
     }
 }

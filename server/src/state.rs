@@ -27,6 +27,9 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Prometheus metrics (`GET /metrics`); the engine records into the same set.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This process as one replica of several: its lease identity and timings, and
+    /// whether it leads (always, until `run` starts an election on a cluster).
+    pub replica: crate::engine::claim::Replica,
 }
 
 impl AppState {
@@ -37,6 +40,7 @@ impl AppState {
                 .with_cluster(cluster.clone())
                 .with_github_web_url(&config.dashboard.github_web_url),
         );
+        let config_ha = config.ha.clone();
         Self {
             config: Arc::new(config),
             db,
@@ -47,6 +51,7 @@ impl AppState {
             engine_events: crate::engine::event_channel(),
             leptos: leptos_options(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            replica: crate::engine::claim::Replica::from_config(&config_ha),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! position is stored for the API, the dashboard and the PR comment.
 //!
 //! Decisions are made under one lock and the `provisioning` phase is written before the
-//! lock is released, so two reconciles can never both take the last slot.
+//! lock is released, so two reconciles can never both take the last slot. With several
+//! replicas the lock is also the shared admission lease ([`super::claim`]), so the
+//! limits hold across replicas too.
 
 use std::collections::HashMap;
 
@@ -19,7 +21,7 @@ use crate::store::engine as engine_store;
 use crate::store::entities::deployment;
 
 use super::reconcile::{World, phase_of};
-use super::{Context, Kick, Result};
+use super::{Context, Kick, Result, claim};
 
 /// The answer for one queued attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +35,26 @@ pub enum Admission {
 /// Starts `row` (queued) if there is room, else records its place in the line.
 pub(crate) async fn admit(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Admission> {
     let mut positions = ctx.admission.lock().await;
+    let Some(shared) = claim::admission_lock(ctx).await? else {
+        // Another replica is deciding; stay in line and ask again.
+        let position = w
+            .state
+            .queue_position
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or_default();
+        return Ok(Admission::Waiting { position });
+    };
+    let decided = decide(ctx, w, row, &mut positions).await;
+    shared.release().await;
+    decided
+}
+
+async fn decide(
+    ctx: &Context,
+    w: &World,
+    row: &deployment::Model,
+    positions: &mut HashMap<String, Option<u32>>,
+) -> Result<Admission> {
     let db = &ctx.db;
     let envs: HashMap<String, _> = engine_store::all_environments(db)
         .await?

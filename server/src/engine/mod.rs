@@ -150,6 +150,8 @@ pub struct Context {
     pub claims: claim::ClaimSettings,
     /// Whether this replica runs the singleton work (the orphan-namespace sweep).
     pub leader: crate::leadership::Leadership,
+    /// Work leases claimed recently (saves a round trip per poll of in-flight work).
+    pub(crate) held: claim::HeldLeases,
 }
 
 impl Context {
@@ -264,6 +266,7 @@ impl Engine {
             config_source,
             claims: replica.claims,
             leader: replica.leader,
+            held: claim::HeldLeases::default(),
         });
         let mut tasks = vec![tokio::spawn(scheduler::run(ctx.clone(), signal, kick_rx))];
         if ctx.settings.watch {

@@ -3,13 +3,18 @@
 //! by the webhook intake (everything becomes due), by kicks from reconciles and watches,
 //! and by its own timers (polls of in-flight work, retry backoffs, periodic resync).
 //! A failed reconcile is logged, counted and retried with exponential backoff.
+//!
+//! With several replicas on one database every reconcile runs under the environment's
+//! work lease ([`super::claim`]): an environment another replica holds is looked at
+//! again after half a lease. Webhooks received by another replica are noticed by a
+//! pass over what changed every `peer_poll_interval` (3 s by default); the full resync
+//! (`CATALYST_RESYNC_INTERVAL_SECS`, 300 s) remains the backstop. The orphan-namespace
+//! sweep runs only on the leader.
 
 use std::collections::{HashMap, HashSet};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -18,7 +23,8 @@ use crate::core::backoff;
 use crate::service::ReconcileSignal;
 use crate::store::engine as engine_store;
 
-use super::reconcile::{Next, reconcile_environment};
+use super::claim::{self, Outcome};
+use super::reconcile::Next;
 use super::{Context, Kick, drift};
 
 #[derive(Default)]
@@ -49,21 +55,29 @@ pub async fn run(
     mut kicks: mpsc::UnboundedReceiver<Kick>,
 ) {
     let mut q = Queue::default();
-    let mut tasks: JoinSet<(String, Option<super::Result<Next>>)> = JoinSet::new();
+    let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut full_pass = true;
     // A wake only needs what changed since the last pass; the timer's resync takes all.
     let mut only_changed_since: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut pending_full_pass = false;
     let mut next_full_pass = Instant::now();
     let mut next_resync = Instant::now();
+    let mut next_peer_poll = Instant::now() + ctx.claims.peer_poll_interval;
     let mut sweep: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let now = Instant::now();
+        if now >= next_peer_poll {
+            // What other replicas recorded (their webhooks, their freed slots).
+            next_peer_poll = now + ctx.claims.peer_poll_interval;
+            full_pass = true;
+            apply_kick(&ctx, &mut q, Kick::Waiting, &mut full_pass);
+        }
         if now >= next_resync {
             full_pass = true;
             only_changed_since = None;
             next_resync = now + ctx.settings.resync_interval;
-            if sweep.as_ref().is_none_or(|s| s.is_finished()) {
+            // The orphan sweep is singleton work: only the leader runs it.
+            if ctx.leader.is_leader() && sweep.as_ref().is_none_or(|s| s.is_finished()) {
                 let c = ctx.clone();
                 sweep = Some(tokio::spawn(async move {
                     if let Err(e) = drift::remove_orphans(&c).await {
@@ -121,12 +135,8 @@ pub async fn run(
             q.running.insert(id.clone());
             let c = ctx.clone();
             tasks.spawn(async move {
-                // A panic must not leave the environment marked as running forever.
-                let result = AssertUnwindSafe(reconcile_environment(&c, &id))
-                    .catch_unwind()
-                    .await
-                    .ok();
-                (id, result)
+                let outcome = claim::reconcile_claimed(&c, &id).await;
+                (id, outcome)
             });
         }
         let next_due = q
@@ -136,7 +146,8 @@ pub async fn run(
             .map(|(_, at)| *at)
             .min()
             .unwrap_or(next_resync)
-            .min(next_resync);
+            .min(next_resync)
+            .min(next_peer_poll);
         let next_due = if pending_full_pass {
             next_due.min(next_full_pass)
         } else {
@@ -194,9 +205,23 @@ fn apply_kick(ctx: &Context, q: &mut Queue, kick: Kick, full_pass: &mut bool) {
     }
 }
 
-fn finished(ctx: &Context, q: &mut Queue, id: String, result: Option<super::Result<Next>>) {
+fn finished(ctx: &Context, q: &mut Queue, id: String, outcome: Outcome) {
     q.running.remove(&id);
     let now = Instant::now();
+    let result = match outcome {
+        Outcome::Ran(result) => result,
+        Outcome::Busy(holder) => {
+            // Another replica works on it; look again when its lease could have run out.
+            tracing::trace!(environment = %id, holder = ?holder, "held by another replica");
+            q.make_due(id, now + ctx.claims.lease_ttl / 2);
+            return;
+        }
+        Outcome::Lost => {
+            ctx.metrics.count_error("lease_lost");
+            q.make_due(id, now + ctx.settings.poll_interval);
+            return;
+        }
+    };
     let Some(result) = result else {
         ctx.metrics.count_error("panic");
         tracing::error!(environment = %id, "reconcile panicked; will retry");

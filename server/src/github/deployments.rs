@@ -61,6 +61,13 @@ struct Created {
     id: u64,
 }
 
+#[derive(Deserialize)]
+struct Listed {
+    id: u64,
+    #[serde(default)]
+    payload: serde_json::Value,
+}
+
 fn deployments_path(pr: &PullRequestRef) -> String {
     format!("/repos/{}/{}/deployments", pr.repo.owner(), pr.repo.name())
 }
@@ -70,11 +77,44 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 impl GithubClient {
-    /// Creates the deployment for one attempt at `sha`.
+    /// The deployment of `attempt`, created unless GitHub already has it: a publisher
+    /// that died between creating it and recording its id (or a leader that changed
+    /// meanwhile) must not leave two deployments for one attempt. The attempt is kept
+    /// in the deployment's payload and looked up among the deployments of `sha`.
+    pub async fn find_or_create_deployment(
+        &self,
+        pr: &PullRequestRef,
+        sha: &CommitSha,
+        attempt: &str,
+        description: &str,
+    ) -> Result<DeploymentId> {
+        let query = format!(
+            "{}?sha={}&environment={}&per_page=100",
+            deployments_path(pr),
+            sha.as_str(),
+            environment_name(pr.number).replace('/', "%2F"),
+        );
+        let listed = self
+            .send(pr.installation, &ApiRequest::get(query))
+            .await?
+            .json::<Vec<Listed>>("deployments")?;
+        if let Some(d) = listed
+            .iter()
+            .find(|d| d.payload["catalyst_attempt"].as_str() == Some(attempt))
+        {
+            return Ok(DeploymentId(d.id));
+        }
+        self.create_deployment(pr, sha, Some(attempt), description)
+            .await
+    }
+
+    /// Creates the deployment for one attempt at `sha` (its id in the payload, when
+    /// given, for [`GithubClient::find_or_create_deployment`]).
     pub async fn create_deployment(
         &self,
         pr: &PullRequestRef,
         sha: &CommitSha,
+        attempt: Option<&str>,
         description: &str,
     ) -> Result<DeploymentId> {
         let body = json!({
@@ -87,7 +127,7 @@ impl GithubClient {
             // Previews deploy whatever the PR holds; GitHub must not block on checks.
             "auto_merge": false,
             "required_contexts": [],
-            "payload": { "pull_request": pr.number.0 },
+            "payload": { "pull_request": pr.number.0, "catalyst_attempt": attempt },
         });
         let request = ApiRequest::post(deployments_path(pr), body);
         let response = self.send(pr.installation, &request).await?;

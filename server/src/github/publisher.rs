@@ -123,6 +123,8 @@ struct Inner {
     client: GithubClient,
     tuning: PublisherTuning,
     slots: Mutex<HashMap<PullRequestRef, Slot>>,
+    /// Bumped by [`PrPublisher::stand_down`]; a round taken before is not retried.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -136,6 +138,7 @@ impl PrPublisher {
                 client,
                 tuning,
                 slots: Mutex::new(HashMap::new()),
+                epoch: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -244,6 +247,24 @@ impl PrPublisher {
         }
     }
 
+    /// Another replica publishes from now on: drops every update not yet written (a
+    /// write in progress finishes but is not retried) and what was last written, so
+    /// nothing stale is written later and, on a later return, everything is
+    /// compared afresh.
+    pub fn stand_down(&self) {
+        let mut slots = lock(&self.inner.slots);
+        self.inner
+            .epoch
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        slots.retain(|_, slot| {
+            slot.pending = Pending::default();
+            slot.written_comment = None;
+            // A running worker finds nothing pending and stops; its slot stays so no
+            // second worker starts for the PR meanwhile.
+            slot.running
+        });
+    }
+
     /// Forgets a PR that is gone (after its final comment settled).
     pub fn forget(&self, pr: &PullRequestRef) {
         let mut slots = lock(&self.inner.slots);
@@ -259,6 +280,8 @@ impl PrPublisher {
 /// What the worker takes out of the slot for one round.
 struct Round {
     generation: u64,
+    /// [`Inner::epoch`] when the round was taken.
+    epoch: u64,
     comment: Option<String>,
     deployment: Option<DeploymentIntent>,
     comment_id: Option<CommentId>,
@@ -337,6 +360,7 @@ fn take(inner: &Inner, pr: &PullRequestRef) -> Option<Round> {
     };
     Some(Round {
         generation: state.requested,
+        epoch: inner.epoch.load(std::sync::atomic::Ordering::SeqCst),
         comment: pending.comment,
         deployment: pending.deployment,
         comment_id: state.comment_id,
@@ -357,6 +381,10 @@ fn put_back(
     let Some(slot) = slots.get_mut(pr) else {
         return;
     };
+    if round.epoch != inner.epoch.load(std::sync::atomic::Ordering::SeqCst) {
+        // Taken before a stand-down: another replica publishes now.
+        return;
+    }
     if slot.pending.comment.is_none() {
         slot.pending.comment = round.comment;
     }
@@ -406,7 +434,7 @@ async fn write(inner: &Inner, pr: &PullRequestRef, round: &mut Round) -> Result<
                 }
                 let description = format!("Catalyst preview of {}", short(&intent.sha));
                 let id = client
-                    .create_deployment(pr, &intent.sha, &description)
+                    .find_or_create_deployment(pr, &intent.sha, &intent.attempt, &description)
                     .await?;
                 round.deployment_id = Some(id);
                 if let Some(slot) = lock(&inner.slots).get_mut(pr) {

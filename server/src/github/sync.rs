@@ -10,6 +10,11 @@
 //!
 //! A pass runs when [`PublishSignal`] is woken (webhook intake, the sweep) and every
 //! [`SyncTuning::publish_interval`] otherwise, which is how engine progress is noticed.
+//!
+//! Both loops are singleton work: with several replicas only the leader
+//! ([`crate::leadership`]) publishes and sweeps, so two replicas never both create a
+//! PR's comment or deployment. A replica that stops leading drops what it had not
+//! written yet; the new leader starts from the fingerprints and ids stored.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -116,6 +121,8 @@ pub struct GithubSync {
     pub(super) wake_engine: Arc<dyn Fn() + Send + Sync>,
     state: Mutex<LoopState>,
     pub(super) last_sweep: std::sync::Mutex<Option<SweepReport>>,
+    /// Whether this replica runs the loops now.
+    leader: crate::leadership::Leadership,
 }
 
 /// Why a pass failed.
@@ -145,6 +152,7 @@ impl GithubSync {
             wake_engine,
             state: Mutex::new(LoopState::default()),
             last_sweep: std::sync::Mutex::new(None),
+            leader: crate::leadership::Leadership::always(),
         })
     }
 
@@ -157,19 +165,36 @@ impl GithubSync {
     }
 
     async fn run_publisher(&self) {
+        let mut leader = self.leader.clone();
         loop {
+            if !leader.is_leader() {
+                self.stand_down().await;
+                leader.until_leader().await;
+                tracing::info!("publishing to GitHub from this replica");
+            }
             if let Err(e) = self.publish_once().await {
                 tracing::warn!(error = %e, "publishing pass failed");
             }
             tokio::select! {
                 () = self.signal.notified() => {}
                 () = tokio::time::sleep(self.tuning.publish_interval) => {}
+                () = leader.until_follower() => {}
             }
         }
     }
 
+    /// Another replica leads: forget what was handed out and not recorded, so nothing
+    /// stale is written and the next turn starts from what is stored.
+    async fn stand_down(&self) {
+        let mut state = self.state.lock().await;
+        *state = LoopState::default();
+        self.adapter.publisher.stand_down();
+    }
+
     async fn run_sweeper(&self) {
+        let mut leader = self.leader.clone();
         loop {
+            leader.until_leader().await;
             let report = self.sweep_once().await;
             tracing::info!(
                 repositories = report.repositories,
@@ -426,6 +451,28 @@ pub async fn start(
     signal: PublishSignal,
     wake_engine: Arc<dyn Fn() + Send + Sync>,
 ) -> Result<Arc<GithubSync>, SyncError> {
+    start_led(
+        db,
+        settings,
+        preview_domain,
+        tuning,
+        signal,
+        wake_engine,
+        crate::leadership::Leadership::always(),
+    )
+    .await
+}
+
+/// [`start`] on one replica of several: the loops run only while `leader` says so.
+pub async fn start_led(
+    db: DatabaseConnection,
+    settings: GithubSettings,
+    preview_domain: Option<String>,
+    tuning: SyncTuning,
+    signal: PublishSignal,
+    wake_engine: Arc<dyn Fn() + Send + Sync>,
+    leader: crate::leadership::Leadership,
+) -> Result<Arc<GithubSync>, SyncError> {
     let tokens = Arc::new(store::DbTokenStore::new(db.clone()));
     let adapter = GithubAdapter::start(settings, tokens)?;
     if let Some((installation, sealed)) = store::any_sealed_token(&db).await? {
@@ -433,7 +480,10 @@ pub async fn start(
             .map_err(super::GithubError::from)?;
         super::auth::open_sealed(&key, installation, &sealed)?;
     }
-    let sync = GithubSync::new(db, adapter, preview_domain, tuning, signal, wake_engine);
+    let mut sync = GithubSync::new(db, adapter, preview_domain, tuning, signal, wake_engine);
+    if let Some(s) = Arc::get_mut(&mut sync) {
+        s.leader = leader;
+    }
     sync.spawn();
     Ok(sync)
 }

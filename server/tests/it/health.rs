@@ -7,7 +7,7 @@ both_backends!(
     healthz_and_readyz_report_what_catalyst_can_reach,
     readyz_is_503_while_migrations_are_pending,
     the_dashboard_is_served_at_the_root,
-    an_unreachable_cluster_is_reported_but_not_fatal,
+    an_unreachable_cluster_is_reported_and_not_ready,
     migrations_roll_back_and_reapply_cleanly,
 );
 
@@ -73,7 +73,7 @@ async fn the_dashboard_is_served_at_the_root(b: Backend) {
     s.finish().await;
 }
 
-async fn an_unreachable_cluster_is_reported_but_not_fatal(b: Backend) {
+async fn an_unreachable_cluster_is_reported_and_not_ready(b: Backend) {
     // Port 1 on loopback: nothing listens there, the connection is refused at once.
     let s = start_with(
         b,
@@ -83,10 +83,15 @@ async fn an_unreachable_cluster_is_reported_but_not_fatal(b: Backend) {
         },
     )
     .await;
+    // Configured but unreachable: not ready, and the answer says what is down.
     let (status, body) = s.get("/readyz", None).await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert_eq!(body["cluster"]["status"], "unreachable");
+    assert_eq!(body["down"], serde_json::json!(["cluster"]), "{body}");
     assert!(body["cluster"]["error"].is_string(), "{body}");
+    // Everything else still works: the process is alive and serves.
+    let (status, _) = s.get("/healthz", None).await;
+    assert_eq!(status, 200);
     s.finish().await;
 }
 
