@@ -7,9 +7,10 @@
 //!    made, and its ClusterRole grants nothing else than those requests and the
 //!    `catalyst-deployer` Role that Catalyst hands out (which the API server only lets
 //!    it grant if it holds it);
-//! 2. Catalyst really runs under that RBAC: the engine authenticates to the testkit's
+//! 2. Catalyst really runs under that RBAC: the engine and a leader election (configured
+//!    as `leadership.rs` configures kube-lease-manager) authenticate to the testkit's
 //!    Kubernetes double, which enforces RBAC like an API server, with a token of the
-//!    chart's ServiceAccount;
+//!    chart's ServiceAccount; the namespaced Role grants no lease verb left unused;
 //! 3. a pull request's own account (what its chart is installed with) can install an
 //!    ordinary chart into its namespace and nothing else: no Namespaces, no cluster-wide
 //!    RBAC, nothing in another preview or in `kube-system`, no lifting its isolation or
@@ -35,6 +36,7 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
 use serde_json::{Value, json};
 
 /// Where the chart is installed in these tests.
@@ -459,10 +461,49 @@ async fn catalyst_deploys_and_deletes_with_only_the_charts_rbac() {
     h.wait_status(1, "ready").await;
     h.close(1).await;
     h.wait_status(1, "deleted").await;
+
+    // Leader election as `leadership.rs` configures kube-lease-manager: take the Lease
+    // in the release namespace (created on first use), renew it, release it.
+    let manager = LeaseManagerBuilder::new(h.client.clone(), "catalyst-leader")
+        .with_namespace(RELEASE_NAMESPACE)
+        .with_identity("catalyst-0")
+        .with_duration(4)
+        .with_grace(1)
+        .with_create_mode(LeaseCreateMode::AutoCreate)
+        .build()
+        .await
+        .expect("the lease manager starts");
+    let leading = tokio::time::timeout(Duration::from_secs(10), manager.changed())
+        .await
+        .expect("the election answers")
+        .expect("the election works");
+    assert!(leading, "the only replica leads");
+    manager.release().await.expect("the Lease is released");
+
     let refused = forbidden_requests(&h);
     assert!(
         refused.is_empty(),
         "refused under the chart's RBAC: {refused:#?}"
+    );
+
+    // The namespaced Role grants no lease verb the election did not use.
+    let used: BTreeSet<String> = h
+        .kit
+        .requests()
+        .iter()
+        .flat_map(checks)
+        .filter(|i| i.resource == "leases")
+        .map(|i| i.verb)
+        .collect();
+    let granted: BTreeSet<String> = of_kind(&objects, "Role")
+        .into_iter()
+        .flat_map(rules)
+        .flat_map(|r| r.verbs)
+        .collect();
+    let unused: Vec<&String> = granted.difference(&used).collect();
+    assert!(
+        unused.is_empty(),
+        "the Role grants lease verbs nothing uses: {unused:?} (used: {used:?})"
     );
     h.finish().await;
 }
