@@ -7,8 +7,8 @@
 //!    made, and its ClusterRole grants nothing else than those requests and the
 //!    `catalyst-deployer` Role that Catalyst hands out (which the API server only lets
 //!    it grant if it holds it);
-//! 2. Catalyst really runs under that RBAC: the engine and a leader election (configured
-//!    as `leadership.rs` configures kube-lease-manager) authenticate to the testkit's
+//! 2. Catalyst really runs under that RBAC: the engine and the leader election
+//!    authenticate to the testkit's
 //!    Kubernetes double, which enforces RBAC like an API server, with a token of the
 //!    chart's ServiceAccount; the namespaced Role grants no lease verb left unused;
 //! 3. a pull request's own account (what its chart is installed with) can install an
@@ -26,6 +26,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use catalyst_server::core::domain::Role as TokenRole;
+use catalyst_server::leadership::{LeaderSettings, Leadership};
 use catalyst_server::store::operator_requests;
 use catalyst_server::{cli, cluster::objects::DEPLOYER};
 use catalyst_testkit::kube::rbac::{self, Policy, PolicyRule, UserInfo};
@@ -36,7 +37,6 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
 use serde_json::{Value, json};
 
 /// Where the chart is installed in these tests.
@@ -462,23 +462,37 @@ async fn catalyst_deploys_and_deletes_with_only_the_charts_rbac() {
     h.close(1).await;
     h.wait_status(1, "deleted").await;
 
-    // Leader election as `leadership.rs` configures kube-lease-manager: take the Lease
-    // in the release namespace (created on first use), renew it, release it.
-    let manager = LeaseManagerBuilder::new(h.client.clone(), "catalyst-leader")
-        .with_namespace(RELEASE_NAMESPACE)
-        .with_identity("catalyst-0")
-        .with_duration(4)
-        .with_grace(1)
-        .with_create_mode(LeaseCreateMode::AutoCreate)
-        .build()
+    // Catalyst's leader election: take the Lease in the release namespace (created on
+    // first use), renew it, release it when the process stops.
+    let (mut leadership, election) = Leadership::elect(
+        h.client.clone(),
+        LeaderSettings {
+            lease_name: "catalyst-leader".to_owned(),
+            namespace: RELEASE_NAMESPACE.to_owned(),
+            identity: "catalyst-0".to_owned(),
+            duration: Duration::from_secs(4),
+        },
+    );
+    tokio::time::timeout(Duration::from_secs(10), leadership.until_leader())
         .await
-        .expect("the lease manager starts");
-    let leading = tokio::time::timeout(Duration::from_secs(10), manager.changed())
+        .expect("the only replica leads");
+    drop(leadership);
+    tokio::time::timeout(Duration::from_secs(10), election)
         .await
-        .expect("the election answers")
-        .expect("the election works");
-    assert!(leading, "the only replica leads");
-    manager.release().await.expect("the Lease is released");
+        .expect("the election stops and releases the Lease")
+        .unwrap();
+    let lease = c
+        .get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            RELEASE_NAMESPACE,
+            "catalyst-leader",
+        )
+        .expect("the Lease exists");
+    assert_ne!(
+        lease["spec"]["holderIdentity"], "catalyst-0",
+        "released: {lease}"
+    );
 
     let refused = forbidden_requests(&h);
     assert!(
