@@ -1,0 +1,251 @@
+//! The Catalyst benchmark of issue 8: starts the `catalyst` binary against the
+//! catalyst-testkit doubles on loopback and measures webhook acknowledgement latency,
+//! webhook → deploy Job and → first PR comment, the GitHub reconciliation sweep, the
+//! dashboard's server-side rendering, the WASM bundle and resident memory. Every
+//! scenario gets its own doubles, its own `catalyst` process and a fresh SQLite database,
+//! so no figure carries another scenario's state.
+//!
+//! Used by the `bench` example (`scripts/bench`) and by the `bench_smoke` test, which runs
+//! it with tiny sizes against the debug binary so that it cannot rot.
+
+pub mod ack;
+pub mod bundle;
+pub mod catalyst;
+pub mod doubles;
+pub mod fleet;
+pub mod pipeline;
+pub mod report;
+pub mod stats;
+pub mod webhooks;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use self::catalyst::Launch;
+use self::doubles::Doubles;
+use self::report::Report;
+
+/// Sizes and paths of one run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The `catalyst` binary under test.
+    pub catalyst: PathBuf,
+    /// The site (`target/site`): `LEPTOS_SITE_ROOT` and the WASM bundle to measure.
+    pub site_root: Option<PathBuf>,
+    /// Databases and logs of every scenario.
+    pub work_dir: PathBuf,
+    /// Offered webhook rates (deliveries per second); the target applies to the highest.
+    pub ack_rates: Vec<u32>,
+    /// Seconds of load at each rate.
+    pub ack_seconds: u32,
+    /// Pull requests opened at once, one scenario each; the ratio compares first and last.
+    pub bursts: Vec<usize>,
+    /// Repositories the burst's pull requests are spread over.
+    pub burst_repos: usize,
+    /// Repositories and open pull requests per repository of the sweep / fleet scenario.
+    pub fleet_repos: usize,
+    pub fleet_prs_per_repo: usize,
+    /// Sequential `GET /` requests timed for the SSR figure.
+    pub ssr_requests: usize,
+    /// Longest wait for deployments to appear or settle.
+    pub settle_timeout: Duration,
+}
+
+impl Options {
+    /// The sizes of issue 8.
+    pub fn full(catalyst: PathBuf, work_dir: PathBuf) -> Self {
+        Self {
+            catalyst,
+            site_root: None,
+            work_dir,
+            ack_rates: vec![100, 500],
+            ack_seconds: 10,
+            bursts: vec![50, 500],
+            burst_repos: 10,
+            fleet_repos: 100,
+            fleet_prs_per_repo: 10,
+            ssr_requests: 20,
+            settle_timeout: Duration::from_secs(600),
+        }
+    }
+
+    /// Tiny sizes that finish in well under a minute on debug builds.
+    pub fn smoke(catalyst: PathBuf, work_dir: PathBuf) -> Self {
+        Self {
+            ack_rates: vec![20, 50],
+            ack_seconds: 1,
+            bursts: vec![3, 6],
+            burst_repos: 2,
+            fleet_repos: 2,
+            fleet_prs_per_repo: 5,
+            ssr_requests: 3,
+            settle_timeout: Duration::from_secs(40),
+            ..Self::full(catalyst, work_dir)
+        }
+    }
+
+    /// Environments the fleet scenario ends with.
+    pub fn fleet_size(&self) -> usize {
+        self.fleet_repos * self.fleet_prs_per_repo
+    }
+
+    /// Concurrency limits high enough that Catalyst's admission queue never holds a
+    /// deployment back: the figures are Catalyst's own overhead, not its policy.
+    fn limit(&self) -> usize {
+        let largest_burst = self.bursts.iter().copied().max().unwrap_or(0);
+        largest_burst.max(self.fleet_size()).max(10) * 2
+    }
+}
+
+/// One scenario's doubles and Catalyst launch settings (fresh database, own port).
+pub struct Instance {
+    pub doubles: Doubles,
+    pub launch: Launch,
+    /// An operator API token.
+    pub token: String,
+    http: reqwest::Client,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Instance {
+    pub async fn new(opts: &Options, name: &str) -> anyhow::Result<Self> {
+        let doubles = Doubles::start().await?;
+        let dir = opts.work_dir.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let limit = opts.limit().to_string();
+        let mut env = doubles.catalyst_env();
+        env.extend(
+            [
+                ("CATALYST_BIND", format!("127.0.0.1:{}", free_port()?)),
+                (
+                    "CATALYST_DATABASE_URL",
+                    format!("sqlite://{}?mode=rwc", dir.join("catalyst.db").display()),
+                ),
+                ("CATALYST_PREVIEW_DOMAIN", "preview.bench.test".to_owned()),
+                ("CATALYST_LOG_FORMAT", "json".to_owned()),
+                ("CATALYST_MAX_CONCURRENT_DEPLOYMENTS", limit.clone()),
+                (
+                    "CATALYST_MAX_CONCURRENT_DEPLOYMENTS_PER_REPOSITORY",
+                    limit.clone(),
+                ),
+                ("CATALYST_MAX_ACTIVE_ENVIRONMENTS", limit),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        if let Some(site) = &opts.site_root {
+            env.push(("LEPTOS_SITE_ROOT".to_owned(), site.display().to_string()));
+        }
+        let launch = Launch {
+            binary: opts.catalyst.clone(),
+            env,
+            dir,
+        };
+        let token = launch.prepare().await?;
+        Ok(Self {
+            doubles,
+            launch,
+            token,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Configures `repo` through the JSON API (defaults for everything but the name).
+    pub async fn configure(&self, base: &str, repo: &str) -> anyhow::Result<()> {
+        self.doubles.kit.github().add_repo(repo);
+        let resp = self
+            .http
+            .post(format!("{base}/api/v1/repositories"))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "full_name": repo }))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!(
+                "configuring {repo} answered {}: {}",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    pub async fn metrics(&self, base: &str) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{base}/metrics"))
+            .header("accept", "text/plain; version=0.0.4")
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
+}
+
+/// The value of an unlabelled sample in Prometheus text (`name value`).
+pub fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The machine load while the benchmark ran, for the notes.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| {
+            let v: Vec<&str> = l.split_whitespace().take(3).collect();
+            (v.len() == 3).then(|| v.join(" "))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Runs every scenario and returns the table.
+pub async fn run(opts: &Options) -> anyhow::Result<Report> {
+    if !opts.catalyst.is_file() {
+        bail!("no catalyst binary at {}", opts.catalyst.display());
+    }
+    std::fs::create_dir_all(&opts.work_dir)
+        .with_context(|| format!("creating {}", opts.work_dir.display()))?;
+    let mut report = Report::default();
+    report.note(format!(
+        "catalyst binary: {}; load average at start: {}",
+        opts.catalyst.display(),
+        load_average()
+    ));
+    let idle_rss = ack::run(opts, &mut report)
+        .await
+        .context("webhook acknowledgement")?;
+    pipeline::run(opts, &mut report)
+        .await
+        .context("webhook → Job / comment")?;
+    let fleet_rss = fleet::run(opts, &mut report)
+        .await
+        .context("sweep and fleet")?;
+    bundle::run(opts.site_root.as_deref(), &mut report).context("WASM bundle")?;
+    const RSS_TARGET: u64 = 150_000_000;
+    for (label, rss) in [
+        ("server RSS, idle".to_owned(), idle_rss),
+        (
+            format!("server RSS, {} environments", opts.fleet_size()),
+            fleet_rss,
+        ),
+    ] {
+        report.push(report::Row::new(
+            label,
+            report::megabytes(rss),
+            "≤ 150 MB",
+            Some(rss <= RSS_TARGET),
+        ));
+    }
+    report.note(format!("load average at end: {}", load_average()));
+    Ok(report)
+}

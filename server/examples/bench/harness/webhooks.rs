@@ -1,0 +1,115 @@
+//! Signed webhook deliveries to Catalyst, as GitHub sends them (HMAC-SHA256 of the exact
+//! body in `X-Hub-Signature-256`), and the acknowledgement-latency load: an open-loop
+//! generator that starts one delivery every `1/rate` seconds whether or not earlier ones
+//! were answered, so a slow server cannot slow the offered load down.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use catalyst_testkit::Delivery;
+use catalyst_testkit::github::signature;
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+
+/// Posts deliveries to one Catalyst.
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    url: String,
+    secret: String,
+}
+
+impl Sender {
+    pub fn new(base: &str, secret: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: format!("{base}/webhooks/github"),
+            secret: secret.to_owned(),
+        }
+    }
+
+    /// Sends one delivery; the time it was sent and how long the answer took.
+    pub async fn send(&self, d: &Delivery) -> anyhow::Result<(DateTime<Utc>, Duration)> {
+        let signed = signature(&self.secret, &d.body);
+        let req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("user-agent", "GitHub-Hookshot/bench")
+            .header("x-github-event", &d.event)
+            .header("x-github-delivery", &d.id)
+            .header("x-hub-signature-256", signed)
+            .body(d.body.clone());
+        let sent_at = Utc::now();
+        let started = Instant::now();
+        let resp = req.send().await.context("sending a webhook")?;
+        let status = resp.status();
+        // Acknowledged = the whole answer read.
+        let body = resp.bytes().await.context("reading a webhook answer")?;
+        let took = started.elapsed();
+        if !status.is_success() {
+            bail!(
+                "webhook answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok((sent_at, took))
+    }
+
+    /// Sends every delivery at once (each on its own task); send times in input order.
+    pub async fn burst(&self, deliveries: &[Delivery]) -> anyhow::Result<Vec<DateTime<Utc>>> {
+        let mut set = JoinSet::new();
+        for (i, d) in deliveries.iter().enumerate() {
+            let sender = self.clone();
+            let d = d.clone();
+            set.spawn(async move { (i, sender.send(&d).await) });
+        }
+        let mut out = vec![Utc::now(); deliveries.len()];
+        while let Some(done) = set.join_next().await {
+            let (i, r) = done?;
+            out[i] = r?.0;
+        }
+        Ok(out)
+    }
+
+    /// Offers `deliveries` at `rate` per second, open loop; every acknowledgement latency.
+    pub async fn offer(&self, deliveries: Vec<Delivery>, rate: u32) -> anyhow::Result<Load> {
+        let start = tokio::time::Instant::now();
+        let interval = Duration::from_secs(1) / rate.max(1);
+        let mut set = JoinSet::new();
+        let mut late = Duration::ZERO;
+        for (i, d) in deliveries.into_iter().enumerate() {
+            let due = start + interval * u32::try_from(i).unwrap_or(u32::MAX);
+            tokio::time::sleep_until(due).await;
+            late = late.max(tokio::time::Instant::now().saturating_duration_since(due));
+            let sender = self.clone();
+            set.spawn(async move { sender.send(&d).await.map(|(_, took)| took) });
+        }
+        let offered_for = start.elapsed();
+        let mut latencies = Vec::with_capacity(set.len());
+        let mut errors = 0;
+        while let Some(done) = set.join_next().await {
+            match done? {
+                Ok(took) => latencies.push(took),
+                Err(_) => errors += 1,
+            }
+        }
+        Ok(Load {
+            latencies,
+            errors,
+            offered_for,
+            max_lateness: late,
+        })
+    }
+}
+
+/// The outcome of one load step.
+pub struct Load {
+    pub latencies: Vec<Duration>,
+    /// Deliveries not acknowledged with 2xx.
+    pub errors: usize,
+    /// How long offering them took (≈ count / rate when the generator kept up).
+    pub offered_for: Duration,
+    /// How far behind schedule the generator ever was.
+    pub max_lateness: Duration,
+}

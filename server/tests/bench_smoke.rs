@@ -1,0 +1,50 @@
+//! The benchmark (`server/examples/bench`, `scripts/bench`) with tiny sizes against the
+//! debug `catalyst` binary, so that it keeps working: every scenario must run end to end
+//! and produce its figures. The figures themselves are not judged here (debug build,
+//! shared machine); `scripts/bench` measures them in release.
+
+#[allow(dead_code)]
+#[path = "../examples/bench/harness/mod.rs"]
+mod harness;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_runs_end_to_end_with_tiny_sizes() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = harness::Options::smoke(
+        env!("CARGO_BIN_EXE_catalyst").into(),
+        dir.path().to_path_buf(),
+    );
+    let started = std::time::Instant::now();
+    let report = harness::run(&opts).await.expect("every scenario runs");
+    let table = report.render();
+    println!("{table}");
+    let figures: Vec<&str> = report.rows.iter().map(|r| r.figure.as_str()).collect();
+    for expected in [
+        "webhook ack latency at 20/s",
+        "webhook ack latency at 50/s",
+        "webhook → pull request pod Job, 3 PRs at once",
+        "webhook → first PR comment, 6 PRs at once",
+        "Job p95 at 6 PRs ÷ p95 at 3",
+        "reconciliation sweep: rate-limited GitHub calls",
+        "dashboard SSR of / with 10 environments",
+        "server RSS, idle",
+        "server RSS, 10 environments",
+    ] {
+        assert!(
+            figures.contains(&expected),
+            "no row {expected:?} in\n{table}"
+        );
+    }
+    // Measured rows carry numbers, and the sweep found every pull request.
+    assert!(table.contains("10 PRs opened"), "{table}");
+    assert!(
+        report.rows.iter().all(|r| !r.measured.is_empty()),
+        "{table}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "the smoke run took {:?}",
+        started.elapsed()
+    );
+}
