@@ -574,7 +574,10 @@ async fn preview_yaml_is_read_at_the_head_sha() {
     else {
         panic!("a valid file");
     };
-    assert_eq!(config.chart.path.as_deref(), Some("charts/web"));
+    assert_eq!(
+        config.chart.as_ref().and_then(|c| c.path.as_deref()),
+        Some("charts/web")
+    );
 
     s.gh.set_file(
         REPO,
