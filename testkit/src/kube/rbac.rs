@@ -238,7 +238,7 @@ impl Subject {
     fn applies_to(&self, user: &UserInfo, binding_ns: &str) -> bool {
         match self.kind.as_str() {
             "User" => self.name == user.name,
-            "Group" => user.groups.iter().any(|g| *g == self.name),
+            "Group" => user.groups.contains(&self.name),
             "ServiceAccount" => {
                 let ns = self
                     .namespace
