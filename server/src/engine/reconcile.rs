@@ -472,7 +472,9 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
             }
             other => other,
         },
-        Err(FetchFailure::Temporary(why)) if since(row.queued_at, Utc::now()) < ctx.settings.config_fetch_patience => {
+        Err(FetchFailure::Temporary(why))
+            if since(row.queued_at, Utc::now()) < ctx.settings.config_fetch_patience =>
+        {
             tracing::info!(environment = %w.env.namespace, error = %why, "cannot read the preview configuration yet; asking again shortly");
             return Ok(Some(Step::Wait(Next::After(
                 ctx.settings
