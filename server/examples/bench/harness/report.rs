@@ -43,6 +43,11 @@ pub struct Report {
 
 impl Report {
     pub fn push(&mut self, row: Row) {
+        // As soon as measured, so a later scenario's failure cannot lose it.
+        eprintln!(
+            "measured: {} = {} (target {})",
+            row.figure, row.measured, row.target
+        );
         self.rows.push(row);
     }
 
