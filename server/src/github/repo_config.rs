@@ -280,7 +280,12 @@ pub fn parse_preview_config(text: &str) -> Result<PreviewConfig, ConfigProblem> 
         };
         ConfigProblem {
             file: CONFIG_PATH.to_owned(),
-            line: location.as_ref().and_then(|l| u32::try_from(l.line()).ok()),
+            // An error at the end of the input is placed on the line after the last
+            // one (found by fuzzing: `{` was "line 2" of a one-line file); the comment
+            // must point at a line the file has.
+            line: location
+                .as_ref()
+                .and_then(|l| u32::try_from(l.line().min(text.lines().count().max(1))).ok()),
             column: location
                 .as_ref()
                 .and_then(|l| u32::try_from(l.column()).ok()),

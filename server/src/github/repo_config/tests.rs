@@ -72,6 +72,17 @@ fn a_yaml_syntax_error_reports_its_line() {
 }
 
 #[test]
+fn an_error_at_the_end_points_at_a_line_the_file_has() {
+    // Found by `scripts/fuzz` (preview_config): serde_yaml places an unexpected end of
+    // input one line past the last.
+    for (text, lines) in [("{", 1), ("chart: [", 1), ("chart:\n  path: [a,\n", 2)] {
+        let p = parse_preview_config(text).unwrap_err();
+        let line = p.line.expect("a syntax error has a line");
+        assert!((1..=lines).contains(&line), "{text:?}: {p}");
+    }
+}
+
+#[test]
 fn empty_files_and_non_mappings_say_what_is_expected() {
     let p = parse_preview_config("  \n").unwrap_err();
     assert!(p.expected.contains("chart"), "{p}");
