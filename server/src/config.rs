@@ -340,10 +340,7 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// The expiry rules every repository shares.
-    pub fn expiry_policy(
-        &self,
-        fork_label: &str,
-    ) -> crate::github::eligibility::RepositoryPolicy {
+    pub fn expiry_policy(&self, fork_label: &str) -> crate::github::eligibility::RepositoryPolicy {
         crate::github::eligibility::RepositoryPolicy {
             fork_opt_in_label: fork_label.to_owned(),
             keep_label: self.keep_label.clone(),
@@ -439,16 +436,18 @@ impl EngineConfig {
             // 0 turns expiry off explicitly (the chart's default).
             preview_ttl_secs: raw
                 .parse("preview_ttl_secs", |v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .map_err(|_| format!("{v:?} is not a whole number of seconds (0: never expire)"))
+                    v.trim().parse::<u64>().map_err(|_| {
+                        format!("{v:?} is not a whole number of seconds (0: never expire)")
+                    })
                 })?
                 .filter(|secs| *secs > 0),
             keep_label: raw
                 .parse("keep_label", |v| {
                     let label = v.trim();
                     if label.is_empty() || label.chars().count() > 50 {
-                        Err(format!("{v:?} is not a GitHub label name (1 to 50 characters)"))
+                        Err(format!(
+                            "{v:?} is not a GitHub label name (1 to 50 characters)"
+                        ))
                     } else {
                         Ok(label.to_owned())
                     }

@@ -27,6 +27,9 @@ use super::claim::{self, Outcome};
 use super::reconcile::Next;
 use super::{Context, Kick, drift};
 
+/// How long wakes (webhooks, kicks) are gathered into one pass over what changed.
+const WAKE_COALESCE: Duration = Duration::from_millis(25);
+
 #[derive(Default)]
 struct Queue {
     /// When each environment is next due.
@@ -88,7 +91,7 @@ pub async fn run(
             }
         }
         if full_pass && now < next_full_pass {
-            // Many wakes (a burst of webhooks) make one pass per poll interval.
+            // Many wakes (a burst of webhooks) make one pass per `WAKE_COALESCE`.
             full_pass = false;
             pending_full_pass = true;
         }
@@ -98,7 +101,9 @@ pub async fn run(
         }
         if full_pass {
             full_pass = false;
-            next_full_pass = now + ctx.settings.poll_interval;
+            // Coalesce a burst of wakes into a pass every few milliseconds, not one per
+            // poll interval: a webhook must not wait seconds behind the previous one.
+            next_full_pass = now + WAKE_COALESCE.min(ctx.settings.poll_interval);
             let pass_started = chrono::Utc::now();
             let since = only_changed_since.take();
             match engine_store::changed_environment_ids(&ctx.db, since).await {
@@ -117,14 +122,19 @@ pub async fn run(
             }
         }
         // Start whatever is due, within the worker limit.
-        // Longest-waiting first, so a busy minority cannot starve the rest.
-        let mut ready: Vec<(Instant, String)> = q
-            .due
-            .iter()
-            .filter(|(id, at)| **at <= now && !q.running.contains(*id))
-            .map(|(id, at)| (*at, id.clone()))
-            .collect();
-        ready.sort();
+        // Longest-waiting first, so a busy minority cannot starve the rest. With every
+        // worker busy there is nothing to start: skip the scan (a burst of hundreds of
+        // PRs otherwise sorts the whole line on every event).
+        let mut ready: Vec<(Instant, String)> = if q.running.len() < ctx.settings.max_workers {
+            q.due
+                .iter()
+                .filter(|(id, at)| **at <= now && !q.running.contains(*id))
+                .map(|(id, at)| (*at, id.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ready.sort_unstable();
         for (_, id) in ready {
             if q.running.len() >= ctx.settings.max_workers {
                 break;
