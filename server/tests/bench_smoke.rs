@@ -30,6 +30,9 @@ async fn the_benchmark_runs_end_to_end_with_tiny_sizes() {
         "dashboard SSR of / with 10 environments",
         "server RSS, idle",
         "server RSS, 10 environments",
+        "load: failed requests (non-2xx or transport) by client",
+        "load: server RSS growth, mean of the first window → mean of the last",
+        "load: lost events (PRs whose final state Catalyst does not show)",
     ] {
         assert!(
             figures.contains(&expected),
@@ -42,6 +45,13 @@ async fn the_benchmark_runs_end_to_end_with_tiny_sizes() {
         report.rows.iter().all(|r| !r.measured.is_empty()),
         "{table}"
     );
+    // The load scenario delivered events, and every pull request converged.
+    let lost = report
+        .rows
+        .iter()
+        .find(|r| r.figure.starts_with("load: lost events"))
+        .unwrap();
+    assert_eq!(lost.measured, "0", "{table}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(120),
         "the smoke run took {:?}",

@@ -1,4 +1,4 @@
-//! `bench`: the benchmark of issue 8 (see `harness`). `scripts/bench` builds everything
+//! `bench`: the benchmark of issues 8 and 9 (see `harness`). `scripts/bench` builds everything
 //! in release and runs it; `--smoke` runs tiny sizes.
 //!
 //! `cargo run --release -p catalyst-server --example bench -- --catalyst PATH [--site-root DIR]`
@@ -52,6 +52,30 @@ struct Cli {
     /// Longest wait for deployments, in seconds.
     #[arg(long)]
     settle_timeout_secs: Option<u64>,
+    /// Run only these scenarios: ack, pipeline, fleet, bundle, load (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// Minutes of sustained load (issue 9).
+    #[arg(long)]
+    load_minutes: Option<f64>,
+    /// Pull requests kept changing during the load.
+    #[arg(long)]
+    load_prs: Option<usize>,
+    /// Repositories the load's pull requests are spread over.
+    #[arg(long)]
+    load_repos: Option<usize>,
+    /// Dashboard users during the load.
+    #[arg(long)]
+    load_dashboard_users: Option<usize>,
+    /// Live log followers during the load.
+    #[arg(long)]
+    load_log_followers: Option<usize>,
+    /// Mean seconds between two events of one pull request during the load.
+    #[arg(long)]
+    load_event_interval_secs: Option<f64>,
+    /// Longest wait for Catalyst to converge after the load, in seconds.
+    #[arg(long)]
+    load_converge_timeout_secs: Option<u64>,
 }
 
 #[tokio::main]
@@ -92,6 +116,33 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = cli.settle_timeout_secs {
         opts.settle_timeout = Duration::from_secs(v);
+    }
+    if let Some(names) = cli.only {
+        opts.scenarios = names
+            .iter()
+            .map(|n| harness::Scenario::parse(n))
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(v) = cli.load_minutes {
+        opts.load.duration = Duration::from_secs_f64(v * 60.0);
+    }
+    if let Some(v) = cli.load_prs {
+        opts.load.prs = v;
+    }
+    if let Some(v) = cli.load_repos {
+        opts.load.repos = v;
+    }
+    if let Some(v) = cli.load_dashboard_users {
+        opts.load.dashboard_users = v;
+    }
+    if let Some(v) = cli.load_log_followers {
+        opts.load.log_followers = v;
+    }
+    if let Some(v) = cli.load_event_interval_secs {
+        opts.load.event_interval = Duration::from_secs_f64(v);
+    }
+    if let Some(v) = cli.load_converge_timeout_secs {
+        opts.load.converge_timeout = Duration::from_secs(v);
     }
     let report = harness::run(&opts).await?;
     println!("{}", report.render());

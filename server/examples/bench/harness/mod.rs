@@ -2,6 +2,8 @@
 //! catalyst-testkit doubles on loopback and measures webhook acknowledgement latency,
 //! webhook → deploy Job and → first PR comment, the GitHub reconciliation sweep, the
 //! dashboard's server-side rendering, the WASM bundle and resident memory. Every
+//! `load` scenario (issue 9) keeps 500 pull requests changing for ten minutes while
+//! dashboard users and log followers read, and checks that no event is lost. Every
 //! scenario gets its own doubles, its own `catalyst` process and a fresh SQLite database,
 //! so no figure carries another scenario's state.
 //!
@@ -13,6 +15,7 @@ pub mod bundle;
 pub mod catalyst;
 pub mod doubles;
 pub mod fleet;
+pub mod load;
 pub mod pipeline;
 pub mod report;
 pub mod stats;
@@ -26,6 +29,38 @@ use anyhow::{Context, bail};
 use self::catalyst::Launch;
 use self::doubles::Doubles;
 use self::report::Report;
+
+/// The scenarios, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Ack,
+    Pipeline,
+    Fleet,
+    Bundle,
+    Load,
+}
+
+impl Scenario {
+    pub const ALL: [Self; 5] = [
+        Self::Ack,
+        Self::Pipeline,
+        Self::Fleet,
+        Self::Bundle,
+        Self::Load,
+    ];
+
+    /// `ack`, `pipeline`, `fleet`, `bundle` or `load`.
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        Ok(match name {
+            "ack" => Self::Ack,
+            "pipeline" => Self::Pipeline,
+            "fleet" => Self::Fleet,
+            "bundle" => Self::Bundle,
+            "load" => Self::Load,
+            other => bail!("no scenario {other:?} (ack, pipeline, fleet, bundle, load)"),
+        })
+    }
+}
 
 /// Sizes and paths of one run.
 #[derive(Clone, Debug)]
@@ -51,6 +86,10 @@ pub struct Options {
     pub ssr_requests: usize,
     /// Longest wait for deployments to appear or settle.
     pub settle_timeout: Duration,
+    /// Sizes of the sustained-load scenario (issue 9).
+    pub load: load::LoadOptions,
+    /// Which scenarios run (all by default).
+    pub scenarios: Vec<Scenario>,
 }
 
 impl Options {
@@ -68,6 +107,8 @@ impl Options {
             fleet_prs_per_repo: 10,
             ssr_requests: 20,
             settle_timeout: Duration::from_secs(600),
+            load: load::LoadOptions::full(),
+            scenarios: Scenario::ALL.to_vec(),
         }
     }
 
@@ -82,6 +123,7 @@ impl Options {
             fleet_prs_per_repo: 5,
             ssr_requests: 3,
             settle_timeout: Duration::from_secs(40),
+            load: load::LoadOptions::smoke(),
             ..Self::full(catalyst, work_dir)
         }
     }
@@ -95,7 +137,11 @@ impl Options {
     /// deployment back: the figures are Catalyst's own overhead, not its policy.
     fn limit(&self) -> usize {
         let largest_burst = self.bursts.iter().copied().max().unwrap_or(0);
-        largest_burst.max(self.fleet_size()).max(10) * 2
+        largest_burst
+            .max(self.fleet_size())
+            .max(self.load.prs)
+            .max(10)
+            * 2
     }
 }
 
@@ -221,16 +267,38 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         opts.catalyst.display(),
         load_average()
     ));
-    let idle_rss = ack::run(opts, &mut report)
-        .await
-        .context("webhook acknowledgement")?;
-    pipeline::run(opts, &mut report)
-        .await
-        .context("webhook → Job / comment")?;
-    let fleet_rss = fleet::run(opts, &mut report)
-        .await
-        .context("sweep and fleet")?;
-    bundle::run(opts.site_root.as_deref(), &mut report).context("WASM bundle")?;
+    let runs = |s: Scenario| opts.scenarios.contains(&s);
+    let idle_rss = if runs(Scenario::Ack) {
+        Some(
+            ack::run(opts, &mut report)
+                .await
+                .context("webhook acknowledgement")?,
+        )
+    } else {
+        None
+    };
+    if runs(Scenario::Pipeline) {
+        pipeline::run(opts, &mut report)
+            .await
+            .context("webhook → Job / comment")?;
+    }
+    let fleet_rss = if runs(Scenario::Fleet) {
+        Some(
+            fleet::run(opts, &mut report)
+                .await
+                .context("sweep and fleet")?,
+        )
+    } else {
+        None
+    };
+    if runs(Scenario::Bundle) {
+        bundle::run(opts.site_root.as_deref(), &mut report).context("WASM bundle")?;
+    }
+    if runs(Scenario::Load) {
+        load::run(opts, &mut report)
+            .await
+            .context("sustained load")?;
+    }
     const RSS_TARGET: u64 = 150_000_000;
     for (label, rss) in [
         ("server RSS, idle".to_owned(), idle_rss),
@@ -239,6 +307,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
             fleet_rss,
         ),
     ] {
+        let Some(rss) = rss else { continue };
         report.push(report::Row::new(
             label,
             report::megabytes(rss),
