@@ -417,7 +417,7 @@ async fn sixty_prs_with_a_limit_of_ten_all_become_ready(backend: Backend) {
     }
     h.wait_until(
         "all 60 environments are ready",
-        Duration::from_secs(240),
+        Duration::from_secs(400),
         || async {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let envs = catalyst_server::store::engine::all_environments(h.db())
