@@ -750,9 +750,9 @@ async fn failed(
     row: &deployment::Model,
     stage: FailureStage,
 ) -> Result<Step> {
-    let history = w.history(&row.head_sha);
-    match ctx.settings.retry.decide(stage, history, jitter(row)) {
-        RetryDecision::GiveUp => {
+    // `row` is the latest attempt: the schedule the comment shows is the one kept here.
+    match scheduled_retry(ctx, w) {
+        None => {
             let finished = row.finished_at.unwrap_or(row.updated_at);
             let announced = w.state.failure_notified_at.is_some_and(|t| t >= finished);
             if !announced {
@@ -772,13 +772,12 @@ async fn failed(
             }
             Ok(Step::Wait(Next::Done))
         }
-        RetryDecision::Retry { delay, .. } => {
-            let finished = row.finished_at.unwrap_or(row.updated_at);
-            let waited = since(finished, Utc::now());
-            if waited >= delay {
+        Some(retry) => {
+            let now = Utc::now();
+            if now >= retry.at {
                 new_attempt(ctx, w, &row.head_sha).await
             } else {
-                Ok(Step::Wait(Next::After(delay - waited)))
+                Ok(Step::Wait(Next::After(since(now, retry.at))))
             }
         }
     }
@@ -879,8 +878,9 @@ struct ScheduledRetry {
     limit: Option<i32>,
 }
 
-/// What [`failed`] will do, computed the same way (the jitter is a hash of the row), so
-/// the time shown is the time the retry really starts.
+/// When the latest (failed) attempt is tried again, if at all: [`failed`] waits for it
+/// and the PR comment shows it, so the time shown is the time the retry starts (the
+/// jitter is a hash of the row, the same at every reconcile).
 fn scheduled_retry(ctx: &Context, w: &World) -> Option<ScheduledRetry> {
     let latest = w.latest()?;
     let Phase::Failed { stage } = phase_of(latest) else {
@@ -897,9 +897,7 @@ fn scheduled_retry(ctx: &Context, w: &World) -> Option<ScheduledRetry> {
             let at = finished + chrono::TimeDelta::from_std(delay).unwrap_or_default();
             let budget = consumes_budget.then_some(());
             Some(ScheduledRetry {
-                // Second precision: the column may not keep nanoseconds, and an
-                // unchanged schedule must compare equal to the stored one.
-                at: DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at),
+                at,
                 number: budget.and_then(|()| i32::try_from(history.retries_used + 1).ok()),
                 limit: budget.and_then(|()| i32::try_from(ctx.settings.retry.max_retries).ok()),
             })
@@ -954,7 +952,10 @@ async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
         // Reopened: a later close starts a new deletion clock.
         state.deletion_requested_at = None;
         let retry = scheduled_retry(ctx, w);
-        state.retry_at = retry.map(|r| r.at);
+        // Second precision: the column may not keep nanoseconds, and an unchanged
+        // schedule must compare equal to the stored one.
+        state.retry_at =
+            retry.map(|r| DateTime::from_timestamp(r.at.timestamp(), 0).unwrap_or(r.at));
         state.retry_number = retry.and_then(|r| r.number);
         state.retry_limit = retry.and_then(|r| r.limit);
         if state != w.state {
