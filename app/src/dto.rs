@@ -467,6 +467,15 @@ impl SortKey {
             _ => Self::Newest,
         }
     }
+
+    /// The URL value [`Self::parse`] reads back.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+            Self::Usage => "usage",
+        }
+    }
 }
 
 /// The environments page's filter (from the URL query, so it works without JavaScript).
@@ -508,13 +517,182 @@ impl RowFilter {
 
 /// Filters and sorts rows for display.
 pub fn arrange(rows: &[EnvironmentRow], filter: &RowFilter, sort: SortKey) -> Vec<EnvironmentRow> {
-    let mut out: Vec<EnvironmentRow> = rows.iter().filter(|r| filter.matches(r)).cloned().collect();
+    arranged(rows, filter, sort).into_iter().cloned().collect()
+}
+
+/// [`arrange`] by reference, so paging clones only the rows of one page.
+fn arranged<'a>(
+    rows: &'a [EnvironmentRow],
+    filter: &RowFilter,
+    sort: SortKey,
+) -> Vec<&'a EnvironmentRow> {
+    let mut out: Vec<&EnvironmentRow> = rows.iter().filter(|r| filter.matches(r)).collect();
+    // Stable sorts: rows that tie keep the overview's order (newest first, then id).
     match sort {
         SortKey::Newest => out.sort_by_key(|r| std::cmp::Reverse(r.env.created_at)),
         SortKey::Oldest => out.sort_by_key(|r| r.env.created_at),
         SortKey::Usage => out.sort_by(|a, b| b.usage_ratio().total_cmp(&a.usage_ratio())),
     }
     out
+}
+
+/// Rows per page of the environments page.
+pub const PAGE_SIZE: usize = 50;
+
+/// What the environments page shows, from its URL query (`repo`, `status`, `q`, `sort`,
+/// `page`): the same query drives the server function, the pager links and the live feed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OverviewQuery {
+    pub filter: RowFilter,
+    pub sort: SortKey,
+    /// 1-based; anything unreadable or 0 is page 1.
+    pub page: usize,
+}
+
+impl Default for OverviewQuery {
+    fn default() -> Self {
+        Self {
+            filter: RowFilter::default(),
+            sort: SortKey::Newest,
+            page: 1,
+        }
+    }
+}
+
+impl OverviewQuery {
+    /// Reads the query from its URL parameters; empty values mean "no filter".
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let nonempty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        Self {
+            filter: RowFilter {
+                repository: nonempty("repo"),
+                status: nonempty("status").and_then(|s| EnvironmentStatus::parse(&s)),
+                search: get("q").unwrap_or_default(),
+            },
+            sort: SortKey::parse(&get("sort").unwrap_or_default()),
+            page: parse_page(get("page").as_deref()),
+        }
+    }
+
+    /// The URL query (without `?`) of page `page` with the same filter and sort; the
+    /// defaults are left out so the first page of everything is plain `/`.
+    pub fn to_query_string(&self, page: usize) -> String {
+        form_urlencoded_pairs(&[
+            ("repo", self.filter.repository.clone().unwrap_or_default()),
+            (
+                "status",
+                self.filter
+                    .status
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            ("q", self.filter.search.clone()),
+            (
+                "sort",
+                match self.sort {
+                    SortKey::Newest => String::new(),
+                    other => other.as_str().to_owned(),
+                },
+            ),
+            (
+                "page",
+                if page > 1 {
+                    page.to_string()
+                } else {
+                    String::new()
+                },
+            ),
+        ])
+    }
+}
+
+/// `?page=` as a page number: missing, garbage and 0 are page 1.
+pub fn parse_page(raw: Option<&str>) -> usize {
+    raw.and_then(|p| p.trim().parse::<usize>().ok())
+        .filter(|p| *p >= 1)
+        .unwrap_or(1)
+}
+
+/// `k=v&k=v` of the non-empty values, percent-encoded for a URL query.
+fn form_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), so `/`, `#`, `&`,
+/// `+` and spaces in a search survive the round trip.
+fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One page out of `len` items: the (clamped) page number, the number of pages (at least
+/// one, so an empty list is "page 1 of 1") and the index range of its items. A page
+/// beyond the end is the last page.
+pub fn page_bounds(len: usize, page: usize, size: usize) -> (usize, usize, std::ops::Range<usize>) {
+    let size = size.max(1);
+    let pages = len.div_ceil(size).max(1);
+    let page = page.clamp(1, pages);
+    let start = (page - 1) * size;
+    (page, pages, start..(start + size).min(len))
+}
+
+/// One page of the environments page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverviewPage {
+    pub github_web_url: String,
+    /// The rows of this page, in the query's order.
+    pub rows: Vec<EnvironmentRow>,
+    /// 1-based, clamped to the pages there are.
+    pub page: usize,
+    pub pages: usize,
+    /// Rows that match the filter, on all pages.
+    pub matching: usize,
+    /// Environments listed at all (to tell "none yet" from "none match").
+    pub total: usize,
+    /// Every repository with an environment, for the filter's select.
+    pub repositories: Vec<String>,
+    pub totals: MetricsSummary,
+    pub cluster: ClusterState,
+    pub configured_repositories: u64,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// Filters, sorts and slices the overview to the page `query` asks for.
+pub fn page_of(overview: &EnvironmentsOverview, query: &OverviewQuery) -> OverviewPage {
+    let matching = arranged(&overview.rows, &query.filter, query.sort);
+    let (page, pages, range) = page_bounds(matching.len(), query.page, PAGE_SIZE);
+    let mut repositories: Vec<String> = overview
+        .rows
+        .iter()
+        .map(|r| r.env.repository.clone())
+        .collect();
+    repositories.sort();
+    repositories.dedup();
+    OverviewPage {
+        github_web_url: overview.github_web_url.clone(),
+        rows: matching[range].iter().map(|r| (*r).clone()).collect(),
+        page,
+        pages,
+        matching: matching.len(),
+        total: overview.rows.len(),
+        repositories,
+        totals: overview.totals.clone(),
+        cluster: overview.cluster.clone(),
+        configured_repositories: overview.configured_repositories,
+        generated_at: overview.generated_at,
+    }
 }
 
 /// Splits `text` into (segment, is_match) pieces for highlighting `needle`
@@ -703,6 +881,134 @@ mod tests {
             ..RowFilter::default()
         };
         assert_eq!(arrange(&rows, &search, SortKey::Newest).len(), 1);
+    }
+
+    fn overview(rows: Vec<EnvironmentRow>) -> EnvironmentsOverview {
+        EnvironmentsOverview {
+            github_web_url: "https://github.com".into(),
+            rows,
+            totals: MetricsSummary::default(),
+            cluster: ClusterState::Connected,
+            configured_repositories: 2,
+            generated_at: at(0),
+        }
+    }
+
+    fn numbers(p: &OverviewPage) -> Vec<u64> {
+        p.rows.iter().map(|r| r.env.pr_number).collect()
+    }
+
+    #[test]
+    fn page_bounds_cover_empty_partial_and_out_of_range_pages() {
+        assert_eq!(page_bounds(0, 1, 50), (1, 1, 0..0), "empty is page 1 of 1");
+        assert_eq!(page_bounds(0, 7, 50), (1, 1, 0..0));
+        assert_eq!(page_bounds(50, 1, 50), (1, 1, 0..50), "exactly one page");
+        assert_eq!(page_bounds(51, 2, 50), (2, 2, 50..51), "last partial page");
+        assert_eq!(
+            page_bounds(120, 99, 50),
+            (3, 3, 100..120),
+            "beyond the end: last"
+        );
+        assert_eq!(
+            page_bounds(120, 0, 50),
+            (1, 3, 0..50),
+            "0 is the first page"
+        );
+    }
+
+    #[test]
+    fn unreadable_page_numbers_are_page_one() {
+        assert_eq!(parse_page(None), 1);
+        assert_eq!(parse_page(Some("")), 1);
+        assert_eq!(parse_page(Some("0")), 1);
+        assert_eq!(parse_page(Some("-3")), 1);
+        assert_eq!(parse_page(Some("two")), 1);
+        assert_eq!(parse_page(Some(" 4 ")), 4);
+    }
+
+    #[test]
+    fn a_page_holds_the_next_rows_of_the_arranged_list() {
+        // 120 environments, PR n created at n: newest first is 120, 119, ...
+        let rows: Vec<EnvironmentRow> = (1..=120)
+            .map(|n| {
+                row(
+                    if n % 2 == 0 { "acme/web" } else { "acme/api" },
+                    n,
+                    n as i64,
+                    None,
+                )
+            })
+            .collect();
+        let o = overview(rows);
+        let first = page_of(&o, &OverviewQuery::default());
+        assert_eq!(
+            (first.page, first.pages, first.matching, first.total),
+            (1, 3, 120, 120)
+        );
+        assert_eq!(numbers(&first)[..3], [120, 119, 118]);
+        assert_eq!(first.rows.len(), PAGE_SIZE);
+        assert_eq!(first.repositories, vec!["acme/api", "acme/web"]);
+        let second = page_of(
+            &o,
+            &OverviewQuery {
+                page: 2,
+                ..OverviewQuery::default()
+            },
+        );
+        assert_eq!(
+            numbers(&second)[0],
+            70,
+            "page 2 starts after page 1's last row"
+        );
+        let last = page_of(
+            &o,
+            &OverviewQuery {
+                page: 9,
+                ..OverviewQuery::default()
+            },
+        );
+        assert_eq!((last.page, last.rows.len()), (3, 20));
+        assert_eq!(numbers(&last).last(), Some(&1));
+
+        let web = OverviewQuery::from_params(|k| match k {
+            "repo" => Some("acme/web".into()),
+            "sort" => Some("oldest".into()),
+            "page" => Some("2".into()),
+            _ => None,
+        });
+        let p = page_of(&o, &web);
+        assert_eq!((p.page, p.pages, p.matching, p.total), (2, 2, 60, 120));
+        assert_eq!(numbers(&p)[..2], [102, 104], "the filter holds on page 2");
+
+        let none = page_of(&overview(Vec::new()), &OverviewQuery::default());
+        assert_eq!(
+            (none.page, none.pages, none.matching, none.rows.len()),
+            (1, 1, 0, 0)
+        );
+    }
+
+    #[test]
+    fn pager_links_keep_the_filter_and_drop_defaults() {
+        let q = OverviewQuery::from_params(|k| match k {
+            "repo" => Some("acme/web".into()),
+            "status" => Some("ready".into()),
+            "q" => Some("fix #3&more".into()),
+            "sort" => Some("usage".into()),
+            "page" => Some("3".into()),
+            _ => None,
+        });
+        assert_eq!(q.page, 3);
+        assert_eq!(
+            q.to_query_string(2),
+            "repo=acme%2Fweb&status=ready&q=fix%20%233%26more&sort=usage&page=2"
+        );
+        assert_eq!(OverviewQuery::default().to_query_string(1), "");
+        let empty = OverviewQuery::from_params(|k| (k != "page").then(String::new));
+        assert_eq!(
+            empty,
+            OverviewQuery::default(),
+            "empty values are no filter"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The environments page: totals at the top, a filter (repository, status, search, sort)
-//! that lives in the URL so it works without JavaScript, and every environment with its
-//! status, URL, age, last deployment time and CPU/memory gauges against the namespace
-//! quota. Once hydrated, the page follows `/ws/environments` and updates in place.
+//! and a pager that live in the URL so they work without JavaScript, and one page of
+//! environments with status, URL, age, last deployment time and CPU/memory gauges
+//! against the namespace quota. Filtering, sorting and paging happen on the server, so
+//! the page costs the same with a thousand environments as with fifty. Once hydrated,
+//! the page follows `/ws/environments` (same query) and updates its rows in place.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -9,8 +11,8 @@ use leptos_router::hooks::use_query_map;
 use super::common::{ClusterBanner, LoadError, Skeleton, StatusChip};
 use super::environment_create::CreateEnvironmentPanel;
 use crate::dto::{
-    EnvironmentRow, EnvironmentsOverview, Gauge, Level, MetricsSummary, RowFilter, SortKey,
-    arrange, format_cpu, format_memory, human_duration,
+    EnvironmentRow, Gauge, Level, MetricsSummary, OverviewPage, OverviewQuery, format_cpu,
+    format_memory, human_duration,
 };
 use crate::error::AppError;
 use crate::model::{EnvironmentList, EnvironmentStatus, human_age};
@@ -22,16 +24,44 @@ pub async fn list_environments() -> Result<EnvironmentList, AppError> {
     crate::service::dashboard()?.list_environments().await
 }
 
-/// The page's data: rows with usage, totals and the cluster's state.
+/// One page of the environments page: the rows the URL query asks for (filtered, sorted,
+/// [`crate::dto::PAGE_SIZE`] of them), how many match, the repositories for the filter,
+/// totals and the cluster's state. Every parameter may be missing.
 #[server(endpoint = "get_overview")]
-pub async fn get_overview() -> Result<EnvironmentsOverview, AppError> {
+pub async fn get_overview(
+    repo: Option<String>,
+    status: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    page: Option<String>,
+) -> Result<OverviewPage, AppError> {
     crate::auth::require_reader()?;
-    crate::service::dashboard()?.environments_overview().await
+    let query = OverviewQuery::from_params(|k| match k {
+        "repo" => repo.clone(),
+        "status" => status.clone(),
+        "q" => q.clone(),
+        "sort" => sort.clone(),
+        "page" => page.clone(),
+        _ => None,
+    });
+    let overview = crate::service::dashboard()?.environments_overview().await?;
+    Ok(crate::dto::page_of(&overview, &query))
 }
+
+/// The query parameters the page reads, in [`get_overview`]'s order.
+const PARAMS: [&str; 5] = ["repo", "status", "q", "sort", "page"];
 
 #[component]
 pub fn EnvironmentsPage() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| get_overview());
+    let query = use_query_map();
+    // Refetched whenever the URL query changes (a filter applied, a pager link followed).
+    let overview = Resource::new(
+        move || {
+            let q = query.get();
+            PARAMS.map(|k| q.get(k))
+        },
+        |[repo, status, q, sort, page]| get_overview(repo, status, q, sort, page),
+    );
     view! {
         <section class="page-head">
             <h1>"Preview environments"</h1>
@@ -40,72 +70,61 @@ pub fn EnvironmentsPage() -> impl IntoView {
             </p>
         </section>
         <CreateEnvironmentPanel />
-        <Suspense fallback=|| view! { <Skeleton label="Loading environments" rows=4 /> }>
+        <Transition fallback=|| view! { <Skeleton label="Loading environments" rows=4 /> }>
             {move || Suspend::new(async move {
-                match overview.await {
-                    Ok(initial) => view! { <LiveOverview initial /> }.into_any(),
+                let result = overview.await;
+                let q = query.get_untracked();
+                let shown = OverviewQuery::from_params(|k| q.get(k));
+                match result {
+                    Ok(initial) => view! { <LiveOverview initial query=shown /> }.into_any(),
                     Err(error) => view! { <LoadError what="environments" error /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
-/// Shows `initial` and then whatever `/ws/environments` sends.
+/// Shows `initial` and then whatever `/ws/environments` sends for the same query.
 #[component]
-fn LiveOverview(initial: EnvironmentsOverview) -> impl IntoView {
+fn LiveOverview(initial: OverviewPage, query: OverviewQuery) -> impl IntoView {
     let current = RwSignal::new(initial);
     let live = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
     {
         use crate::live::{LinkState, subscribe};
+        let qs = query.to_query_string(query.page);
+        let url = if qs.is_empty() {
+            "/ws/environments".to_owned()
+        } else {
+            format!("/ws/environments?{qs}")
+        };
         let handle = subscribe(
-            "/ws/environments".to_owned(),
+            url,
             move |text| {
-                if let Ok(o) = serde_json::from_str::<EnvironmentsOverview>(&text) {
-                    current.set(o);
+                if let Ok(p) = serde_json::from_str::<OverviewPage>(&text) {
+                    current.set(p);
                 }
             },
             move |state| live.set(state == LinkState::Open),
         );
         on_cleanup(move || handle.abort());
     }
-    let query = use_query_map();
-    let filter = Memo::new(move |_| {
-        let q = query.get();
-        RowFilter {
-            repository: q.get("repo").filter(|r| !r.is_empty()),
-            status: q.get("status").and_then(|s| EnvironmentStatus::parse(&s)),
-            search: q.get("q").unwrap_or_default(),
-        }
-    });
-    let sort = Memo::new(move |_| SortKey::parse(&query.get().get("sort").unwrap_or_default()));
-    let repositories = Memo::new(move |_| {
-        let mut r: Vec<String> = current
-            .get()
-            .rows
-            .iter()
-            .map(|r| r.env.repository.clone())
-            .collect();
-        r.sort();
-        r.dedup();
-        r
-    });
+    let repositories = Memo::new(move |_| current.with(|c| c.repositories.clone()));
+    let pager_query = query.clone();
 
     view! {
-        {move || view! { <ClusterBanner state=current.get().cluster /> }}
-        {move || view! { <Totals totals=current.get().totals /> }}
-        <FilterBar filter sort repositories />
+        {move || view! { <ClusterBanner state=current.with(|c| c.cluster.clone()) /> }}
+        {move || view! { <Totals totals=current.with(|c| c.totals.clone()) /> }}
+        <FilterBar query repositories />
         <p class="live-state" aria-live="polite">
             {move || if live.get() { "Live: updates appear as they happen." } else { "" }}
         </p>
         {move || {
             let o = current.get();
-            if o.rows.is_empty() {
+            if o.total == 0 {
                 return view! { <EmptyState configured=o.configured_repositories /> }.into_any();
             }
-            let rows = arrange(&o.rows, &filter.get(), sort.get());
-            if rows.is_empty() {
+            if o.matching == 0 {
                 return view! {
                     <section class="panel empty">
                         <h2>"No environment matches the filter"</h2>
@@ -115,6 +134,10 @@ fn LiveOverview(initial: EnvironmentsOverview) -> impl IntoView {
                     .into_any();
             }
             let now = o.generated_at;
+            let pager = view! {
+                <Pager query=pager_query.clone() page=o.page pages=o.pages matching=o.matching />
+            };
+            let github = o.github_web_url.clone();
             view! {
                 <div class="panel">
                     <table class="environments" aria-label="Preview environments">
@@ -131,21 +154,61 @@ fn LiveOverview(initial: EnvironmentsOverview) -> impl IntoView {
                             </tr>
                         </thead>
                         <tbody>
-                            {rows
+                            {o
+                                .rows
                                 .into_iter()
                                 .map(|row| {
                                     let age = human_age((now - row.env.created_at).num_seconds());
-                                    let github = o.github_web_url.clone();
+                                    let github = github.clone();
                                     view! { <EnvironmentRowView row age github /> }
                                 })
                                 .collect_view()}
                         </tbody>
                     </table>
                 </div>
+                {pager}
             }
                 .into_any()
         }}
     }
+}
+
+/// The href of page `page` of `query` (plain `/` for the first page of everything).
+fn page_href(query: &OverviewQuery, page: usize) -> String {
+    let qs = query.to_query_string(page);
+    if qs.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/?{qs}")
+    }
+}
+
+/// "Page 2 of 20" with previous/next links that keep the filter and sort (plain links,
+/// so paging works without JavaScript); nothing when everything fits on one page.
+#[component]
+fn Pager(query: OverviewQuery, page: usize, pages: usize, matching: usize) -> impl IntoView {
+    if pages <= 1 {
+        return ().into_any();
+    }
+    let previous = (page > 1).then(|| page_href(&query, page - 1));
+    let next = (page < pages).then(|| page_href(&query, page + 1));
+    view! {
+        <nav class="pager" aria-label="Pages">
+            {match previous {
+                Some(href) => view! { <a class="pager-previous" rel="prev" href=href>"← Previous"</a> }.into_any(),
+                None => view! { <span class="pager-previous disabled" aria-disabled="true">"← Previous"</span> }.into_any(),
+            }}
+            <span class="pager-position">
+                {format!("Page {page} of {pages}")}
+                <span class="muted">{format!(" · {matching} environments")}</span>
+            </span>
+            {match next {
+                Some(href) => view! { <a class="pager-next" rel="next" href=href>"Next →"</a> }.into_any(),
+                None => view! { <span class="pager-next disabled" aria-disabled="true">"Next →"</span> }.into_any(),
+            }}
+        </nav>
+    }
+    .into_any()
 }
 
 #[component]
@@ -169,8 +232,14 @@ fn Totals(totals: MetricsSummary) -> impl IntoView {
         ),
         ("Queue length", totals.queue_length.to_string()),
         ("Success rate", pct),
-        ("p50 deployment", secs(totals.p50_deployment_secs)),
-        ("p95 deployment", secs(totals.p95_deployment_secs)),
+        (
+            "p50 deployment (last 1,000)",
+            secs(totals.p50_deployment_secs),
+        ),
+        (
+            "p95 deployment (last 1,000)",
+            secs(totals.p95_deployment_secs),
+        ),
     ];
     view! {
         <dl class="totals" aria-label="Totals">
@@ -190,20 +259,13 @@ fn Totals(totals: MetricsSummary) -> impl IntoView {
 }
 
 /// A GET form: filtering is a URL, so it can be bookmarked and works without JavaScript.
+/// Applying a filter starts again at page 1 (the form has no `page` field).
 #[component]
-fn FilterBar(
-    filter: Memo<RowFilter>,
-    sort: Memo<SortKey>,
-    repositories: Memo<Vec<String>>,
-) -> impl IntoView {
-    let f = filter.get_untracked();
+fn FilterBar(query: OverviewQuery, repositories: Memo<Vec<String>>) -> impl IntoView {
+    let f = query.filter;
     let selected_repo = f.repository.clone().unwrap_or_default();
     let selected_status = f.status.map(|s| s.as_str()).unwrap_or("");
-    let sort_value = match sort.get_untracked() {
-        SortKey::Newest => "newest",
-        SortKey::Oldest => "oldest",
-        SortKey::Usage => "usage",
-    };
+    let sort_value = query.sort.as_str();
     view! {
         <leptos_router::components::Form method="GET" action="/" attr:class="filters">
             <label>
@@ -415,6 +477,36 @@ mod tests {
         assert!(over.contains("gauge-error"));
         let none = html(|| view! { <GaugeView gauge=None kind="cpu" /> }.into_any());
         assert!(none.contains("–"));
+    }
+
+    #[test]
+    fn the_pager_keeps_the_filter_and_appears_only_with_more_than_one_page() {
+        let query = OverviewQuery::from_params(|k| match k {
+            "repo" => Some("acme/web".into()),
+            "sort" => Some("oldest".into()),
+            "page" => Some("2".into()),
+            _ => None,
+        });
+        let middle = {
+            let query = query.clone();
+            html(move || view! { <Pager query page=2 pages=3 matching=120 /> }.into_any())
+        };
+        assert!(middle.contains("Page 2 of 3"), "{middle}");
+        assert!(
+            middle.contains("href=\"/?repo=acme%2Fweb&amp;sort=oldest\""),
+            "{middle}"
+        );
+        assert!(
+            middle.contains("href=\"/?repo=acme%2Fweb&amp;sort=oldest&amp;page=3\""),
+            "{middle}"
+        );
+        let last = {
+            let query = query.clone();
+            html(move || view! { <Pager query page=3 pages=3 matching=120 /> }.into_any())
+        };
+        assert!(last.contains("pager-next disabled"), "{last}");
+        let single = html(move || view! { <Pager query page=1 pages=1 matching=3 /> }.into_any());
+        assert!(!single.contains("pager"), "{single}");
     }
 
     #[test]

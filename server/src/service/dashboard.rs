@@ -11,9 +11,13 @@ use app::dto::{
     EnvironmentsOverview, MetricsSummary, PodInfo, ResourceUsage, percentile,
 };
 use app::model::{EnvironmentStatus, EnvironmentSummary};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::Stream;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 
 use super::{CatalystService, RepositoryView, ServiceError};
 use crate::cluster::logs::{self as cluster_logs, LogQuery, PodSummary};
@@ -69,6 +73,13 @@ impl RepositoryChange {
 }
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many of the most recent successful attempts the p50/p95 totals are taken over.
+pub const PERCENTILE_WINDOW: u64 = 1_000;
+
+/// Environment ids per `IN (...)` list (well below SQLite's and PostgreSQL's limits on
+/// bound parameters).
+const IN_CHUNK: usize = 500;
 
 fn pod_info(p: PodSummary) -> PodInfo {
     PodInfo {
@@ -299,34 +310,53 @@ impl CatalystService {
     }
 
     /// `get_metrics_summary`: active environments, deployments in flight, queue length,
-    /// success rate and p50/p95 of successful deployments (queued → finished).
+    /// success rate (every finished attempt) and p50/p95 of successful deployments
+    /// (queued → finished) over the most recent [`PERCENTILE_WINDOW`] of them. Counted
+    /// by the database, so the cost does not grow with the deployment history.
     pub async fn get_metrics_summary(&self) -> Result<MetricsSummary, ServiceError> {
-        let envs: Vec<preview_environment::Model> = engine::all_environments(&self.db).await?;
-        let attempts = deployment::Entity::find()
+        let by_phase: Vec<(String, i64)> = deployment::Entity::find()
+            .select_only()
+            .column(deployment::Column::Phase)
+            .column_as(deployment::Column::Id.count(), "n")
+            .group_by(deployment::Column::Phase)
+            .into_tuple()
             .all(&self.db)
             .await
             .map_err(StoreError::from)?;
-        let mut durations = Vec::new();
-        let (mut succeeded, mut failed, mut in_flight, mut queued) = (0u64, 0u64, 0u64, 0u64);
-        for d in &attempts {
-            match d.phase.as_str() {
-                "succeeded" => {
-                    succeeded += 1;
-                    if let Some(f) = d.finished_at {
-                        durations.push((f - d.queued_at).num_milliseconds() as f64 / 1000.0);
-                    }
-                }
-                "failed" => failed += 1,
-                "queued" => queued += 1,
-                p if deployments::IN_FLIGHT.contains(&p) => in_flight += 1,
-                _ => {}
-            }
-        }
-        Ok(MetricsSummary {
-            active_environments: envs
+        let count = |phase: &str| -> u64 {
+            by_phase
                 .iter()
-                .filter(|e| !matches!(e.status.as_str(), "deleted" | "deleting"))
-                .count() as u64,
+                .filter(|(p, _)| p == phase)
+                .map(|(_, n)| u64::try_from(*n).unwrap_or_default())
+                .sum()
+        };
+        let (succeeded, failed, queued) = (count("succeeded"), count("failed"), count("queued"));
+        let in_flight = deployments::IN_FLIGHT.iter().map(|p| count(p)).sum();
+        let recent: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = deployment::Entity::find()
+            .select_only()
+            .column(deployment::Column::QueuedAt)
+            .column(deployment::Column::FinishedAt)
+            .filter(deployment::Column::Phase.eq("succeeded"))
+            .filter(deployment::Column::FinishedAt.is_not_null())
+            .order_by_desc(deployment::Column::FinishedAt)
+            .limit(PERCENTILE_WINDOW)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        let durations: Vec<f64> = recent
+            .into_iter()
+            .filter_map(|(queued, finished)| {
+                finished.map(|f| (f - queued).num_milliseconds() as f64 / 1000.0)
+            })
+            .collect();
+        let active = preview_environment::Entity::find()
+            .filter(preview_environment::Column::Status.is_not_in(["deleted", "deleting"]))
+            .count(&self.db)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(MetricsSummary {
+            active_environments: active,
             deployments_in_flight: in_flight,
             queue_length: queued,
             success_rate: (succeeded + failed > 0)
@@ -336,8 +366,55 @@ impl CatalystService {
         })
     }
 
-    /// The environments page: open environments (not yet deleted) with usage, the last
-    /// deployment's duration, totals and the cluster's state.
+    /// Queued → finished seconds of the newest finished attempt of each of `ids`: one
+    /// query per [`IN_CHUNK`] environments, reading one row per environment.
+    pub async fn last_deployment_secs(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, i64>, ServiceError> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let newest = Alias::new("newest");
+            // The newest finished attempt of the same environment (ix_deployments_environment).
+            let newest_attempt = Query::select()
+                .expr(Expr::col((newest.clone(), deployment::Column::Attempt)).max())
+                .from_as(deployment::Entity, newest.clone())
+                .and_where(
+                    Expr::col((newest.clone(), deployment::Column::EnvironmentId))
+                        .equals((deployment::Entity, deployment::Column::EnvironmentId)),
+                )
+                .and_where(Expr::col((newest, deployment::Column::FinishedAt)).is_not_null())
+                .to_owned();
+            let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> =
+                deployment::Entity::find()
+                    .select_only()
+                    .column(deployment::Column::EnvironmentId)
+                    .column(deployment::Column::QueuedAt)
+                    .column(deployment::Column::FinishedAt)
+                    .filter(deployment::Column::EnvironmentId.is_in(chunk.iter().cloned()))
+                    .filter(deployment::Column::FinishedAt.is_not_null())
+                    .filter(
+                        Expr::col((deployment::Entity, deployment::Column::Attempt))
+                            .in_subquery(newest_attempt),
+                    )
+                    .into_tuple()
+                    .all(&self.db)
+                    .await
+                    .map_err(StoreError::from)?;
+            for (env, queued, finished) in rows {
+                if let Some(f) = finished {
+                    out.insert(env, Ord::max((f - queued).num_seconds(), 0));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The environments page's data, unpaginated: open environments (not yet deleted)
+    /// with usage, the last deployment's duration, totals and the cluster's state. Usage
+    /// comes from two cluster-wide lists and the rest from a fixed number of queries, so
+    /// the cost barely grows with the number of environments; the dashboard and the live
+    /// feed page it with [`app::dto::page_of`].
     pub async fn environments_overview(&self) -> Result<EnvironmentsOverview, ServiceError> {
         let list = self.environments().await?;
         let cluster = self.cluster_state().await;
@@ -346,35 +423,20 @@ impl CatalystService {
             .into_iter()
             .filter(|e| e.status != EnvironmentStatus::Deleted)
             .collect();
-        // The newest finished attempt of each environment: (attempt, seconds).
-        let mut last_finished: HashMap<String, (i32, i64)> = HashMap::new();
-        for d in deployment::Entity::find()
-            .all(&self.db)
-            .await
-            .map_err(StoreError::from)?
-        {
-            let Some(f) = d.finished_at else { continue };
-            let secs = (f - d.queued_at).num_seconds().max(0);
-            let newer = last_finished
-                .get(&d.environment_id)
-                .is_none_or(|(attempt, _)| *attempt < d.attempt);
-            if newer {
-                last_finished.insert(d.environment_id.clone(), (d.attempt, secs));
+        let ids: Vec<String> = items.iter().map(|e| e.id.clone()).collect();
+        let last = self.last_deployment_secs(&ids).await?;
+        let usage = match (&cluster, self.kube()) {
+            (ClusterState::Connected, Some(client)) => {
+                super::usage::usage_by_namespace(client).await
             }
-        }
-        let usages = if cluster == ClusterState::Connected {
-            futures::future::join_all(items.iter().map(|e| self.namespace_usage(&e.namespace)))
-                .await
-        } else {
-            vec![None; items.len()]
+            _ => None,
         };
         let rows = items
             .into_iter()
-            .zip(usages)
-            .map(|(env, usage)| EnvironmentRow {
-                last_deployment_secs: last_finished.get(&env.id).map(|(_, s)| *s),
+            .map(|env| EnvironmentRow {
+                last_deployment_secs: last.get(&env.id).copied(),
+                usage: usage.as_ref().map(|u| u.of(&env.namespace)),
                 env,
-                usage,
             })
             .collect();
         Ok(EnvironmentsOverview {

@@ -1,16 +1,21 @@
-//! CPU and memory of a preview namespace: pod usage from `metrics.k8s.io` summed over
+//! CPU and memory of preview namespaces: pod usage from `metrics.k8s.io` summed over
 //! containers, against the namespace's ResourceQuota (`hard`, with `status.used` telling
-//! whether the quota is already exhausted).
+//! whether the quota is already exhausted). One namespace reads its own two lists (the
+//! environment page); the overview reads every namespace at once from two cluster-wide
+//! lists, so its cost does not grow with the number of environments.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use app::dto::{Gauge, ResourceUsage, parse_cpu, parse_memory};
 use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::Api;
-use kube::api::{ApiResource, DynamicObject, ListParams};
+use kube::api::{ApiResource, DynamicObject, ListParams, ObjectList};
 use kube::core::GroupVersionKind;
 
-/// How long one namespace's usage may take before the dashboard shows it as unknown.
+use crate::cluster::labels;
+
+/// How long reading usage may take before the dashboard shows it as unknown.
 const USAGE_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn pod_metrics() -> ApiResource {
@@ -34,43 +39,99 @@ async fn read(client: &kube::Client, namespace: &str) -> Option<ResourceUsage> {
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
     let all = ListParams::default();
     let (m, q) = tokio::join!(metrics.list(&all), quotas.list(&all));
-    if m.is_err() && q.is_err() {
-        return None;
+    let usage = UsageByNamespace::from_lists(m.ok(), q.ok())?;
+    Some(usage.of(namespace))
+}
+
+/// Usage of every namespace, from one cluster-wide list of pod metrics and one of the
+/// ResourceQuotas Catalyst created; `None` when neither list could be read in time.
+///
+/// Pod metrics are not narrowed by label: the pods come from each repository's own
+/// chart and carry none of Catalyst's labels (metrics-server copies the pod's labels).
+pub async fn usage_by_namespace(client: &kube::Client) -> Option<UsageByNamespace> {
+    tokio::time::timeout(USAGE_TIMEOUT, read_all(client))
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn read_all(client: &kube::Client) -> Option<UsageByNamespace> {
+    let metrics: Api<DynamicObject> = Api::all_with(client.clone(), &pod_metrics());
+    let quotas: Api<ResourceQuota> = Api::all(client.clone());
+    let every = ListParams::default();
+    let catalysts = ListParams::default().labels(labels::MANAGED_SELECTOR);
+    let (m, q) = tokio::join!(metrics.list(&every), quotas.list(&catalysts));
+    UsageByNamespace::from_lists(m.ok(), q.ok())
+}
+
+/// Pod usage and quota per namespace, from whichever of the two lists could be read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UsageByNamespace {
+    /// (CPU cores, memory bytes) summed over the namespace's pods.
+    used: HashMap<String, (f64, f64)>,
+    /// (CPU limit, memory limit, exceeded) of the namespace's first quota.
+    quotas: HashMap<String, (Option<f64>, Option<f64>, bool)>,
+}
+
+impl UsageByNamespace {
+    /// `None` when neither list was read: nothing is known then.
+    fn from_lists(
+        metrics: Option<ObjectList<DynamicObject>>,
+        quotas: Option<ObjectList<ResourceQuota>>,
+    ) -> Option<Self> {
+        if metrics.is_none() && quotas.is_none() {
+            return None;
+        }
+        let mut out = Self::default();
+        for pod in metrics.map(|l| l.items).unwrap_or_default() {
+            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+            let (cpu, memory) = pod_usage(&pod);
+            let sum = out.used.entry(ns).or_insert((0.0, 0.0));
+            sum.0 += cpu;
+            sum.1 += memory;
+        }
+        for rq in quotas.map(|l| l.items).unwrap_or_default() {
+            let ns = rq.metadata.namespace.clone().unwrap_or_default();
+            out.quotas.entry(ns).or_insert_with(|| quota_limits(&rq));
+        }
+        Some(out)
     }
-    let (mut cpu, mut memory) = (0.0, 0.0);
-    if let Ok(list) = m {
-        for pod in list.items {
-            let containers = pod
-                .data
-                .get("containers")
-                .and_then(|c| c.as_array())
-                .cloned();
-            for c in containers.unwrap_or_default() {
-                let usage = &c["usage"];
-                cpu += usage["cpu"].as_str().and_then(parse_cpu).unwrap_or(0.0);
-                memory += usage["memory"]
-                    .as_str()
-                    .and_then(parse_memory)
-                    .unwrap_or(0.0);
-            }
+
+    /// The namespace's usage: what was read of it, zero for a namespace without pods.
+    pub fn of(&self, namespace: &str) -> ResourceUsage {
+        let (cpu, memory) = self.used.get(namespace).copied().unwrap_or((0.0, 0.0));
+        let (cpu_limit, memory_limit, exceeded) = self
+            .quotas
+            .get(namespace)
+            .copied()
+            .unwrap_or((None, None, false));
+        ResourceUsage {
+            cpu: Gauge {
+                used: cpu,
+                limit: cpu_limit,
+            },
+            memory: Gauge {
+                used: memory,
+                limit: memory_limit,
+            },
+            quota_exceeded: exceeded,
         }
     }
-    let quota = q.ok().and_then(|l| l.items.into_iter().next());
-    let (cpu_limit, memory_limit, exceeded) = match &quota {
-        Some(rq) => quota_limits(rq),
-        None => (None, None, false),
-    };
-    Some(ResourceUsage {
-        cpu: Gauge {
-            used: cpu,
-            limit: cpu_limit,
-        },
-        memory: Gauge {
-            used: memory,
-            limit: memory_limit,
-        },
-        quota_exceeded: exceeded,
-    })
+}
+
+/// (CPU cores, memory bytes) of one PodMetrics object, summed over its containers.
+fn pod_usage(pod: &DynamicObject) -> (f64, f64) {
+    let (mut cpu, mut memory) = (0.0, 0.0);
+    let containers = pod.data.get("containers").and_then(|c| c.as_array());
+    for c in containers.into_iter().flatten() {
+        let usage = &c["usage"];
+        cpu += usage["cpu"].as_str().and_then(parse_cpu).unwrap_or(0.0);
+        memory += usage["memory"]
+            .as_str()
+            .and_then(parse_memory)
+            .unwrap_or(0.0);
+    }
+    (cpu, memory)
 }
 
 /// CPU and memory limits of a quota (limits first, then requests, then the bare keys)
@@ -122,6 +183,75 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Quantity((*v).to_owned())))
             .collect()
+    }
+
+    fn list<K>(items: Vec<K>) -> ObjectList<K>
+    where
+        K: Clone,
+    {
+        ObjectList {
+            types: Default::default(),
+            metadata: Default::default(),
+            items,
+        }
+    }
+
+    fn metrics(ns: &str, name: &str, usage: &[(&str, &str)]) -> DynamicObject {
+        let mut o = DynamicObject::new(name, &pod_metrics()).within(ns);
+        o.data = serde_json::json!({
+            "containers": usage
+                .iter()
+                .map(|(cpu, mem)| serde_json::json!({"name": "c", "usage": {"cpu": cpu, "memory": mem}}))
+                .collect::<Vec<_>>(),
+        });
+        o
+    }
+
+    fn quota(ns: &str, cpu: &str) -> ResourceQuota {
+        let mut rq = ResourceQuota {
+            status: Some(ResourceQuotaStatus {
+                hard: Some(map(&[("limits.cpu", cpu), ("limits.memory", "1Gi")])),
+                used: None,
+            }),
+            ..ResourceQuota::default()
+        };
+        rq.metadata.namespace = Some(ns.to_owned());
+        rq
+    }
+
+    #[test]
+    fn cluster_wide_lists_are_grouped_by_namespace() {
+        let usage = UsageByNamespace::from_lists(
+            Some(list(vec![
+                metrics("pr-a-1", "web", &[("250m", "64Mi"), ("50m", "16Mi")]),
+                metrics("pr-a-1", "db", &[("100m", "128Mi")]),
+                metrics("pr-b-2", "web", &[("1", "1Gi")]),
+            ])),
+            Some(list(vec![quota("pr-a-1", "2"), quota("pr-b-2", "500m")])),
+        )
+        .expect("both lists were read");
+        let a = usage.of("pr-a-1");
+        assert!((a.cpu.used - 0.4).abs() < 1e-9, "{a:?}");
+        assert_eq!(a.memory.used, 208.0 * 1_048_576.0);
+        assert_eq!(
+            (a.cpu.limit, a.memory.limit),
+            (Some(2.0), Some(1_073_741_824.0))
+        );
+        assert_eq!(usage.of("pr-b-2").cpu.limit, Some(0.5));
+        assert_eq!(usage.of("pr-b-2").cpu.level(), app::dto::Level::Error);
+        // A namespace without pods or quota yet: zero, no limit (as its own lists say).
+        let empty = usage.of("pr-c-3");
+        assert_eq!((empty.cpu.used, empty.cpu.limit), (0.0, None));
+    }
+
+    #[test]
+    fn one_readable_list_is_enough_and_none_is_unknown() {
+        let only_quotas =
+            UsageByNamespace::from_lists(None, Some(list(vec![quota("pr-a-1", "2")])))
+                .expect("the quotas were read");
+        assert_eq!(only_quotas.of("pr-a-1").cpu.used, 0.0);
+        assert_eq!(only_quotas.of("pr-a-1").cpu.limit, Some(2.0));
+        assert_eq!(UsageByNamespace::from_lists(None, None), None);
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! `GET /ws/environments`: the environments overview, pushed whenever it changes (the
-//! database and the cluster are read every two seconds per open page).
+//! `GET /ws/environments?repo=&status=&q=&sort=&page=`: one page of the environments
+//! overview, pushed whenever that page changes. One poller reads the database and the
+//! cluster every two seconds while anybody listens and shares the unpaginated overview;
+//! each connection cuts its own page out of it and sends only when the page changed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use app::auth::SignedIn;
+use app::dto::{EnvironmentsOverview, OverviewPage, OverviewQuery, page_of};
 use axum::Extension;
+use axum::extract::Query;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +26,7 @@ pub async fn environments(
     Extension(backend): Extension<Arc<DashboardBackend>>,
     who: Option<Extension<SignedIn>>,
     headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !same_origin(&headers) {
@@ -29,13 +35,15 @@ pub async fn environments(
     if who.is_none() && backend.sign_in_enabled() {
         return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
     }
-    ws.on_upgrade(move |socket| push(socket, backend))
+    let query = OverviewQuery::from_params(|k| params.get(k).cloned());
+    ws.on_upgrade(move |socket| push(socket, backend, query))
 }
 
-async fn push(socket: WebSocket, backend: Arc<DashboardBackend>) {
+async fn push(socket: WebSocket, backend: Arc<DashboardBackend>, query: OverviewQuery) {
     let (mut tx, mut rx) = socket.split();
     let mut feed = backend.overview_feed();
-    // The current overview first, then every change.
+    let mut page = PageOfFeed::new(query);
+    // The current page first, then every change of it.
     feed.mark_changed();
     loop {
         tokio::select! {
@@ -44,8 +52,8 @@ async fn push(socket: WebSocket, backend: Arc<DashboardBackend>) {
                     return;
                 }
                 let text = feed.borrow_and_update().clone();
-                let Some(text) = text else { continue };
-                if tx.send(Message::Text(text.as_str().into())).await.is_err() {
+                let Some(text) = text.and_then(|t| page.next(&t)) else { continue };
+                if tx.send(Message::Text(text.into())).await.is_err() {
                     return;
                 }
             }
@@ -57,9 +65,46 @@ async fn push(socket: WebSocket, backend: Arc<DashboardBackend>) {
     }
 }
 
-/// One poller for every open page: reads the overview every [`EVERY`] while anybody
-/// listens and publishes it (as JSON) when it changed, so ten open dashboards cost the
-/// database and the cluster what one does.
+/// One connection's page of the shared feed, remembering what it sent last.
+struct PageOfFeed {
+    query: OverviewQuery,
+    last: String,
+}
+
+impl PageOfFeed {
+    fn new(query: OverviewQuery) -> Self {
+        Self {
+            query,
+            last: String::new(),
+        }
+    }
+
+    /// The page (JSON) to send for a new overview, or `None` when this connection's page
+    /// is what it sent last (other pages may have changed).
+    fn next(&mut self, overview_json: &str) -> Option<String> {
+        let overview: EnvironmentsOverview = serde_json::from_str(overview_json).ok()?;
+        let page = page_of(&overview, &self.query);
+        let key = change_key(&page);
+        if key == self.last {
+            return None;
+        }
+        self.last = key;
+        serde_json::to_string(&page).ok()
+    }
+}
+
+/// Everything a page shows but its timestamp, which changes every time.
+fn change_key(page: &OverviewPage) -> String {
+    serde_json::to_string(&OverviewPage {
+        generated_at: chrono::DateTime::UNIX_EPOCH,
+        ..page.clone()
+    })
+    .unwrap_or_default()
+}
+
+/// One poller for every open page: reads the unpaginated overview every [`EVERY`] while
+/// anybody listens and publishes it (as JSON) when it changed, so ten open dashboards
+/// cost the database and the cluster what one does.
 pub fn start_feed(backend: Arc<DashboardBackend>) -> watch::Receiver<Option<Arc<String>>> {
     let (tx, rx) = watch::channel(None);
     let weak = Arc::downgrade(&backend);
@@ -91,4 +136,105 @@ pub fn start_feed(backend: Arc<DashboardBackend>) -> watch::Receiver<Option<Arc<
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::dto::{ClusterState, EnvironmentRow, MetricsSummary, RowFilter};
+    use app::model::{EnvironmentStatus, EnvironmentSummary};
+    use chrono::{TimeZone, Utc};
+
+    fn row(n: u64, status: EnvironmentStatus) -> EnvironmentRow {
+        let at = Utc.timestamp_opt(1_800_000_000 + n as i64, 0).unwrap();
+        EnvironmentRow {
+            env: EnvironmentSummary {
+                id: format!("env-{n}"),
+                repository: "acme/web".into(),
+                pr_number: n,
+                pr_title: Some(format!("PR {n}")),
+                author: None,
+                namespace: format!("pr-web-{n}"),
+                status,
+                url: None,
+                head_sha: "abc".into(),
+                created_at: at,
+                updated_at: at,
+                latest_deployment: None,
+                queue_position: None,
+                last_error: None,
+                deletion_stuck: false,
+            },
+            usage: None,
+            last_deployment_secs: None,
+        }
+    }
+
+    fn overview_json(rows: Vec<EnvironmentRow>, at: i64) -> String {
+        serde_json::to_string(&EnvironmentsOverview {
+            github_web_url: "https://github.com".into(),
+            rows,
+            totals: MetricsSummary::default(),
+            cluster: ClusterState::Connected,
+            configured_repositories: 1,
+            generated_at: Utc.timestamp_opt(at, 0).unwrap(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_connection_sends_its_page_only_when_that_page_changed() {
+        let rows = |changed: u64| -> Vec<EnvironmentRow> {
+            (1..=120)
+                .map(|n| {
+                    let status = if n == changed {
+                        EnvironmentStatus::Failed
+                    } else {
+                        EnvironmentStatus::Ready
+                    };
+                    row(n, status)
+                })
+                .collect()
+        };
+        // Page 1 (newest first) holds PRs 120..=71, page 3 holds 20..=1.
+        let mut first = PageOfFeed::new(OverviewQuery::default());
+        let mut third = PageOfFeed::new(OverviewQuery {
+            page: 3,
+            ..OverviewQuery::default()
+        });
+        let sent = first
+            .next(&overview_json(rows(0), 1))
+            .expect("the first page");
+        let page: OverviewPage = serde_json::from_str(&sent).unwrap();
+        assert_eq!((page.page, page.pages, page.rows.len()), (1, 3, 50));
+        assert!(third.next(&overview_json(rows(0), 1)).is_some());
+        // A row of page 3 changes: only page 3 is sent; a new timestamp alone sends nothing.
+        assert_eq!(first.next(&overview_json(rows(5), 2)), None);
+        let sent = third
+            .next(&overview_json(rows(5), 2))
+            .expect("page 3 changed");
+        let page: OverviewPage = serde_json::from_str(&sent).unwrap();
+        let pr5 = page.rows.iter().find(|r| r.env.pr_number == 5).unwrap();
+        assert_eq!(pr5.env.status, EnvironmentStatus::Failed);
+        assert_eq!(third.next(&overview_json(rows(5), 3)), None);
+    }
+
+    #[test]
+    fn the_filter_of_the_connection_applies() {
+        let mut failed = PageOfFeed::new(OverviewQuery {
+            filter: RowFilter {
+                status: Some(EnvironmentStatus::Failed),
+                ..RowFilter::default()
+            },
+            ..OverviewQuery::default()
+        });
+        let rows = vec![
+            row(1, EnvironmentStatus::Ready),
+            row(2, EnvironmentStatus::Failed),
+        ];
+        let page: OverviewPage =
+            serde_json::from_str(&failed.next(&overview_json(rows, 1)).unwrap()).unwrap();
+        assert_eq!((page.matching, page.total), (1, 2));
+        assert_eq!(page.rows[0].env.pr_number, 2);
+    }
 }
