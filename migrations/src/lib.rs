@@ -19,6 +19,7 @@ mod m20261127_000011_create_github_sync_state;
 mod m20261127_000020_dashboard;
 mod m20261127_000030_pull_request_configs_and_retries;
 mod m20261127_000031_create_work_leases;
+mod m20261127_000032_index_unfinished_work;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000020_dashboard::Migration),
             Box::new(m20261127_000030_pull_request_configs_and_retries::Migration),
             Box::new(m20261127_000031_create_work_leases::Migration),
+            Box::new(m20261127_000032_index_unfinished_work::Migration),
         ]
     }
 }

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 
-use super::entities::deployment;
+use super::entities::{deployment, preview_environment};
 use super::{Result, new_id};
 
 /// Phases in which an attempt is still going (queued or holding a slot).
@@ -78,33 +79,67 @@ pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<deployment::Mod
 }
 
 /// Environments that have had a namespace created for them at some point (an attempt
-/// reached provisioning): they count against the active-environment limit.
+/// reached provisioning) and are not deleted: they count against the active-environment
+/// limit. Deleted environments are left out in the query, so admission does not read the
+/// whole history of attempts (it grows with every push ever deployed).
 pub async fn provisioned_environments(
     db: &impl ConnectionTrait,
 ) -> Result<std::collections::HashSet<String>> {
+    let live = Query::select()
+        .column(preview_environment::Column::Id)
+        .from(preview_environment::Entity)
+        .and_where(preview_environment::Column::Status.ne("deleted"))
+        .to_owned();
     let ids: Vec<String> = deployment::Entity::find()
         .select_only()
         .column(deployment::Column::EnvironmentId)
         .distinct()
         .filter(deployment::Column::ProvisioningAt.is_not_null())
+        .filter(deployment::Column::EnvironmentId.in_subquery(live))
         .into_tuple()
         .all(db)
         .await?;
     Ok(ids.into_iter().collect())
 }
 
+/// Keeps only each environment's newest attempt. The unique (environment, attempt)
+/// index answers the correlated `MAX` per row, so this reads one attempt per
+/// environment instead of every attempt ever made.
+fn newest_attempt_only() -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust(
+        "deployments.attempt = (SELECT MAX(newer.attempt) FROM deployments newer \
+         WHERE newer.environment_id = deployments.environment_id)",
+    )
+}
+
 /// The latest attempt of every environment that has one.
 pub async fn latest_by_environment(
     db: &impl ConnectionTrait,
 ) -> Result<HashMap<String, deployment::Model>> {
-    let mut latest: HashMap<String, deployment::Model> = HashMap::new();
-    for d in deployment::Entity::find().all(db).await? {
-        match latest.get(&d.environment_id) {
-            Some(seen) if seen.attempt >= d.attempt => {}
-            _ => {
-                latest.insert(d.environment_id.clone(), d);
-            }
-        }
+    let rows = deployment::Entity::find()
+        .filter(newest_attempt_only())
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|d| (d.environment_id.clone(), d))
+        .collect())
+}
+
+/// The latest attempt of each of `environment_ids` that has one.
+pub async fn latest_of(
+    db: &impl ConnectionTrait,
+    environment_ids: &[String],
+) -> Result<HashMap<String, deployment::Model>> {
+    let mut latest = HashMap::new();
+    // Bounded lists: SQLite and PostgreSQL both cap bound parameters per statement.
+    for ids in environment_ids.chunks(5_000) {
+        let rows = deployment::Entity::find()
+            .filter(deployment::Column::EnvironmentId.is_in(ids.iter().cloned()))
+            .filter(newest_attempt_only())
+            .all(db)
+            .await?;
+        latest.extend(rows.into_iter().map(|d| (d.environment_id.clone(), d)));
     }
     Ok(latest)
 }

@@ -148,19 +148,7 @@ pub async fn publish_candidates(
             .await?,
         |r| r.id.clone(),
     );
-    let mut latest: HashMap<String, deployment::Model> = HashMap::new();
-    for d in deployment::Entity::find()
-        .filter(deployment::Column::EnvironmentId.is_in(env_ids.clone()))
-        .all(db)
-        .await?
-    {
-        match latest.get(&d.environment_id) {
-            Some(seen) if seen.attempt >= d.attempt => {}
-            _ => {
-                latest.insert(d.environment_id.clone(), d);
-            }
-        }
-    }
+    let mut latest = super::deployments::latest_of(db, &env_ids).await?;
     let mut states: HashMap<String, engine_state::Model> = by_key(
         engine_state::Entity::find()
             .filter(engine_state::Column::EnvironmentId.is_in(env_ids))

@@ -33,8 +33,11 @@ const STICKY_MARKER: &str = "<!-- catalyst-preview:comment v1 -->";
 const LABEL: &str = "bench-load";
 /// The container every preview pod runs (doubles::app_objects).
 const CONTAINER: &str = "web";
-/// Resident memory may grow by at most this much from the first window to the last.
-pub const RSS_GROWTH_BOUND: u64 = 30_000_000;
+/// Resident memory may grow by at most this much over the second half of the run, as
+/// read off a least-squares line through its samples. The first half is warm-up: the
+/// 500 pull requests opened at once, their first deployments and every cache filling;
+/// a leak keeps growing after that, a plateau does not.
+pub const RSS_GROWTH_BOUND: u64 = 15_000_000;
 
 /// Sizes of the load scenario.
 #[derive(Clone, Debug)]
@@ -467,6 +470,21 @@ fn mismatch(gh: &GitHub, pr: &OpenedPr, env: Option<&Value>) -> Option<String> {
 }
 
 /// Mean of the samples taken in `[from, to)`.
+/// Slope of the least-squares line through `samples` (bytes per second); `None` with
+/// fewer than two distinct times.
+fn trend(samples: &[(Duration, u64)]) -> Option<f64> {
+    #[allow(clippy::cast_precision_loss)]
+    let n = samples.len() as f64;
+    let xs: Vec<f64> = samples.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    #[allow(clippy::cast_precision_loss)]
+    let ys: Vec<f64> = samples.iter().map(|(_, b)| *b as f64).collect();
+    let mx = xs.iter().sum::<f64>() / n;
+    let my = ys.iter().sum::<f64>() / n;
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
 fn mean_in(samples: &[(Duration, u64)], from: Duration, to: Duration) -> Option<u64> {
     let v: Vec<u64> = samples
         .iter()
@@ -693,26 +711,45 @@ pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<()> {
     .unwrap_or(0);
     let min = rss.iter().map(|(_, b)| *b).min().unwrap_or(0);
     let max = rss.iter().map(|(_, b)| *b).max().unwrap_or(0);
-    let growth = last.saturating_sub(first);
-    report.push(Row::new(
-        "load: server RSS growth, mean of the first window → mean of the last",
+    report.push(Row::info(
+        "load: server RSS",
         format!(
-            "{} → {} (+{}; window {} s; min {}, max {}, {} samples every {} s{})",
-            megabytes(first),
-            megabytes(last),
-            megabytes(growth),
-            window.as_secs(),
+            "min {}, max {}; mean of the first {} s {} → of the last {} s {}{} ({} samples every {} s)",
             megabytes(min),
             megabytes(max),
-            rss.len(),
-            lo.rss_every.as_secs(),
+            window.as_secs(),
+            megabytes(first),
+            window.as_secs(),
+            megabytes(last),
             final_rss.map_or(String::new(), |b| format!(
                 "; {} after convergence",
                 megabytes(b)
-            ))
+            )),
+            rss.len(),
+            lo.rss_every.as_secs(),
         ),
+    ));
+    let half = end / 2;
+    let second_half: Vec<(Duration, u64)> =
+        rss.iter().copied().filter(|(t, _)| *t >= half).collect();
+    let slope = trend(&second_half);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let growth = slope.map(|b| (b * (end - half).as_secs_f64()).max(0.0) as u64);
+    report.push(Row::new(
+        "load: server RSS growth over the second half (least-squares trend)",
+        match slope {
+            Some(b) => format!(
+                "{:+.2} MB per minute over {}–{} s ({} samples) → {:+.1} MB",
+                b * 60.0 / 1_000_000.0,
+                half.as_secs(),
+                end.as_secs(),
+                second_half.len(),
+                b * (end - half).as_secs_f64() / 1_000_000.0
+            ),
+            None => "too few samples".to_owned(),
+        },
         format!("≤ +{}", megabytes(RSS_GROWTH_BOUND)),
-        Some(growth <= RSS_GROWTH_BOUND && !rss.is_empty()),
+        Some(growth.is_some_and(|g| g <= RSS_GROWTH_BOUND)),
     ));
     report.note(format!(
         "load: RSS samples (s, MB): {}",
@@ -747,4 +784,26 @@ pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<()> {
         "load: load average {load_avg_start} at the start, {load_avg_end} when the load stopped"
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(points: &[(u64, u64)]) -> Vec<(Duration, u64)> {
+        points
+            .iter()
+            .map(|(s, mb)| (Duration::from_secs(*s), mb * 1_000_000))
+            .collect()
+    }
+
+    #[test]
+    fn a_plateau_has_no_trend_and_a_leak_has_its_slope() {
+        let flat = samples(&[(300, 120), (310, 121), (320, 120), (330, 121)]);
+        assert!(trend(&flat).unwrap().abs() < 50_000.0);
+        // 1 MB every 10 s.
+        let leak = samples(&[(300, 120), (310, 121), (320, 122), (330, 123)]);
+        assert!((trend(&leak).unwrap() - 100_000.0).abs() < 1.0);
+        assert_eq!(trend(&samples(&[(300, 120)])), None);
+    }
 }
