@@ -1,7 +1,7 @@
 // Reading works without JavaScript (server-side rendering), and the pages are readable
 // in the dark colour scheme. Screenshots of both for review.
 const { test, expect } = require('@playwright/test');
-const { api, screenshotPath, control, pullRequest } = require('./support');
+const { api, screenshotPath, control, pullRequest, MANY, openMany, rowNumbers } = require('./support');
 
 const REPO = 'acme/docs';
 const NUMBER = 7;
@@ -34,6 +34,35 @@ test.describe('without JavaScript', () => {
     await expect(page.locator('.facts')).toContainText(`#${NUMBER}`);
     await expect(page.locator('noscript').first()).toBeAttached();
     await page.screenshot({ path: screenshotPath('no-js-environment'), fullPage: true });
+  });
+
+  test('the pager works without JavaScript and keeps the filter and sort', async ({ page }) => {
+    await openMany();
+    await signInWithoutScript(page, 'octocat');
+    const position = page.locator('.pager-position');
+    const url = `/?repo=${encodeURIComponent(MANY.repo)}&sort=oldest`;
+    await expect(async () => {
+      await page.goto(url);
+      await expect(position).toContainText(`${MANY.count} environments`, { timeout: 1_000 });
+    }).toPass({ timeout: 60_000 });
+    await expect(position).toContainText('Page 1 of 2');
+    const first = await rowNumbers(page);
+    expect(first.length).toBe(50);
+    await page.getByRole('link', { name: 'Next →' }).click();
+    await expect(position).toContainText('Page 2 of 2');
+    expect(page.url()).toContain('repo=acme%2Fmany');
+    expect(page.url()).toContain('sort=oldest');
+    await expect(page.locator('select[name="sort"]')).toHaveValue('oldest');
+    const second = await rowNumbers(page);
+    expect(second.length).toBe(MANY.count - 50);
+    expect(second.filter((n) => first.includes(n))).toEqual([]);
+    await expect(page.locator('.pager-next')).toHaveAttribute('aria-disabled', 'true');
+    await page.screenshot({ path: screenshotPath('no-js-environments-page-2'), fullPage: true });
+    // Out-of-range and unreadable page numbers: the last page, and the first.
+    await page.goto(`${url}&page=99`);
+    await expect(position).toContainText('Page 2 of 2');
+    await page.goto(`${url}&page=zero`);
+    await expect(position).toContainText('Page 1 of 2');
   });
 
   test('signed out, the dashboard asks to sign in', async ({ page }) => {

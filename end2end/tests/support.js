@@ -76,10 +76,35 @@ async function signIn(page, login = 'octocat') {
   await expect(page.locator('[data-hydrated="true"]')).toBeVisible();
 }
 
+/** A repository with more environments than one page holds (50 a page). */
+const MANY = { repo: 'acme/many', count: 55 };
+
+/**
+ * Configures `MANY.repo` and opens its pull requests 1..=MANY.count that are not open yet
+ * (idempotent, so any test may call it first).
+ */
+async function openMany() {
+  const created = await api('POST', '/repositories', { full_name: MANY.repo });
+  if (![201, 409].includes(created.status)) throw new Error(`configure ${MANY.repo}: ${created.status}`);
+  const listed = await api('GET', `/environments?repository=${encodeURIComponent(MANY.repo)}&limit=100`);
+  const have = new Set((listed.body.items || []).map((e) => e.pr_number));
+  for (let n = 1; n <= MANY.count; n++) {
+    if (!have.has(n)) {
+      await pullRequest({ repo: MANY.repo, action: 'open', number: n, title: `Change ${n}`, author: 'dana' });
+    }
+  }
+}
+
+/** The pull request numbers of the rows on the page, as shown (`#12` → 12). */
+async function rowNumbers(page) {
+  const links = await page.locator('table.environments tbody tr a.env-link').allTextContents();
+  return links.map((t) => Number(t.trim().replace('#', '')));
+}
+
 function screenshotPath(name) {
   const dir = path.join(__dirname, '..', 'screenshots');
   fs.mkdirSync(dir, { recursive: true });
   return path.join(dir, `${name}.png`);
 }
 
-module.exports = { fixture, deliver, api, screenshotPath, control, pullRequest, signIn };
+module.exports = { fixture, deliver, api, screenshotPath, control, pullRequest, signIn, MANY, openMany, rowNumbers };
