@@ -268,7 +268,7 @@ async fn last_deploys_and_totals_are_counted_by_the_database(b: Backend) {
             .map(|i| {
                 attempt(
                     &three,
-                    100 + i,
+                    200 + i,
                     "succeeded",
                     5_000 - i64::from(*i),
                     Some(12),
