@@ -11,7 +11,7 @@
 //! (`CATALYST_RESYNC_INTERVAL_SECS`, 300 s) remains the backstop. The orphan-namespace
 //! sweep runs only on the leader.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,10 +30,16 @@ use super::{Context, Kick, drift};
 /// How long wakes (webhooks, kicks) are gathered into one pass over what changed.
 const WAKE_COALESCE: Duration = Duration::from_millis(25);
 
+/// Work known to the loop. `due` and `order` hold the same entries: the map answers
+/// "when is this environment due", the ordered set "what is due first". Starting work
+/// and finding the next wake-up read only the head of `order`, so a burst of hundreds
+/// of pull requests costs O(log n) per event instead of a scan of the whole line (a
+/// profile of the 500-PR benchmark had 70 % of the engine's CPU in that scan).
 #[derive(Default)]
 struct Queue {
     /// When each environment is next due.
     due: HashMap<String, Instant>,
+    order: BTreeSet<(Instant, String)>,
     /// Environments waiting for a slot (woken when one is freed).
     waiting: HashSet<String>,
     running: HashSet<String>,
@@ -43,11 +49,47 @@ struct Queue {
 }
 
 impl Queue {
+    /// Due at `at`, or earlier if it already was.
     fn make_due(&mut self, id: String, at: Instant) {
-        let e = self.due.entry(id).or_insert(at);
-        if at < *e {
-            *e = at;
+        match self.due.get_mut(&id) {
+            Some(current) if *current <= at => {}
+            Some(current) => {
+                let before = std::mem::replace(current, at);
+                self.order.remove(&(before, id.clone()));
+                self.order.insert((at, id));
+            }
+            None => {
+                self.due.insert(id.clone(), at);
+                self.order.insert((at, id));
+            }
         }
+    }
+
+    fn take(&mut self, id: &str) {
+        if let Some(at) = self.due.remove(id) {
+            self.order.remove(&(at, id.to_owned()));
+        }
+    }
+
+    /// Due environments not running now, longest-waiting first, at most `limit`.
+    /// Running ones stay due (they run again once finished); at most `max_workers` of
+    /// them sit at the head, so skipping them is cheap.
+    fn startable(&self, now: Instant, limit: usize) -> Vec<String> {
+        self.order
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .filter(|(_, id)| !self.running.contains(id))
+            .take(limit)
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+
+    /// When the first environment that is not running becomes due.
+    fn next_due(&self) -> Option<Instant> {
+        self.order
+            .iter()
+            .find(|(_, id)| !self.running.contains(id))
+            .map(|(at, _)| *at)
     }
 }
 
@@ -121,25 +163,11 @@ pub async fn run(
                 }
             }
         }
-        // Start whatever is due, within the worker limit.
-        // Longest-waiting first, so a busy minority cannot starve the rest. With every
-        // worker busy there is nothing to start: skip the scan (a burst of hundreds of
-        // PRs otherwise sorts the whole line on every event).
-        let mut ready: Vec<(Instant, String)> = if q.running.len() < ctx.settings.max_workers {
-            q.due
-                .iter()
-                .filter(|(id, at)| **at <= now && !q.running.contains(*id))
-                .map(|(id, at)| (*at, id.clone()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        ready.sort_unstable();
-        for (_, id) in ready {
-            if q.running.len() >= ctx.settings.max_workers {
-                break;
-            }
-            q.due.remove(&id);
+        // Start whatever is due, within the worker limit, longest-waiting first so a busy
+        // minority cannot starve the rest.
+        let free = ctx.settings.max_workers.saturating_sub(q.running.len());
+        for id in q.startable(now, free) {
+            q.take(&id);
             q.waiting.remove(&id);
             tracing::trace!(environment = %id, "reconcile");
             q.running.insert(id.clone());
@@ -150,11 +178,7 @@ pub async fn run(
             });
         }
         let next_due = q
-            .due
-            .iter()
-            .filter(|(id, _)| !q.running.contains(*id))
-            .map(|(_, at)| *at)
-            .min()
+            .next_due()
             .unwrap_or(next_resync)
             .min(next_resync)
             .min(next_peer_poll);
@@ -166,12 +190,7 @@ pub async fn run(
         tokio::select! {
             () = signal.notified() => full_pass = true,
             Some(kick) = kicks.recv() => {
-                if kick == Kick::All {
-                    // A real resync: every environment, and the orphan sweep.
-                    next_resync = Instant::now();
-                } else {
-                    apply_kick(&ctx, &mut q, kick, &mut full_pass);
-                }
+                take_kick(&ctx, &mut q, kick, &mut full_pass, &mut next_resync);
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Ok((id, result)) = done {
@@ -180,6 +199,31 @@ pub async fn run(
             }
             () = tokio::time::sleep_until(next_due) => {}
         }
+        // A burst (one admission kicks every environment its plan starts; many reconciles
+        // finish together) is taken in whole before the next look at the line.
+        while let Ok(kick) = kicks.try_recv() {
+            take_kick(&ctx, &mut q, kick, &mut full_pass, &mut next_resync);
+        }
+        while let Some(done) = tasks.try_join_next() {
+            if let Ok((id, result)) = done {
+                finished(&ctx, &mut q, id, result);
+            }
+        }
+    }
+}
+
+fn take_kick(
+    ctx: &Context,
+    q: &mut Queue,
+    kick: Kick,
+    full_pass: &mut bool,
+    next_resync: &mut Instant,
+) {
+    if kick == Kick::All {
+        // A real resync: every environment, and the orphan sweep.
+        *next_resync = Instant::now();
+    } else {
+        apply_kick(ctx, q, kick, full_pass);
     }
 }
 
@@ -205,10 +249,14 @@ fn apply_kick(ctx: &Context, q: &mut Queue, kick: Kick, full_pass: &mut bool) {
             }
             q.last_in_flight_kick = Some(now);
             let soon = now + ctx.settings.poll_interval;
-            for at in q.due.values_mut() {
-                if *at <= soon {
-                    *at = now;
-                }
+            let polling: Vec<String> = q
+                .order
+                .iter()
+                .take_while(|(at, _)| *at <= soon)
+                .map(|(_, id)| id.clone())
+                .collect();
+            for id in polling {
+                q.make_due(id, now);
             }
         }
         Kick::All => *full_pass = true,
@@ -270,5 +318,38 @@ fn finished(ctx: &Context, q: &mut Queue, id: String, outcome: Outcome) {
             );
             q.make_due(id, now + delay.max(Duration::from_millis(1)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_line_starts_longest_waiting_first_and_skips_running_work() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut q = Queue::default();
+        q.make_due("c".into(), at(30));
+        q.make_due("a".into(), at(10));
+        q.make_due("b".into(), at(20));
+        q.make_due("later".into(), at(500));
+        // Only ever moved earlier by another wake.
+        q.make_due("c".into(), at(40));
+        q.make_due("b".into(), at(5));
+        assert_eq!(q.startable(at(100), 10), ids(&["b", "a", "c"]));
+        assert_eq!(q.startable(at(100), 2), ids(&["b", "a"]));
+        assert_eq!(q.startable(at(100), 0), Vec::<String>::new());
+        q.running.insert("b".into());
+        assert_eq!(q.startable(at(100), 10), ids(&["a", "c"]));
+        assert_eq!(q.next_due(), Some(at(10)));
+        q.take("a");
+        q.take("c");
+        assert_eq!(q.next_due(), Some(at(500)));
+        assert_eq!(q.order.len(), q.due.len());
     }
 }

@@ -4,7 +4,7 @@
 //! Objects are kept as `serde_json::Value` so every kind is handled the same way and the
 //! wire format is exactly what was stored; kind-specific rules live in the verb layer.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -58,6 +58,9 @@ pub struct Inner {
     history_limit: usize,
     /// Highest `resourceVersion` whose event was dropped from `history`.
     compacted: u64,
+    /// The newest `resourceVersion` written in each namespace, so the simulated
+    /// controllers can tell "nothing changed here" without reading their objects.
+    namespace_versions: HashMap<String, u64>,
     events: broadcast::Sender<Arc<WatchEvent>>,
 }
 
@@ -83,6 +86,7 @@ impl Store {
                 history: VecDeque::new(),
                 history_limit: 10_000,
                 compacted: 0,
+                namespace_versions: HashMap::new(),
                 events,
             }),
         }
@@ -103,6 +107,11 @@ impl Inner {
     /// The current (latest) `resourceVersion`.
     pub fn current_rv(&self) -> u64 {
         self.rv
+    }
+
+    /// The newest `resourceVersion` written in namespace `ns` (0: nothing yet).
+    pub fn namespace_version(&self, ns: &str) -> u64 {
+        self.namespace_versions.get(ns).copied().unwrap_or(0)
     }
 
     /// One object.
@@ -146,6 +155,12 @@ impl Inner {
             .to_string();
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         let k = key(rt, &ns, &name);
+        match self.namespace_versions.get_mut(&ns) {
+            Some(v) => *v = rv,
+            None => {
+                self.namespace_versions.insert(ns.clone(), rv);
+            }
+        }
         let previous = if kind == EventType::Deleted {
             self.objects.remove(&k)
         } else {
