@@ -51,8 +51,8 @@ async fn push(socket: WebSocket, backend: Arc<DashboardBackend>, query: Overview
                 if changed.is_err() {
                     return;
                 }
-                let text = feed.borrow_and_update().clone();
-                let Some(text) = text.and_then(|t| page.next(&t)) else { continue };
+                let overview = feed.borrow_and_update().clone();
+                let Some(text) = overview.and_then(|o| page.next(&o)) else { continue };
                 if tx.send(Message::Text(text.into())).await.is_err() {
                     return;
                 }
@@ -81,9 +81,8 @@ impl PageOfFeed {
 
     /// The page (JSON) to send for a new overview, or `None` when this connection's page
     /// is what it sent last (other pages may have changed).
-    fn next(&mut self, overview_json: &str) -> Option<String> {
-        let overview: EnvironmentsOverview = serde_json::from_str(overview_json).ok()?;
-        let page = page_of(&overview, &self.query);
+    fn next(&mut self, overview: &EnvironmentsOverview) -> Option<String> {
+        let page = page_of(overview, &self.query);
         let key = change_key(&page);
         if key == self.last {
             return None;
@@ -103,9 +102,11 @@ fn change_key(page: &OverviewPage) -> String {
 }
 
 /// One poller for every open page: reads the unpaginated overview every [`EVERY`] while
-/// anybody listens and publishes it (as JSON) when it changed, so ten open dashboards
+/// anybody listens and publishes it when it changed, so ten open dashboards
 /// cost the database and the cluster what one does.
-pub fn start_feed(backend: Arc<DashboardBackend>) -> watch::Receiver<Option<Arc<String>>> {
+pub fn start_feed(
+    backend: Arc<DashboardBackend>,
+) -> watch::Receiver<Option<Arc<EnvironmentsOverview>>> {
     let (tx, rx) = watch::channel(None);
     let weak = Arc::downgrade(&backend);
     drop(backend);
@@ -131,8 +132,7 @@ pub fn start_feed(backend: Arc<DashboardBackend>) -> watch::Receiver<Option<Arc<
                 continue;
             }
             last = key;
-            let text = serde_json::to_string(&overview).unwrap_or_default();
-            let _ = tx.send(Some(Arc::new(text)));
+            let _ = tx.send(Some(Arc::new(overview)));
         }
     });
     rx
@@ -170,16 +170,15 @@ mod tests {
         }
     }
 
-    fn overview_json(rows: Vec<EnvironmentRow>, at: i64) -> String {
-        serde_json::to_string(&EnvironmentsOverview {
+    fn overview(rows: Vec<EnvironmentRow>, at: i64) -> EnvironmentsOverview {
+        EnvironmentsOverview {
             github_web_url: "https://github.com".into(),
             rows,
             totals: MetricsSummary::default(),
             cluster: ClusterState::Connected,
             configured_repositories: 1,
             generated_at: Utc.timestamp_opt(at, 0).unwrap(),
-        })
-        .unwrap()
+        }
     }
 
     #[test]
@@ -202,21 +201,17 @@ mod tests {
             page: 3,
             ..OverviewQuery::default()
         });
-        let sent = first
-            .next(&overview_json(rows(0), 1))
-            .expect("the first page");
+        let sent = first.next(&overview(rows(0), 1)).expect("the first page");
         let page: OverviewPage = serde_json::from_str(&sent).unwrap();
         assert_eq!((page.page, page.pages, page.rows.len()), (1, 3, 50));
-        assert!(third.next(&overview_json(rows(0), 1)).is_some());
+        assert!(third.next(&overview(rows(0), 1)).is_some());
         // A row of page 3 changes: only page 3 is sent; a new timestamp alone sends nothing.
-        assert_eq!(first.next(&overview_json(rows(5), 2)), None);
-        let sent = third
-            .next(&overview_json(rows(5), 2))
-            .expect("page 3 changed");
+        assert_eq!(first.next(&overview(rows(5), 2)), None);
+        let sent = third.next(&overview(rows(5), 2)).expect("page 3 changed");
         let page: OverviewPage = serde_json::from_str(&sent).unwrap();
         let pr5 = page.rows.iter().find(|r| r.env.pr_number == 5).unwrap();
         assert_eq!(pr5.env.status, EnvironmentStatus::Failed);
-        assert_eq!(third.next(&overview_json(rows(5), 3)), None);
+        assert_eq!(third.next(&overview(rows(5), 3)), None);
     }
 
     #[test]
@@ -233,7 +228,7 @@ mod tests {
             row(2, EnvironmentStatus::Failed),
         ];
         let page: OverviewPage =
-            serde_json::from_str(&failed.next(&overview_json(rows, 1)).unwrap()).unwrap();
+            serde_json::from_str(&failed.next(&overview(rows, 1)).unwrap()).unwrap();
         assert_eq!((page.matching, page.total), (1, 2));
         assert_eq!(page.rows[0].env.pr_number, 2);
     }
