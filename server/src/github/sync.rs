@@ -41,6 +41,9 @@ pub use super::eligibility::repository_policy;
 pub use plan::{Plan, plan, repository_web_url};
 use plan::{config_missing_plan, fingerprint};
 
+/// Least time between the starts of two publishing passes woken by signals.
+const PASS_SPACING: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Wakes the publishing loop. Separate from the engine's `ReconcileSignal`, whose single
 /// permit must not be taken by another waiter. Wakes coalesce into one pass.
 #[derive(Clone, Debug, Default)]
@@ -172,11 +175,18 @@ impl GithubSync {
                 leader.until_leader().await;
                 tracing::info!("publishing to GitHub from this replica");
             }
+            let pass_started = tokio::time::Instant::now();
             if let Err(e) = self.publish_once().await {
                 tracing::warn!(error = %e, "publishing pass failed");
             }
             tokio::select! {
-                () = self.signal.notified() => {}
+                () = self.signal.notified() => {
+                    // Every applied webhook and every engine event wakes the publisher;
+                    // a pass reads all live pull requests, so a burst of wakes makes one
+                    // pass per `PASS_SPACING` instead of back-to-back passes that kept
+                    // the database busy under the webhook intake (500 deliveries/s).
+                    tokio::time::sleep_until(pass_started + PASS_SPACING).await;
+                }
                 () = tokio::time::sleep(self.tuning.publish_interval) => {}
                 () = leader.until_follower() => {}
             }

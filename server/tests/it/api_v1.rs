@@ -74,23 +74,6 @@ fn assert_error_shape(body: &Value) {
     assert!(body.get("detail").is_some(), "{body}");
 }
 
-async fn opened(s: &TestServer, repo: &str, number: u64) {
-    let (status, body) = s
-        .deliver(
-            "pull_request",
-            &pr_payload(
-                "opened",
-                repo,
-                number,
-                &format!("sha{number}"),
-                "2026-01-01T00:00:00Z",
-                true,
-            ),
-        )
-        .await;
-    assert!(status < 300, "{body}");
-}
-
 async fn env_id(s: &TestServer, repo: &str, number: u64) -> String {
     s.environments()
         .await
@@ -223,9 +206,9 @@ async fn environments_are_filtered_and_paged(b: Backend) {
     s.configure("acme/web").await;
     s.configure("acme/api").await;
     for n in 1..=3 {
-        opened(&s, "acme/web", n).await;
+        s.open_pr("acme/web", n).await;
     }
-    opened(&s, "acme/api", 7).await;
+    s.open_pr("acme/api", 7).await;
 
     let (status, all) = send(&s, "GET", "/api/v1/environments", Some(&viewer), None).await;
     assert_eq!(status, 200, "{all}");
@@ -324,7 +307,7 @@ async fn an_environment_is_created_for_a_known_open_pull_request(b: Backend) {
     let s = start(b).await;
     let op = s.token("ops", Role::Operator).await;
     // A pull request seen before its repository was configured has no environment.
-    opened(&s, "acme/web", 4).await;
+    s.open_pr("acme/web", 4).await;
     let (status, body) = send(
         &s,
         "POST",
@@ -472,7 +455,7 @@ async fn environments_are_shown_redeployed_and_deleted(b: Backend) {
     let s = start(b).await;
     let op = s.token("ops", Role::Operator).await;
     s.configure("acme/web").await;
-    opened(&s, "acme/web", 5).await;
+    s.open_pr("acme/web", 5).await;
     let id = env_id(&s, "acme/web", 5).await;
 
     let (status, detail) = send(
@@ -593,7 +576,7 @@ async fn deployments_are_listed_and_shown_with_phases(b: Backend) {
     let s = start(b).await;
     let viewer = s.token("viewer", Role::Viewer).await;
     s.configure("acme/web").await;
-    opened(&s, "acme/web", 6).await;
+    s.open_pr("acme/web", 6).await;
     let id = env_id(&s, "acme/web", 6).await;
     insert_attempt(&s, &id, 1, "failed").await;
     insert_attempt(&s, &id, 2, "succeeded").await;
@@ -756,7 +739,7 @@ async fn repositories_are_read_updated_validated_and_removed(b: Backend) {
     assert_eq!(s.count("repositories").await, 1);
 
     // Remove: refused while an environment exists.
-    opened(&s, "acme/web", 8).await;
+    s.open_pr("acme/web", 8).await;
     let (status, body) = send(
         &s,
         "DELETE",
@@ -796,7 +779,7 @@ async fn the_metrics_summary_counts_outcomes(b: Backend) {
     assert_eq!(status, 200, "{empty}");
     assert_eq!(empty["success_rate"], Value::Null);
     s.configure("acme/web").await;
-    opened(&s, "acme/web", 6).await;
+    s.open_pr("acme/web", 6).await;
     let id = env_id(&s, "acme/web", 6).await;
     insert_attempt(&s, &id, 1, "failed").await;
     insert_attempt(&s, &id, 2, "succeeded").await;
@@ -922,7 +905,7 @@ async fn logs_are_tailed_and_followed_from_the_cluster() {
     .await;
     let viewer = s.token("viewer", Role::Viewer).await;
     s.configure("acme/web").await;
-    opened(&s, "acme/web", 3).await;
+    s.open_pr("acme/web", 3).await;
     let id = env_id(&s, "acme/web", 3).await;
     let base = format!("/api/v1/environments/{id}/logs");
 

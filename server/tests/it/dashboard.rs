@@ -16,7 +16,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::SessionStore;
 
 use crate::both_backends;
-use crate::support::{Backend, Options, TestServer, fixture, pr_payload, start, start_with};
+use crate::support::{Backend, Options, TestServer, fixture, start, start_with};
 
 both_backends!(
     sessions_are_stored_updated_expired_and_deleted,
@@ -108,23 +108,6 @@ async fn the_overview_lists_environments_without_a_cluster(b: Backend) {
     s.finish().await;
 }
 
-async fn open_pr(s: &TestServer, repo: &str, number: u64) {
-    let (status, body) = s
-        .deliver(
-            "pull_request",
-            &pr_payload(
-                "opened",
-                repo,
-                number,
-                &format!("sha{number}"),
-                "2026-01-01T00:00:00Z",
-                true,
-            ),
-        )
-        .await;
-    assert!(status < 300, "{body}");
-}
-
 async fn env_id(s: &TestServer, number: u64) -> String {
     let o = s.state.service.environments_overview().await.unwrap();
     o.rows
@@ -170,7 +153,8 @@ async fn the_overview_pages_sixty_environments(b: Backend) {
     s.configure("acme/web").await;
     s.configure("acme/api").await;
     for n in 1..=60 {
-        open_pr(&s, if n % 3 == 0 { "acme/api" } else { "acme/web" }, n).await;
+        s.open_pr(if n % 3 == 0 { "acme/api" } else { "acme/web" }, n)
+            .await;
     }
     let o = s.state.service.environments_overview().await.unwrap();
     assert_eq!(o.rows.len(), 60);
@@ -206,7 +190,7 @@ async fn last_deploys_and_totals_are_counted_by_the_database(b: Backend) {
     let s = start(b).await;
     s.configure("acme/web").await;
     for n in 1..=3 {
-        open_pr(&s, "acme/web", n).await;
+        s.open_pr("acme/web", n).await;
     }
     let (one, two) = (env_id(&s, 1).await, env_id(&s, 2).await);
     // #1: failed after 100 s, succeeded after 30 s, a third attempt still queued.
@@ -310,7 +294,7 @@ async fn usage_of_all_environments_takes_two_cluster_wide_lists() {
     .await;
     s.configure("acme/web").await;
     for n in 1..=3 {
-        open_pr(&s, "acme/web", n).await;
+        s.open_pr("acme/web", n).await;
     }
     let client = kit.kube_client().unwrap();
     crate::api_v1::running_pod(&client, "pr-web-1", "web-0").await;

@@ -152,6 +152,25 @@ impl TestServer {
         json_of(res).await
     }
 
+    /// Delivers a signed `pull_request` `opened` for PR `number` of `repo` (head
+    /// `sha{number}`) and checks it was accepted.
+    pub async fn open_pr(&self, repo: &str, number: u64) {
+        let (status, body) = self
+            .deliver(
+                "pull_request",
+                &pr_payload(
+                    "opened",
+                    repo,
+                    number,
+                    &format!("sha{number}"),
+                    "2026-01-01T00:00:00Z",
+                    true,
+                ),
+            )
+            .await;
+        assert!(status < 300, "{body}");
+    }
+
     pub async fn token(&self, name: &str, role: Role) -> String {
         cli::create_token(self.db(), name, role).await.unwrap()
     }
