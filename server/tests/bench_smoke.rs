@@ -31,7 +31,7 @@ async fn the_benchmark_runs_end_to_end_with_tiny_sizes() {
         "server RSS, idle",
         "server RSS, 10 environments",
         "load: failed requests (non-2xx or transport) by client",
-        "load: server RSS growth, mean of the first window → mean of the last",
+        "load: server RSS growth over the second half (least-squares trend)",
         "load: lost events (PRs whose final state Catalyst does not show)",
     ] {
         assert!(
