@@ -11,7 +11,7 @@ use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::support::{Backend, Options, TestServer, json_of, pr_payload, start, start_with};
+use crate::support::{Backend, TestServer, json_of, pr_payload, start, start_with_cluster};
 
 both_backends!(
     every_route_needs_a_token_and_mutations_an_operator,
@@ -893,16 +893,7 @@ pub async fn running_pod(client: &kube::Client, namespace: &str, pod: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_tailed_and_followed_from_the_cluster() {
-    let kit = catalyst_testkit::TestKit::start().await.unwrap();
-    let url: &'static str = Box::leak(kit.kube_url().into_boxed_str());
-    let s = start_with(
-        Backend::Sqlite,
-        Options {
-            cluster_url: Some(url),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (kit, s) = start_with_cluster(Backend::Sqlite).await;
     let viewer = s.token("viewer", Role::Viewer).await;
     s.configure("acme/web").await;
     s.open_pr("acme/web", 3).await;

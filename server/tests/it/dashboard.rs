@@ -16,7 +16,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::SessionStore;
 
 use crate::both_backends;
-use crate::support::{Backend, Options, TestServer, fixture, start, start_with};
+use crate::support::{Backend, TestServer, fixture, start, start_with_cluster};
 
 both_backends!(
     sessions_are_stored_updated_expired_and_deleted,
@@ -282,16 +282,7 @@ async fn last_deploys_and_totals_are_counted_by_the_database(b: Backend) {
 /// Catalyst's ResourceQuotas, however many environments there are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_of_all_environments_takes_two_cluster_wide_lists() {
-    let kit = catalyst_testkit::TestKit::start().await.unwrap();
-    let url: &'static str = Box::leak(kit.kube_url().into_boxed_str());
-    let s = start_with(
-        Backend::Sqlite,
-        Options {
-            cluster_url: Some(url),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (kit, s) = start_with_cluster(Backend::Sqlite).await;
     s.configure("acme/web").await;
     for n in 1..=3 {
         s.open_pr("acme/web", n).await;

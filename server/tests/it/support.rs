@@ -53,6 +53,22 @@ pub async fn start(backend: Backend) -> TestServer {
     start_with(backend, Options::default()).await
 }
 
+/// A server on `backend` wired to a fresh Kubernetes double, returned beside it so the
+/// test can seed pods and read what Catalyst asked the cluster.
+pub async fn start_with_cluster(backend: Backend) -> (catalyst_testkit::TestKit, TestServer) {
+    let kit = catalyst_testkit::TestKit::start().await.unwrap();
+    let url: &'static str = Box::leak(kit.kube_url().into_boxed_str());
+    let s = start_with(
+        backend,
+        Options {
+            cluster_url: Some(url),
+            ..Options::default()
+        },
+    )
+    .await;
+    (kit, s)
+}
+
 pub async fn start_with(backend: Backend, options: Options) -> TestServer {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (db, guard) = fresh_database(backend, options.migrate, 5).await;
