@@ -43,10 +43,10 @@ pub async fn apply_kit(
         });
     }
 
-    // The kit's objects do not depend on each other (a RoleBinding may name a Role or
-    // ServiceAccount that does not exist yet), and nothing runs in the namespace before
-    // all of them exist, so they are applied together: one round trip instead of seven
-    // before the pull request pod can start.
+    // The kit's objects do not depend on each other, and nothing runs in the namespace
+    // before all of them exist, so they are applied together — except the RoleBinding:
+    // the API server checks a binding against the Role it names (Catalyst may only grant
+    // what it holds), so the Role must exist first.
     let (quota, limits, policy, deployer_policy, account, role, binding) = (
         objects::resource_quota(spec, settings),
         objects::limit_range(spec, settings),
@@ -68,8 +68,8 @@ pub async fn apply_kit(
         },
         apply_in(client, ns, &account, &pp),
         apply_in(client, ns, &role, &pp),
-        apply_in(client, ns, &binding, &pp),
     )?;
+    apply_in(client, ns, &binding, &pp).await?;
 
     let store: Api<Secret> = Api::namespaced(client.clone(), &spec.secrets.store_namespace);
     for name in &spec.secrets.names {
