@@ -480,7 +480,10 @@ async fn a_restart_at_any_moment_converges(backend: Backend) {
         Match::namespace("pr-web-9"),
         WorkloadBehaviour::ready().ready_after(Duration::from_millis(400)),
     );
-    c.faults().set_latency(Duration::from_millis(3));
+    // Every API call takes 10 ms, so each phase lasts long enough for the 2 ms poll
+    // below to see it (the kit is applied in two concurrent rounds: at 3 ms the
+    // provisioning phase could pass unseen on a busy machine).
+    c.faults().set_latency(Duration::from_millis(10));
     h.kill_engine();
     h.open(9, &sha(9, 1)).await;
     let mut phases_killed_in = std::collections::BTreeSet::new();
