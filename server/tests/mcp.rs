@@ -17,7 +17,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
-use support::{Backend, Options, TestServer, pr_payload, start, start_with};
+use support::{Backend, TestServer, start};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -52,23 +52,6 @@ async fn tool_error(client: &Client, tool: &str, args: Value) -> String {
     let r = call(client, tool, args).await;
     assert_eq!(r.is_error, Some(true), "{tool} should fail: {r:?}");
     serde_json::to_string(&r.content).unwrap()
-}
-
-async fn opened(s: &TestServer, repo: &str, number: u64) {
-    let (status, body) = s
-        .deliver(
-            "pull_request",
-            &pr_payload(
-                "opened",
-                repo,
-                number,
-                &format!("sha{number}"),
-                "2026-01-01T00:00:00Z",
-                true,
-            ),
-        )
-        .await;
-    assert!(status < 300, "{body}");
 }
 
 const TOOLS: [&str; 14] = [
@@ -245,7 +228,7 @@ async fn every_tool_answers_and_errors_say_what_to_fix() {
     assert!(msg.contains("operator"), "{msg}");
 
     // Environments and deployments.
-    opened(&s, "acme/web", 2).await;
+    s.open_pr("acme/web", 2).await;
     let envs = ok(
         &reader,
         "list_environments",
@@ -331,16 +314,7 @@ async fn every_tool_answers_and_errors_say_what_to_fix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_creates_reads_logs_and_deletes_an_environment() {
-    let kit = catalyst_testkit::TestKit::start().await.unwrap();
-    let url: &'static str = Box::leak(kit.kube_url().into_boxed_str());
-    let s = start_with(
-        Backend::Sqlite,
-        Options {
-            cluster_url: Some(url),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (kit, s) = support::start_with_cluster(Backend::Sqlite).await;
     let op = s.token("agent", Role::Operator).await;
     let agent = connect(&s, &op).await;
     ok(
@@ -349,7 +323,7 @@ async fn an_agent_creates_reads_logs_and_deletes_an_environment() {
         json!({ "full_name": "acme/shop", "chart": { "path": "chart" }, "image_pattern": "r/shop:{sha}" }),
     )
     .await;
-    opened(&s, "acme/shop", 9).await;
+    s.open_pr("acme/shop", 9).await;
     // The operator removed it earlier; the agent asks for it again.
     let envs = ok(&agent, "list_environments", json!({ "pr_number": 9 })).await;
     let id = envs["items"][0]["id"].as_str().unwrap().to_owned();
