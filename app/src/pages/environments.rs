@@ -101,7 +101,11 @@ fn LiveOverview(initial: OverviewPage, query: OverviewQuery) -> impl IntoView {
         let handle = subscribe(
             url,
             move |text| {
-                if let Ok(p) = serde_json::from_str::<OverviewPage>(&text) {
+                // Never back in time: an overview older than the one shown (read before
+                // this page was rendered) is dropped, the next change brings a newer one.
+                if let Ok(p) = serde_json::from_str::<OverviewPage>(&text)
+                    && p.generated_at >= current.with_untracked(|c| c.generated_at)
+                {
                     current.set(p);
                 }
             },

@@ -2,6 +2,8 @@
 //! overview, pushed whenever that page changes. One poller reads the database and the
 //! cluster every two seconds while anybody listens and shares the unpaginated overview;
 //! each connection cuts its own page out of it and sends only when the page changed.
+//! While nobody listens the poller keeps nothing, so a page that connects later is never
+//! sent an overview that aged unseen (older than what the page itself was rendered with).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::DashboardBackend;
 use super::auth::same_origin;
@@ -41,7 +43,7 @@ pub async fn environments(
 
 async fn push(socket: WebSocket, backend: Arc<DashboardBackend>, query: OverviewQuery) {
     let (mut tx, mut rx) = socket.split();
-    let mut feed = backend.overview_feed();
+    let mut feed = backend.overview_feed().subscribe();
     let mut page = PageOfFeed::new(query);
     // The current page first, then every change of it.
     feed.mark_changed();
@@ -101,25 +103,49 @@ fn change_key(page: &OverviewPage) -> String {
     .unwrap_or_default()
 }
 
-/// One poller for every open page: reads the unpaginated overview every [`EVERY`] while
-/// anybody listens and publishes it when it changed, so ten open dashboards
-/// cost the database and the cluster what one does.
-pub fn start_feed(
-    backend: Arc<DashboardBackend>,
-) -> watch::Receiver<Option<Arc<EnvironmentsOverview>>> {
+/// The shared overview and a way to ask the poller for a fresh one.
+pub struct OverviewFeed {
+    overview: watch::Receiver<Option<Arc<EnvironmentsOverview>>>,
+    kick: Arc<Notify>,
+}
+
+impl OverviewFeed {
+    /// A receiver for one more page. The poller reads at once rather than at its next
+    /// tick, so the page gets the current overview without waiting up to [`EVERY`].
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<EnvironmentsOverview>>> {
+        let rx = self.overview.clone();
+        self.kick.notify_one();
+        rx
+    }
+}
+
+/// One poller for every open page: reads the unpaginated overview every [`EVERY`] (or when
+/// a page connects) while anybody listens and publishes it when it changed, so ten open
+/// dashboards cost the database and the cluster what one does.
+pub fn start_feed(backend: Arc<DashboardBackend>) -> OverviewFeed {
     let (tx, rx) = watch::channel(None);
+    let kick = Arc::new(Notify::new());
     let weak = Arc::downgrade(&backend);
     drop(backend);
+    let kicked = kick.clone();
     tokio::spawn(async move {
         let mut last = String::new();
         let mut tick = tokio::time::interval(EVERY);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = kicked.notified() => {}
+            }
             let Some(backend) = weak.upgrade() else {
                 return;
             };
             if tx.receiver_count() <= 1 {
-                // Only the backend's own receiver: nobody is watching.
+                // Only the feed's own receiver: nobody is watching. Forget the overview:
+                // the next page to connect must not be sent one that aged meanwhile.
+                if tx.borrow().is_some() {
+                    tx.send_replace(None);
+                }
+                last.clear();
                 continue;
             }
             let Ok(overview) = backend.service.environments_overview().await else {
@@ -135,7 +161,7 @@ pub fn start_feed(
             let _ = tx.send(Some(Arc::new(overview)));
         }
     });
-    rx
+    OverviewFeed { overview: rx, kick }
 }
 
 #[cfg(test)]

@@ -53,9 +53,7 @@ pub struct DashboardBackend {
     /// without a key the token is kept as is (a laptop without a GitHub App).
     session_key: Option<crate::github::EncryptionKey>,
     /// The shared live feed of the environments overview (started on first use).
-    feed: std::sync::OnceLock<
-        tokio::sync::watch::Receiver<Option<Arc<app::dto::EnvironmentsOverview>>>,
-    >,
+    feed: std::sync::OnceLock<live::OverviewFeed>,
 }
 
 impl DashboardBackend {
@@ -82,12 +80,8 @@ impl DashboardBackend {
 
     /// A receiver of the live environments overview, shared by all pages (each
     /// connection cuts its own page out of it; nobody parses it again).
-    pub fn overview_feed(
-        self: &Arc<Self>,
-    ) -> tokio::sync::watch::Receiver<Option<Arc<app::dto::EnvironmentsOverview>>> {
-        self.feed
-            .get_or_init(|| live::start_feed(self.clone()))
-            .clone()
+    pub fn overview_feed(self: &Arc<Self>) -> &live::OverviewFeed {
+        self.feed.get_or_init(|| live::start_feed(self.clone()))
     }
 
     /// Operators may act on everything; others on repositories they can push to.
