@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Starts a throw-away catalyst (fresh SQLite file, loopback port), waits until it
 # answers, runs the Playwright tests against it and always stops it again. Expects
-# `cargo leptos build` to have run (scripts/test does that).
+# `cargo leptos build` to have run (scripts/test does that). With CATALYST_E2E_RELEASE=1
+# it tests the release build instead (`cargo leptos build --release`: release binary,
+# release WASM in target/site), which is what the Dockerfile ships.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT="$(cd .. && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/debug/catalyst"
-[ -x "$BIN" ] || { echo "end2end: $BIN not found; run 'cargo leptos build' first" >&2; exit 1; }
+if [ "${CATALYST_E2E_RELEASE:-0}" = 1 ]; then
+  BIN="$TARGET/release/catalyst" BUILD="cargo leptos build --release"
+else
+  BIN="$TARGET/debug/catalyst" BUILD="cargo leptos build"
+fi
+[ -x "$BIN" ] || { echo "end2end: $BIN not found; run '$BUILD' first" >&2; exit 1; }
 
 if [ ! -d node_modules/@playwright/test ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
