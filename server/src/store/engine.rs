@@ -5,11 +5,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect, Set,
+};
 
 use super::Result;
-use super::entities::preview_environment;
+use super::entities::{preview_environment, pull_request};
 
 /// The `environment_engine_states` table.
 pub mod engine_state {
@@ -142,12 +145,12 @@ pub async fn environment(
 /// Ids of environments the engine still has to look at (everything not `deleted`).
 pub async fn live_environment_ids(db: &impl ConnectionTrait) -> Result<Vec<String>> {
     Ok(preview_environment::Entity::find()
+        .select_only()
+        .column(preview_environment::Column::Id)
         .filter(preview_environment::Column::Status.ne("deleted"))
+        .into_tuple()
         .all(db)
-        .await?
-        .into_iter()
-        .map(|e| e.id)
-        .collect())
+        .await?)
 }
 
 /// Every environment row.
@@ -211,21 +214,24 @@ pub async fn changed_environment_ids(
     let Some(since) = since else {
         return live_environment_ids(db).await;
     };
-    let envs = preview_environment::Entity::find()
+    // One query returning ids only: a wake comes with every webhook, and reading whole
+    // rows of every live environment and every recently changed pull request was the
+    // engine's largest cost under a webhook burst (BENCHMARKS.md, ack at 500/s).
+    let changed_prs = Query::select()
+        .column(pull_request::Column::Id)
+        .from(pull_request::Entity)
+        .and_where(pull_request::Column::UpdatedAt.gte(since))
+        .to_owned();
+    Ok(preview_environment::Entity::find()
+        .select_only()
+        .column(preview_environment::Column::Id)
         .filter(preview_environment::Column::Status.ne("deleted"))
+        .filter(
+            Condition::any()
+                .add(preview_environment::Column::UpdatedAt.gte(since))
+                .add(preview_environment::Column::PullRequestId.in_subquery(changed_prs)),
+        )
+        .into_tuple()
         .all(db)
-        .await?;
-    let changed_prs: std::collections::HashSet<String> =
-        super::entities::pull_request::Entity::find()
-            .filter(super::entities::pull_request::Column::UpdatedAt.gte(since))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect();
-    Ok(envs
-        .into_iter()
-        .filter(|e| e.updated_at >= since || changed_prs.contains(&e.pull_request_id))
-        .map(|e| e.id)
-        .collect())
+        .await?)
 }

@@ -9,8 +9,9 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    DbBackend, EntityTrait, QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait,
+    TryInsertResult,
 };
 
 use super::entities::{pull_request, repository, webhook_delivery};
@@ -167,24 +168,33 @@ async fn apply_pull_request(
                 ..Default::default()
             };
             fill(&mut fresh, e, repo.as_ref());
-            // A concurrent first delivery for the same PR (Postgres) makes this insert
-            // wait, then conflict; the savepoint lets the transaction go on with the
-            // row the other delivery wrote.
-            let savepoint = txn.begin().await?;
-            match fresh.insert(&savepoint).await {
-                Ok(row) => {
-                    savepoint.commit().await?;
-                    row
-                }
-                Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                    savepoint.rollback().await?;
-                    let stored = find().one(txn).await?.ok_or(StoreError::Db(err))?;
-                    match update_if_newer(txn, stored, e, repo.as_ref()).await? {
-                        Some(row) => row,
-                        None => return Ok(false),
+            if txn.get_database_backend() == DbBackend::Sqlite {
+                // SQLite's one connection runs one transaction at a time: no concurrent
+                // first delivery can exist, so no savepoint (two statements fewer on the
+                // webhook path).
+                fresh.insert(txn).await?
+            } else {
+                // A concurrent first delivery for the same PR (Postgres) makes this insert
+                // wait, then conflict; the savepoint lets the transaction go on with the
+                // row the other delivery wrote.
+                let savepoint = txn.begin().await?;
+                match fresh.insert(&savepoint).await {
+                    Ok(row) => {
+                        savepoint.commit().await?;
+                        row
                     }
+                    Err(err)
+                        if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+                    {
+                        savepoint.rollback().await?;
+                        let stored = find().one(txn).await?.ok_or(StoreError::Db(err))?;
+                        match update_if_newer(txn, stored, e, repo.as_ref()).await? {
+                            Some(row) => row,
+                            None => return Ok(false),
+                        }
+                    }
+                    Err(err) => return Err(err.into()),
                 }
-                Err(err) => return Err(err.into()),
             }
         }
     };
