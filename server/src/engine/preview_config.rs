@@ -22,8 +22,12 @@ use crate::store::{StoreError, decode_list, encode_list};
 /// Why the file could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchFailure {
-    /// Worth asking again soon (rate limit, outage, circuit open).
-    Temporary(String),
+    /// Worth asking again (rate limit, outage, circuit open); not before `retry_at` when
+    /// GitHub named a time (a rate limit's reset).
+    Temporary {
+        reason: String,
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Asking again will not help (no installation, permission denied).
     Permanent(String),
 }

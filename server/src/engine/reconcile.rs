@@ -11,7 +11,7 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::cluster::health::{self, HealthOptions};
@@ -472,17 +472,22 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
             }
             other => other,
         },
-        Err(FetchFailure::Temporary(why))
+        Err(FetchFailure::Temporary { reason, retry_at })
             if since(row.queued_at, Utc::now()) < ctx.settings.config_fetch_patience =>
         {
-            tracing::info!(environment = %w.env.namespace, error = %why, "cannot read the preview configuration yet; asking again shortly");
-            return Ok(Some(Step::Wait(Next::After(
-                ctx.settings
-                    .poll_interval
-                    .max(std::time::Duration::from_secs(2)),
-            ))));
+            let now = Utc::now();
+            let patience =
+                TimeDelta::from_std(ctx.settings.config_fetch_patience).unwrap_or(TimeDelta::MAX);
+            let wait = config_retry_wait(
+                now,
+                retry_at,
+                row.queued_at + patience,
+                ctx.settings.poll_interval,
+            );
+            tracing::info!(environment = %w.env.namespace, error = %reason, retry_in_ms = wait.as_millis() as u64, "cannot read the preview configuration yet; asking again later");
+            return Ok(Some(Step::Wait(Next::After(wait))));
         }
-        Err(FetchFailure::Temporary(why) | FetchFailure::Permanent(why)) => {
+        Err(FetchFailure::Temporary { reason: why, .. } | FetchFailure::Permanent(why)) => {
             tracing::warn!(environment = %w.env.namespace, error = %why, "deploying with the stored configuration: the PR's preview configuration cannot be read");
             RecordedConfig::Unavailable(why)
         }
@@ -491,6 +496,22 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
     pull_request_configs::put(&ctx.db, &pr.id, &row.head_sha, state, body).await?;
     tracing::info!(environment = %w.env.namespace, sha = %row.head_sha, config = state, "preview configuration recorded");
     Ok(Some(Step::Continue))
+}
+
+/// How long to wait before asking again for a preview file that cannot be read for now:
+/// the poll interval (at least 2 s), or until the time GitHub named (a rate limit's
+/// reset) — but never past the attempt's patience, after which it deploys with the
+/// stored configuration. Asking every 2 s while GitHub has said "not before the reset"
+/// kept hundreds of waiting environments busy for nothing.
+fn config_retry_wait(
+    now: DateTime<Utc>,
+    retry_at: Option<DateTime<Utc>>,
+    patience_ends: DateTime<Utc>,
+    poll_interval: Duration,
+) -> Duration {
+    let soonest = poll_interval.max(Duration::from_secs(2));
+    let wanted = retry_at.map_or(soonest, |at| since(now, at).max(soonest));
+    wanted.min(since(now, patience_ends).max(Duration::from_millis(10)))
 }
 
 fn merge_limits(ctx: &Context) -> super::preview_config::MergeLimits {
@@ -1030,6 +1051,33 @@ pub fn to_app(s: core_status::EnvironmentStatus) -> app::model::EnvironmentStatu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_preview_file_is_asked_for_again_at_githubs_reset_within_patience() {
+        let now = Utc::now();
+        let secs = |n: i64| now + TimeDelta::seconds(n);
+        let poll = Duration::from_millis(500);
+        // No time named: every 2 s at the least.
+        assert_eq!(
+            config_retry_wait(now, None, secs(100), poll),
+            Duration::from_secs(2)
+        );
+        // A reset 30 s away: not before it.
+        let wait = config_retry_wait(now, Some(secs(30)), secs(100), poll);
+        assert!((29..=30).contains(&wait.as_secs()), "{wait:?}");
+        // A reset an hour away: until the patience ends (then the stored configuration).
+        let wait = config_retry_wait(now, Some(secs(3600)), secs(100), poll);
+        assert!((99..=100).contains(&wait.as_secs()), "{wait:?}");
+        // A reset already past, or patience about to end: never a busy loop.
+        assert_eq!(
+            config_retry_wait(now, Some(secs(-5)), secs(100), poll),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            config_retry_wait(now, None, secs(-1), poll),
+            Duration::from_millis(10)
+        );
+    }
 
     fn attempt(n: i32, sha: &str, phase: &str, outcome: Option<&str>) -> deployment::Model {
         let t = Utc::now();

@@ -232,7 +232,10 @@ impl crate::engine::preview_config::ConfigSource for GithubClient {
             .await
             .map_err(|e| {
                 if e.is_temporary() || e.retry_at().is_some() {
-                    FetchFailure::Temporary(e.to_string())
+                    FetchFailure::Temporary {
+                        reason: e.to_string(),
+                        retry_at: e.retry_at(),
+                    }
                 } else {
                     FetchFailure::Permanent(e.to_string())
                 }
