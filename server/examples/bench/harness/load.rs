@@ -34,7 +34,7 @@ const LABEL: &str = "bench-load";
 /// The container every preview pod runs (doubles::app_objects).
 const CONTAINER: &str = "web";
 /// Requests per hour the GitHub double allows each installation during the load.
-const GITHUB_BUDGET: u64 = 10_000_000;
+pub const GITHUB_BUDGET: u64 = 10_000_000;
 
 /// Resident memory may grow by at most this much over the second half of the run, as
 /// read off a least-squares line through its samples. The first half is warm-up: the

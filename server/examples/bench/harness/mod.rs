@@ -243,6 +243,20 @@ pub fn sample(metrics: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// The sum of a family's samples whose labels include `label` (`outcome="succeeded"`).
+pub fn sum_samples(metrics: &str, name: &str, label: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|l| {
+            let (labels, value) = l.strip_prefix(name)?.strip_prefix('{')?.split_once("} ")?;
+            if !labels.split(',').any(|l| l == label) {
+                return None;
+            }
+            value.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum()
+}
+
 /// The machine load while the benchmark ran, for the notes.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -317,4 +331,25 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     }
     report.note(format!("load average at end: {}", load_average()));
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_of_a_family_are_summed_by_label() {
+        let text = "\
+# TYPE catalyst_deployments_total counter
+catalyst_deployments_total{repository=\"acme/a\",outcome=\"succeeded\"} 3
+catalyst_deployments_total{repository=\"acme/b\",outcome=\"succeeded\"} 4
+catalyst_deployments_total{repository=\"acme/b\",outcome=\"failed\"} 9
+catalyst_deployments_total_other{outcome=\"succeeded\"} 100
+catalyst_active_previews 7
+";
+        let ok = "outcome=\"succeeded\"";
+        assert!((sum_samples(text, "catalyst_deployments_total", ok) - 7.0).abs() < f64::EPSILON);
+        assert!(sum_samples(text, "catalyst_missing_total", ok).abs() < f64::EPSILON);
+        assert_eq!(sample(text, "catalyst_active_previews"), Some(7.0));
+    }
 }
