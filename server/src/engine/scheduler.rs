@@ -84,6 +84,19 @@ impl Queue {
             .collect()
     }
 
+    /// When the loop must look again by itself (kicks, wakes and finished reconciles
+    /// wake it anyway): when the first environment that is not running becomes due, or
+    /// `timer` (resync, peer poll) if sooner. With every worker busy, due work waits
+    /// for a worker to finish, not for its time: sleeping until a time already past made
+    /// the loop spin on a core for as long as the workers were busy (half of Catalyst's
+    /// CPU with 1,000 previews deployed).
+    fn wake_at(&self, workers_free: bool, timer: Instant) -> Instant {
+        match self.next_due() {
+            Some(at) if workers_free => at.min(timer),
+            _ => timer,
+        }
+    }
+
     /// When the first environment that is not running becomes due.
     fn next_due(&self) -> Option<Instant> {
         self.order
@@ -177,11 +190,8 @@ pub async fn run(
                 (id, outcome)
             });
         }
-        let next_due = q
-            .next_due()
-            .unwrap_or(next_resync)
-            .min(next_resync)
-            .min(next_peer_poll);
+        let workers_free = q.running.len() < ctx.settings.max_workers;
+        let next_due = q.wake_at(workers_free, next_resync.min(next_peer_poll));
         let next_due = if pending_full_pass {
             next_due.min(next_full_pass)
         } else {
@@ -351,5 +361,25 @@ mod tests {
         q.take("c");
         assert_eq!(q.next_due(), Some(at(500)));
         assert_eq!(q.order.len(), q.due.len());
+    }
+
+    #[test]
+    fn with_every_worker_busy_the_loop_waits_for_its_timers_not_for_past_due_work() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut q = Queue::default();
+        q.make_due("a".into(), at(10));
+        let timer = at(2_000);
+        // A worker is free: wake when the work is due.
+        assert_eq!(q.wake_at(true, timer), at(10));
+        // None is: already-due work would make the loop spin; a finishing worker (or a
+        // timer) wakes it instead.
+        assert_eq!(q.wake_at(false, timer), timer);
+        // Nothing due: the timer.
+        q.take("a");
+        assert_eq!(q.wake_at(true, timer), timer);
+        // A timer sooner than the work wins.
+        q.make_due("b".into(), at(5_000));
+        assert_eq!(q.wake_at(true, timer), timer);
     }
 }
