@@ -1,10 +1,10 @@
 //! The `catalyst` command line: `serve` (default), `migrate`, `token create`, `token
 //! revoke`. The token functions are public so tests exercise exactly what the CLI runs.
 
+use crate::store::Db;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::core::domain::Role;
@@ -65,16 +65,12 @@ impl From<RoleArg> for Role {
 }
 
 /// `catalyst token create`: the new token's plain text.
-pub async fn create_token(
-    db: &DatabaseConnection,
-    name: &str,
-    role: Role,
-) -> Result<String, Error> {
+pub async fn create_token(db: &Db, name: &str, role: Role) -> Result<String, Error> {
     Ok(tokens::create(db, name, role).await?)
 }
 
 /// `catalyst token revoke`.
-pub async fn revoke_token(db: &DatabaseConnection, name: &str) -> Result<(), Error> {
+pub async fn revoke_token(db: &Db, name: &str) -> Result<(), Error> {
     Ok(tokens::revoke(db, name).await?)
 }
 

@@ -28,11 +28,11 @@ pub mod telemetry;
 pub mod web;
 pub mod webhook;
 
+use crate::store::Db;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 pub use config::{Config, ConfigError};
@@ -64,7 +64,7 @@ pub enum Error {
 }
 
 /// Opens the configured database and brings its schema up to date.
-pub async fn open_database(config: &Config) -> Result<DatabaseConnection, Error> {
+pub async fn open_database(config: &Config) -> Result<Db, Error> {
     let db = store::connect(store::connect_options(&config.database.url))
         .await
         .map_err(Error::Database)?;

@@ -8,6 +8,7 @@
 //! database, the cluster and the GitHub client's read-outs, so they cannot drift from
 //! the truth; the cluster figures are cached for [`USAGE_REFRESH`] to keep scrapes cheap.
 
+use crate::store::Db;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -22,7 +23,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::cluster::usage::{self, NamespaceUsage};
 use crate::core::breaker::BreakerState;
@@ -397,12 +398,7 @@ impl Metrics {
 
     /// Refreshes every level gauge, then encodes in `format`. Sources that fail keep
     /// their last values (and log why).
-    pub async fn scrape(
-        &self,
-        db: &DatabaseConnection,
-        cluster: Option<&kube::Client>,
-        format: Format,
-    ) -> String {
+    pub async fn scrape(&self, db: &Db, cluster: Option<&kube::Client>, format: Format) -> String {
         let mut cache = self.scrape.lock().await;
         if let Err(e) = self.refresh_store_levels(db).await {
             tracing::warn!(error = %e, "metrics: cannot read levels from the store");
@@ -428,7 +424,7 @@ impl Metrics {
         self.encode_as(format)
     }
 
-    async fn refresh_store_levels(&self, db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    async fn refresh_store_levels(&self, db: &Db) -> Result<(), sea_orm::DbErr> {
         use deployment::Column as D;
         use preview_environment::Column as E;
         let active = preview_environment::Entity::find()

@@ -2,11 +2,11 @@
 //! webhook entrance and later MCP call these methods, so they cannot drift apart.
 //! Entrances authorise and translate; this layer decides and persists.
 
+use crate::store::Db;
 use std::sync::Arc;
 
 use app::model::{EnvironmentList, EnvironmentSummary};
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -138,7 +138,7 @@ impl RepositoryView {
 /// The service layer over the database and the reconciler signal.
 #[derive(Clone, Debug)]
 pub struct CatalystService {
-    db: DatabaseConnection,
+    db: Db,
     preview_domain: Option<String>,
     reconcile: ReconcileSignal,
     /// For pods, logs and usage (the dashboard's actions in `service/dashboard.rs`).
@@ -148,11 +148,7 @@ pub struct CatalystService {
 }
 
 impl CatalystService {
-    pub fn new(
-        db: DatabaseConnection,
-        preview_domain: Option<String>,
-        reconcile: ReconcileSignal,
-    ) -> Self {
+    pub fn new(db: Db, preview_domain: Option<String>, reconcile: ReconcileSignal) -> Self {
         Self {
             db,
             preview_domain,
@@ -242,7 +238,7 @@ impl CatalystService {
         tokens::revoke(&self.db, name).await
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 }

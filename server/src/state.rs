@@ -1,11 +1,11 @@
 //! The state every handler shares: configuration, database, the service layer, the
 //! reconciler signal, the (optional) cluster client and the Leptos options.
 
+use crate::store::Db;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
 use crate::service::{CatalystService, ReconcileSignal};
@@ -13,7 +13,7 @@ use crate::service::{CatalystService, ReconcileSignal};
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub service: Arc<CatalystService>,
     /// Subscribe here to be woken when desired state changes (the engine).
     pub reconcile: ReconcileSignal,
@@ -33,7 +33,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: DatabaseConnection, cluster: Option<kube::Client>) -> Self {
+    pub fn new(config: Config, db: Db, cluster: Option<kube::Client>) -> Self {
         let reconcile = ReconcileSignal::default();
         let service = Arc::new(
             CatalystService::new(db.clone(), config.preview.domain.clone(), reconcile.clone())

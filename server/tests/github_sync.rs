@@ -2,6 +2,7 @@
 //! and GitHub deployment from database state (written here directly, as the engine
 //! would), and the sweep heals desired state from the GitHub double's open pull requests.
 
+use catalyst_server::store::Db;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,10 +27,7 @@ use catalyst_testkit::PrSpec;
 use catalyst_testkit::github::state::Comment;
 use catalyst_testkit::github::{GitHub, GitHubServer};
 use chrono::{TimeDelta, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 const REPO: &str = "acme/web";
 const DOMAIN: &str = "preview.example.test";
@@ -43,9 +41,9 @@ enum Backend {
 struct Setup {
     _server: GitHubServer,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(DatabaseConnection, String)>,
+    pg: Option<(Db, String)>,
     gh: GitHub,
-    db: DatabaseConnection,
+    db: Db,
     sync: Arc<GithubSync>,
     engine_wakes: Arc<AtomicUsize>,
 }
@@ -74,13 +72,7 @@ fn settings(gh: &GitHub, key: String) -> GithubSettings {
     s
 }
 
-async fn database(
-    backend: Backend,
-) -> (
-    DatabaseConnection,
-    Option<tempfile::TempDir>,
-    Option<(DatabaseConnection, String)>,
-) {
+async fn database(backend: Backend) -> (Db, Option<tempfile::TempDir>, Option<(Db, String)>) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -113,7 +105,7 @@ async fn database(
     }
 }
 
-fn new_sync(gh: &GitHub, db: &DatabaseConnection, wakes: &Arc<AtomicUsize>) -> Arc<GithubSync> {
+fn new_sync(gh: &GitHub, db: &Db, wakes: &Arc<AtomicUsize>) -> Arc<GithubSync> {
     let adapter = GithubAdapter::start(
         settings(gh, key(7)),
         Arc::new(DbTokenStore::new(db.clone())),

@@ -31,11 +31,11 @@ pub mod settings;
 pub mod spec;
 mod watch;
 
+use crate::store::Db;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sea_orm::DatabaseConnection;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -129,7 +129,7 @@ impl EngineMetrics {
 
 /// Everything a reconcile needs, shared by all tasks.
 pub struct Context {
-    pub db: DatabaseConnection,
+    pub db: Db,
     pub client: kube::Client,
     pub settings: EngineSettings,
     pub events: EventSender,
@@ -182,7 +182,7 @@ impl Engine {
     /// Starts the engine; `signal` is the one the webhook intake wakes, `events` where
     /// status changes go.
     pub fn start(
-        db: DatabaseConnection,
+        db: Db,
         client: kube::Client,
         settings: EngineSettings,
         signal: ReconcileSignal,
@@ -193,7 +193,7 @@ impl Engine {
 
     /// [`Engine::start`], reading `.catalyst/preview.yaml` from `source`.
     pub fn start_with_config_source(
-        db: DatabaseConnection,
+        db: Db,
         client: kube::Client,
         settings: EngineSettings,
         signal: ReconcileSignal,
@@ -214,7 +214,7 @@ impl Engine {
     /// [`Engine::start`], recording deployments and reconciles into `recorder` and
     /// reading `.catalyst/preview.yaml` from `config_source` when there is one.
     pub fn start_recording(
-        db: DatabaseConnection,
+        db: Db,
         client: kube::Client,
         settings: EngineSettings,
         signal: ReconcileSignal,
@@ -239,7 +239,7 @@ impl Engine {
     /// leads.
     #[allow(clippy::too_many_arguments)]
     pub fn start_replica(
-        db: DatabaseConnection,
+        db: Db,
         client: kube::Client,
         settings: EngineSettings,
         signal: ReconcileSignal,

@@ -69,19 +69,27 @@ impl World {
         let Some(env) = engine_store::environment(db, id).await? else {
             return Ok(None);
         };
-        let pr = pull_request::Entity::find_by_id(env.pull_request_id.clone())
-            .one(db)
-            .await
-            .map_err(StoreError::from)?;
-        let repo = repository::Entity::find()
-            .filter(repository::Column::Id.eq(env.repository_id.clone()))
-            .one(db)
-            .await
-            .map_err(StoreError::from)?;
-        let attempts = deployments::for_environment(db, id).await?;
-        let state = engine_store::state(db, id).await?;
-        let request = operator_requests::of(db, id).await?;
-        let config = pull_request_configs::of(db, &env.pull_request_id).await?;
+        // Side by side: on SQLite they run on the read-only connections, on PostgreSQL
+        // on the pool, so a step waits for the slowest read rather than their sum.
+        let (pr, repo, attempts, state, request, config) = tokio::try_join!(
+            async {
+                pull_request::Entity::find_by_id(env.pull_request_id.clone())
+                    .one(db)
+                    .await
+                    .map_err(StoreError::from)
+            },
+            async {
+                repository::Entity::find()
+                    .filter(repository::Column::Id.eq(env.repository_id.clone()))
+                    .one(db)
+                    .await
+                    .map_err(StoreError::from)
+            },
+            deployments::for_environment(db, id),
+            engine_store::state(db, id),
+            operator_requests::of(db, id),
+            pull_request_configs::of(db, &env.pull_request_id),
+        )?;
         Ok(Some(Self {
             env,
             pr,

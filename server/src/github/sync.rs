@@ -16,12 +16,12 @@
 //! PR's comment or deployment. A replica that stops leading drops what it had not
 //! written yet; the new leader starts from the fingerprints and ids stored.
 
+use crate::store::Db;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::DatabaseConnection;
 use tokio::sync::{Mutex, Notify};
 
 use crate::core::comment::{CommentStatus, render};
@@ -115,7 +115,7 @@ struct LoopState {
 
 /// The publishing loop and the sweep, with what they share.
 pub struct GithubSync {
-    pub(super) db: DatabaseConnection,
+    pub(super) db: Db,
     pub(super) adapter: GithubAdapter,
     pub(super) preview_domain: Option<String>,
     pub(super) tuning: SyncTuning,
@@ -139,7 +139,7 @@ pub enum SyncError {
 
 impl GithubSync {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         adapter: GithubAdapter,
         preview_domain: Option<String>,
         tuning: SyncTuning,
@@ -454,7 +454,7 @@ fn state_from_str(s: &str) -> Option<DeploymentState> {
 /// database), a check that the configured encryption key opens the stored tokens, and the
 /// publishing and sweep loops. Every configuration problem is an error here, at start-up.
 pub async fn start(
-    db: DatabaseConnection,
+    db: Db,
     settings: GithubSettings,
     preview_domain: Option<String>,
     tuning: SyncTuning,
@@ -475,7 +475,7 @@ pub async fn start(
 
 /// [`start`] on one replica of several: the loops run only while `leader` says so.
 pub async fn start_led(
-    db: DatabaseConnection,
+    db: Db,
     settings: GithubSettings,
     preview_domain: Option<String>,
     tuning: SyncTuning,

@@ -3,14 +3,14 @@
 //! GitHub, per repository the sweep's `ETag`; and the reads the publishing loop and the
 //! sweep make.
 
+use super::Db;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
 
 use super::engine::engine_state;
@@ -25,11 +25,11 @@ use crate::github::{InstallationId, SealedToken, TokenStore};
 /// Installation tokens in the database. Only sealed values ever reach it.
 #[derive(Clone, Debug)]
 pub struct DbTokenStore {
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl DbTokenStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db }
     }
 }

@@ -6,12 +6,12 @@
 //! - a pull request snapshot older (by GitHub's `updated_at`) than the stored one does
 //!   not overwrite it.
 
+use super::Db;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, EntityTrait, QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait,
-    TryInsertResult,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait, TryInsertResult,
 };
 
 use super::entities::{pull_request, repository, webhook_delivery};
@@ -55,7 +55,7 @@ impl DeliveryOutcome {
 
 /// Records `delivery` and applies `event`.
 pub async fn record(
-    db: &DatabaseConnection,
+    db: &Db,
     delivery: Delivery<'_>,
     event: &WebhookEvent,
     preview_domain: Option<&str>,
@@ -124,7 +124,7 @@ pub async fn record(
 /// sweep read it from GitHub's API), under the same rules as a delivery: a snapshot older
 /// than the stored one is not applied. Returns whether it was.
 pub async fn apply_snapshot(
-    db: &DatabaseConnection,
+    db: &Db,
     event: &PullRequestEvent,
     preview_domain: Option<&str>,
 ) -> Result<bool> {

@@ -12,13 +12,14 @@
 //! Expiry times come from the claiming replica's clock; the lease duration must exceed
 //! the clock skew between replicas (seconds against a default of 15 s).
 
+use super::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
-    QueryFilter, QuerySelect, Set, TransactionTrait, TryInsertResult,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait, TryInsertResult,
 };
 
 use super::Result;
@@ -79,12 +80,7 @@ fn claimable(row: &work_lease::Model, holder: &str, now: DateTime<Utc>) -> bool 
 
 /// Takes (or renews) lease `name` for `holder` for `ttl`, unless another holder's lease
 /// is still running.
-pub async fn claim(
-    db: &DatabaseConnection,
-    name: &str,
-    holder: &str,
-    ttl: Duration,
-) -> Result<Claim> {
+pub async fn claim(db: &Db, name: &str, holder: &str, ttl: Duration) -> Result<Claim> {
     let now = Utc::now();
     let expires_at = expiry(now, ttl);
     let fresh = ActiveModel {

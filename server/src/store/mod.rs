@@ -2,6 +2,7 @@
 //! Functions here take a connection or transaction and never call out to HTTP, Kubernetes
 //! or GitHub.
 
+mod database;
 pub mod deployments;
 pub mod engine;
 pub mod entities;
@@ -17,7 +18,9 @@ pub mod tokens;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, DbErr};
+
+pub use database::Db;
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,9 @@ pub fn connect_options(url: &str) -> ConnectOptions {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
+                // The writer never checkpoints: `Db` does, on a connection of its own
+                // (a checkpoint inside a commit stalled every webhook behind it).
+                .pragma("wal_autocheckpoint", "0")
         });
     } else {
         opts.max_connections(10);
@@ -103,19 +109,20 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Opens the database.
-pub async fn connect(opts: ConnectOptions) -> Result<DatabaseConnection> {
-    Ok(Database::connect(opts).await?)
+/// Opens the database (on a SQLite file, with read-only connections beside the writer:
+/// see [`Db`]).
+pub async fn connect(opts: ConnectOptions) -> Result<Db> {
+    Ok(Db::connect(opts).await?)
 }
 
 /// Applies all pending migrations.
-pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
-    Ok(Migrator::up(db, None).await?)
+pub async fn migrate(db: &Db) -> Result<()> {
+    Ok(Migrator::up(db.writer(), None).await?)
 }
 
 /// How many migrations are not applied yet.
-pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize> {
-    Ok(Migrator::get_pending_migrations(db).await?.len())
+pub async fn pending_migrations(db: &Db) -> Result<usize> {
+    Ok(Migrator::get_pending_migrations(db.writer()).await?.len())
 }
 
 /// New row id.

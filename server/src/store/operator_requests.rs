@@ -2,6 +2,7 @@
 //! (a new attempt at the current head SHA) or the deletion of an environment. The engine
 //! reads these level-triggered; see `request_redeploy` and `request_delete`.
 
+use super::Db;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTrait};
@@ -85,7 +86,7 @@ pub async fn request_redeploy(
 /// Records that `who` wants the environment gone and shows it as `deleting` at once;
 /// the engine deletes the namespace and marks it `deleted`.
 pub async fn request_delete(
-    db: &sea_orm::DatabaseConnection,
+    db: &Db,
     env: &preview_environment::Model,
     who: &str,
     now: DateTime<Utc>,

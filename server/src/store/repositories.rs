@@ -1,13 +1,14 @@
 //! Configured repositories: creation (with the namespace slug decided once), listing and
 //! lookup. Configuring a repository adopts the pull requests already recorded for it.
 
+use super::Db;
 use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set, SqlErr, TransactionTrait,
 };
 
 use super::entities::{project, pull_request, repository};
@@ -110,7 +111,7 @@ pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<StoredRepository>> {
 /// slug, and adoption of already recorded pull requests (open ones get a pending
 /// environment).
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     new: NewRepository,
     preview_domain: Option<&str>,
 ) -> Result<StoredRepository, CreateRepositoryError> {

@@ -2,9 +2,10 @@
 //! published stores are on other sqlx/sea-orm versions; see TOOLCHAIN.md). The record's
 //! data is JSON bytes; expired rows are ignored on load and swept now and then.
 
+use crate::store::Db;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
@@ -13,11 +14,11 @@ use crate::store::entities::session;
 
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl DbSessionStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db }
     }
 

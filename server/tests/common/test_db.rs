@@ -3,7 +3,8 @@
 //! (default 127.0.0.1:5432/test) that [`DbGuard::drop_schema`] removes afterwards.
 
 use catalyst_server::store;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use catalyst_server::store::Db;
+use sea_orm::ConnectionTrait;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -33,15 +34,12 @@ macro_rules! both_backends {
 /// Keeps a test's database alive and removes it afterwards.
 pub enum DbGuard {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin: DatabaseConnection,
-        schema: String,
-    },
+    Postgres { admin: Db, schema: String },
 }
 
 impl DbGuard {
     /// Closes `db` and drops the test's Postgres schema (a SQLite folder goes on drop).
-    pub async fn drop_schema(self, db: &DatabaseConnection) {
+    pub async fn drop_schema(self, db: &Db) {
         if let DbGuard::Postgres { admin, schema } = self {
             let _ = db.clone().close().await;
             let _ = admin
@@ -61,7 +59,7 @@ pub async fn fresh_database(
     backend: Backend,
     migrate: bool,
     max_connections: u32,
-) -> (DatabaseConnection, DbGuard) {
+) -> (Db, DbGuard) {
     let (db, guard) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();

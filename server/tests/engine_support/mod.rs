@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use catalyst_server::store::Db;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use catalyst_server::store::repositories::{self, NewRepository, PreviewSettings}
 use catalyst_server::{AppState, Config, cli};
 use catalyst_testkit::github::TEST_WEBHOOK_SECRET;
 use catalyst_testkit::{JobBehaviour, Match, PrSpec, TestKit};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, oneshot};
 
@@ -216,7 +217,7 @@ async fn seed_cluster(kit: &TestKit, _client: &kube::Client) {
 
 /// Configures `full_name` with a chart in the repository, a build, a health path and
 /// one secret to copy.
-pub async fn configure(db: &DatabaseConnection, full_name: &str) {
+pub async fn configure(db: &Db, full_name: &str) {
     repositories::create(
         db,
         NewRepository {
@@ -242,7 +243,7 @@ pub fn sha(n: u64, generation: u64) -> String {
 }
 
 impl Harness {
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.state.db
     }
 

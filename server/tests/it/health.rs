@@ -98,15 +98,19 @@ async fn an_unreachable_cluster_is_reported_and_not_ready(b: Backend) {
 async fn migrations_roll_back_and_reapply_cleanly(b: Backend) {
     use migration::MigratorTrait;
     let s = start(b).await;
-    migration::Migrator::down(s.db(), None).await.unwrap();
+    migration::Migrator::down(s.db().writer(), None)
+        .await
+        .unwrap();
     assert_eq!(
-        migration::Migrator::get_pending_migrations(s.db())
+        migration::Migrator::get_pending_migrations(s.db().writer())
             .await
             .unwrap()
             .len(),
         migration::Migrator::migrations().len()
     );
-    migration::Migrator::up(s.db(), None).await.unwrap();
+    migration::Migrator::up(s.db().writer(), None)
+        .await
+        .unwrap();
     assert_eq!(s.count("api_tokens").await, 0);
     s.finish().await;
 }

@@ -19,7 +19,7 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{RoleClient, ServiceExt, service::RunningService};
-use sea_orm::{DbBackend, FromQueryResult, JsonValue, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, JsonValue, Statement};
 use serde_json::{Value, json};
 use tower_sessions::cookie::time::{Duration, OffsetDateTime};
 use tower_sessions::session::{Id, Record};

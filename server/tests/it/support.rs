@@ -1,13 +1,14 @@
 //! The test harness: a fresh database per test on either backend, the server started
 //! in-process, signed webhook deliveries and API helpers.
 
+use catalyst_server::store::Db;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use catalyst_server::core::domain::Role;
 use catalyst_server::core::signature;
 use catalyst_server::{AppState, Config, cli};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -133,7 +134,7 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.state.db
     }
 

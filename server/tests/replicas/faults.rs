@@ -3,17 +3,18 @@
 //! down; webhooks are accepted (or, without a database, refused with a 5xx so GitHub
 //! delivers them again); afterwards everything converges and nothing is lost.
 
+use catalyst_server::store::Db;
 use std::time::Duration;
 
 use catalyst_server::store::entities::preview_environment;
 use catalyst_testkit::{Outage, TestKit};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::support::{
     FreshDb, Proxy, REPO, Replica, configure, deliver, open_pr, replica_env, start_kit, wait_until,
 };
 
-async fn status(db: &DatabaseConnection, n: u64) -> Option<String> {
+async fn status(db: &Db, n: u64) -> Option<String> {
     preview_environment::Entity::find()
         .filter(preview_environment::Column::PrNumber.eq(i64::try_from(n).unwrap()))
         .one(db)
@@ -23,7 +24,7 @@ async fn status(db: &DatabaseConnection, n: u64) -> Option<String> {
         .map(|e| e.status)
 }
 
-async fn wait_ready(db: &DatabaseConnection, n: u64, within: Duration) {
+async fn wait_ready(db: &Db, n: u64, within: Duration) {
     wait_until(&format!("PR {n} ready"), within, || async {
         status(db, n).await.as_deref() == Some("ready")
     })
@@ -76,9 +77,7 @@ async fn wait_ready_again(r: &Replica) {
 }
 
 /// One replica with one ready environment (PR 1), on `database_url` (default: direct).
-async fn one_replica(
-    via_proxy: bool,
-) -> (TestKit, FreshDb, Option<Proxy>, Replica, DatabaseConnection) {
+async fn one_replica(via_proxy: bool) -> (TestKit, FreshDb, Option<Proxy>, Replica, Db) {
     let kit = start_kit(Duration::from_millis(300)).await;
     let fresh = FreshDb::create().await;
     let proxy = if via_proxy {

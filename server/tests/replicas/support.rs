@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use catalyst_server::store::Db;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use catalyst_server::store::repositories::{NewRepository, PreviewSettings};
 use catalyst_server::store::{self, repositories};
 use catalyst_testkit::github::TEST_WEBHOOK_SECRET;
 use catalyst_testkit::{Delivery, JobBehaviour, Match, PrSpec, TestKit, WebhookSender};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -37,7 +38,7 @@ fn postgres_url(db: &str) -> String {
 /// A fresh PostgreSQL database, dropped (with its connections) by [`FreshDb::drop_db`].
 pub struct FreshDb {
     pub name: String,
-    admin: DatabaseConnection,
+    admin: Db,
 }
 
 impl FreshDb {
@@ -69,7 +70,7 @@ impl FreshDb {
         format!("{scheme}://{userinfo}@{addr}/{path}")
     }
 
-    pub async fn connect(&self) -> DatabaseConnection {
+    pub async fn connect(&self) -> Db {
         let mut opts = store::connect_options(&self.url());
         opts.max_connections(4).min_connections(0);
         store::connect(opts).await.unwrap()
@@ -143,7 +144,7 @@ fn app_objects() -> Vec<Value> {
 }
 
 /// Configures the repository the tests open pull requests on.
-pub async fn configure(db: &DatabaseConnection) {
+pub async fn configure(db: &Db) {
     repositories::create(
         db,
         NewRepository {
