@@ -21,6 +21,7 @@ mod m20261127_000030_pull_request_configs_and_retries;
 mod m20261127_000031_create_work_leases;
 mod m20261127_000032_index_unfinished_work;
 mod m20261127_000033_index_pull_request_changes;
+mod m20261128_000034_index_publishing_changes;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000031_create_work_leases::Migration),
             Box::new(m20261127_000032_index_unfinished_work::Migration),
             Box::new(m20261127_000033_index_pull_request_changes::Migration),
+            Box::new(m20261128_000034_index_publishing_changes::Migration),
         ]
     }
 }

@@ -726,6 +726,42 @@ async fn a_delivered_webhook_gets_its_comment_from_the_running_service() {
     assert!(comments[0].body.contains("configuration missing"));
 }
 
+/// A publishing pass woken by a change looks only at environments where an input of
+/// the comment moved since (shortly before) the previous pass; a full pass sees all.
+async fn a_pass_over_changes_reads_only_what_moved(backend: Backend) {
+    let s = setup(backend).await;
+    for n in 1..=3 {
+        s.gh.open_pr(REPO, PrSpec::new().number(n)).unwrap();
+    }
+    assert_eq!(s.sync.sweep_once().await.opened, 3);
+    assert_eq!(s.publish().await, 3);
+    let long_ago = Utc::now() - TimeDelta::days(1);
+    let numbers = |candidates: Vec<store::github::PublishCandidate>| {
+        let mut n: Vec<i64> = candidates.iter().map(|c| c.pull_request.number).collect();
+        n.sort_unstable();
+        n
+    };
+    let all = store::github::publish_candidates(&s.db, long_ago, None)
+        .await
+        .unwrap();
+    assert_eq!(numbers(all), [1, 2, 3]);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let t = Utc::now();
+    let quiet = store::github::publish_candidates(&s.db, long_ago, Some(t))
+        .await
+        .unwrap();
+    assert!(quiet.is_empty(), "nothing moved after {t}");
+    // An attempt of PR 2 and the status of PR 3's environment change.
+    s.set_attempt(2, "deploying", None).await;
+    s.set_status(3, "deploying").await;
+    let moved = store::github::publish_candidates(&s.db, long_ago, Some(t))
+        .await
+        .unwrap();
+    assert_eq!(numbers(moved), [2, 3]);
+    s.finish().await;
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         $(
@@ -753,4 +789,5 @@ both_backends!(
     a_rate_limited_sweep_is_counted_and_changes_nothing,
     a_fork_pull_request_waits_for_the_label,
     tokens_are_stored_sealed_and_a_wrong_key_stops_start_up,
+    a_pass_over_changes_reads_only_what_moved,
 );

@@ -51,6 +51,12 @@ pub fn is_active(job: &Job) -> bool {
     finished_condition(job).is_none()
 }
 
+/// Whether a Job has ended: its `Complete`/`Failed` (or `FailureTarget`) condition is
+/// `True`.
+pub fn is_finished(job: &Job) -> bool {
+    finished_condition(job).is_some()
+}
+
 /// The `Complete`/`Failed` (or `FailureTarget`) condition that is `True`, if any.
 fn finished_condition(job: &Job) -> Option<&k8s_openapi::api::batch::v1::JobCondition> {
     job.status.as_ref()?.conditions.iter().flatten().find(|c| {
@@ -285,6 +291,15 @@ mod tests {
         assert!(!is_active(&job_with(vec![("Complete", "True")])));
         assert!(!is_active(&job_with(vec![("Failed", "True")])));
         assert!(!is_active(&job_with(vec![("FailureTarget", "True")])));
+    }
+
+    #[test]
+    fn only_a_true_final_condition_makes_a_job_finished() {
+        assert!(is_finished(&job_with(vec![("Complete", "True")])));
+        assert!(is_finished(&job_with(vec![("Failed", "True")])));
+        assert!(!is_finished(&job_with(vec![("Failed", "False")])));
+        assert!(!is_finished(&job_with(vec![("Suspended", "True")])));
+        assert!(!is_finished(&Job::default()));
     }
 
     #[test]

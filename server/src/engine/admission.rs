@@ -103,6 +103,15 @@ async fn decide(
     if starts {
         now_waiting.insert(w.env.id.clone(), None);
     }
+    // Others the plan would start and that were told to wait: they sleep until kicked.
+    // The rest of the plan's starts are on their way here by themselves; kicking them
+    // too made every admission of a 500-PR burst re-run the reconciles in progress.
+    let wake: Vec<String> = plan
+        .start
+        .iter()
+        .filter(|id| **id != w.env.id && positions.get(*id).copied().flatten().is_some())
+        .cloned()
+        .collect();
     for (id, position) in &now_waiting {
         let known = positions.get(id).copied();
         let stored = if *id == w.env.id {
@@ -112,14 +121,12 @@ async fn decide(
         };
         if stored != Some(*position) {
             engine_store::set_queue_position(db, id, *position).await?;
-            positions.insert(id.clone(), *position);
         }
+        positions.insert(id.clone(), *position);
     }
     positions.retain(|id, _| now_waiting.contains_key(id));
-
-    // Others the plan would start: make sure they are looked at soon.
-    for id in plan.start.iter().filter(|id| **id != w.env.id) {
-        ctx.kick(Kick::Environment(id.clone()));
+    for id in wake {
+        ctx.kick(Kick::Environment(id));
     }
 
     if starts {

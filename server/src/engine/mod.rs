@@ -135,7 +135,7 @@ pub struct Context {
     pub events: EventSender,
     pub notifier: OperatorNotifier,
     pub metrics: EngineMetrics,
-    /// Serialises slot hand-out; holds the last queue positions written.
+    /// Serialises slot hand-out; holds every waiting environment's last position.
     pub(crate) admission: tokio::sync::Mutex<HashMap<String, Option<u32>>>,
     /// The last event sent per environment, so only changes are sent.
     pub(crate) last_events: Mutex<HashMap<String, events::EventKey>>,

@@ -11,7 +11,7 @@ use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinHandle;
 
-use crate::cluster::labels;
+use crate::cluster::{labels, pr_pod};
 
 use super::{Context, Kick};
 
@@ -24,11 +24,17 @@ pub(super) fn spawn(ctx: Arc<Context>) -> Vec<JoinHandle<()>> {
             .default_backoff()
             .boxed();
         while let Some(event) = stream.next().await {
-            if let Ok(watcher::Event::Apply(job) | watcher::Event::Delete(job)) = event {
-                match job.metadata.namespace.as_deref() {
-                    Some(ns) => c.kick_namespace(ns),
-                    None => c.kick(Kick::InFlight),
-                }
+            let job = match event {
+                Ok(watcher::Event::Delete(job)) => job,
+                // Creation and progress are Catalyst's own doing or polled; a reconcile
+                // waits on a Job only for its end. Kicking on every change re-ran each
+                // deploying environment's reconcile three times per Job.
+                Ok(watcher::Event::Apply(job)) if pr_pod::is_finished(&job) => job,
+                _ => continue,
+            };
+            match job.metadata.namespace.as_deref() {
+                Some(ns) => c.kick_namespace(ns),
+                None => c.kick(Kick::InFlight),
             }
         }
     });
@@ -56,7 +62,9 @@ pub(super) fn spawn(ctx: Arc<Context>) -> Vec<JoinHandle<()>> {
                         c.kick(Kick::All);
                     }
                 }
-                Ok(watcher::Event::Apply(ns)) => {
+                // Deletion under way (by Catalyst or by hand). A namespace being created
+                // or labelled is Catalyst's own step and needs no second look.
+                Ok(watcher::Event::Apply(ns)) if ns.metadata.deletion_timestamp.is_some() => {
                     c.kick_namespace(ns.metadata.name.as_deref().unwrap_or_default());
                 }
                 _ => {}

@@ -111,7 +111,16 @@ struct LoopState {
     inflight: HashMap<String, Inflight>,
     /// Pull requests whose stored comment id / deployment were handed to the publisher.
     primed: HashSet<String>,
+    /// When the last pass that went through every candidate finished.
+    last_full_pass: Option<tokio::time::Instant>,
+    /// When the last successful pass started, in the clock the stored change times use.
+    last_pass_started: Option<DateTime<Utc>>,
 }
+
+/// How far before the previous pass a pass over changes looks: a change is stamped
+/// before its transaction commits, so the previous pass may have missed one stamped
+/// just before it read.
+const CHANGE_MARGIN: TimeDelta = TimeDelta::seconds(2);
 
 /// The publishing loop and the sweep, with what they share.
 pub struct GithubSync {
@@ -169,6 +178,9 @@ impl GithubSync {
 
     async fn run_publisher(&self) {
         let mut leader = self.leader.clone();
+        // Woken by a signal: a pass over what changed will do (a full pass still runs
+        // every `publish_interval`). Timers and leadership changes pass over everything.
+        let mut woken = false;
         loop {
             if !leader.is_leader() {
                 self.stand_down().await;
@@ -176,11 +188,13 @@ impl GithubSync {
                 tracing::info!("publishing to GitHub from this replica");
             }
             let pass_started = tokio::time::Instant::now();
-            if let Err(e) = self.publish_once().await {
+            if let Err(e) = self.publish_pass(woken).await {
                 tracing::warn!(error = %e, "publishing pass failed");
             }
+            woken = false;
             tokio::select! {
                 () = self.signal.notified() => {
+                    woken = true;
                     // Every applied webhook and every engine event wakes the publisher;
                     // a pass reads all live pull requests, so a burst of wakes makes one
                     // pass per `PASS_SPACING` instead of back-to-back passes that kept
@@ -222,10 +236,27 @@ impl GithubSync {
         }
     }
 
-    /// One publishing pass: records what GitHub confirmed since the last pass, then hands
-    /// every changed pull request's state to the publisher.
+    /// One publishing pass over every pull request: records what GitHub confirmed since
+    /// the last pass, then hands every pull request whose state differs from what was
+    /// published to the publisher.
     pub async fn publish_once(&self) -> Result<PublishReport, SyncError> {
+        self.publish_pass(false).await
+    }
+
+    /// A publishing pass. With `only_changes`, and a full pass within the last
+    /// `publish_interval`, it looks only at environments where an input of the comment
+    /// changed since shortly before the previous pass: a burst of 500 pull requests
+    /// woke the publisher every 50 ms, and each pass read and rendered all 500.
+    async fn publish_pass(&self, only_changes: bool) -> Result<PublishReport, SyncError> {
         let mut state = self.state.lock().await;
+        let started = Utc::now();
+        let full_pass_due = state
+            .last_full_pass
+            .is_none_or(|t| t.elapsed() >= self.tuning.publish_interval);
+        let changed_since = match state.last_pass_started {
+            Some(previous) if only_changes && !full_pass_due => Some(previous - CHANGE_MARGIN),
+            _ => None,
+        };
         let mut report = PublishReport {
             recorded: self.record_settled(&mut state).await?,
             ..PublishReport::default()
@@ -235,7 +266,7 @@ impl GithubSync {
         let since = Utc::now()
             .checked_sub_signed(window)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        for candidate in store::publish_candidates(&self.db, since).await? {
+        for candidate in store::publish_candidates(&self.db, since, changed_since).await? {
             let Some(pr) = pr_ref(&candidate.pull_request, Some(&candidate.repository)) else {
                 report.skipped += 1;
                 continue;
@@ -267,6 +298,10 @@ impl GithubSync {
             if self.hand_over(&mut state, &pull.id, pr, plan, None, stored.as_ref(), true) {
                 report.handed += 1;
             }
+        }
+        state.last_pass_started = Some(started);
+        if changed_since.is_none() {
+            state.last_full_pass = Some(tokio::time::Instant::now());
         }
         Ok(report)
     }

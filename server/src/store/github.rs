@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set,
 };
@@ -115,19 +115,24 @@ pub struct PublishCandidate {
 }
 
 /// Environments whose comment may need writing: every one not deleted, and deleted ones
-/// changed within `recent` (their final "cleaned up" comment).
+/// changed within `recent` (their final "cleaned up" comment). With `changed_since`,
+/// only those of them where an input of the comment changed at or after it: the
+/// environment, its pull request, repository, attempts, engine state, recorded preview
+/// file or publication.
 pub async fn publish_candidates(
     db: &impl ConnectionTrait,
     recent_since: DateTime<Utc>,
+    changed_since: Option<DateTime<Utc>>,
 ) -> Result<Vec<PublishCandidate>> {
-    let envs = preview_environment::Entity::find()
-        .filter(
-            Condition::any()
-                .add(preview_environment::Column::Status.ne("deleted"))
-                .add(preview_environment::Column::UpdatedAt.gte(recent_since)),
-        )
-        .all(db)
-        .await?;
+    let mut query = preview_environment::Entity::find().filter(
+        Condition::any()
+            .add(preview_environment::Column::Status.ne("deleted"))
+            .add(preview_environment::Column::UpdatedAt.gte(recent_since)),
+    );
+    if let Some(t) = changed_since {
+        query = query.filter(changed_at_or_after(t));
+    }
+    let envs = query.all(db).await?;
     if envs.is_empty() {
         return Ok(Vec::new());
     }
@@ -185,6 +190,64 @@ pub async fn publish_candidates(
         });
     }
     Ok(out)
+}
+
+/// Environments with an input of their comment changed at or after `t`, each found
+/// through an index on that input's change time (migration 000034).
+fn changed_at_or_after(t: DateTime<Utc>) -> Condition {
+    use preview_environment::Column as Env;
+    Condition::any()
+        .add(Env::UpdatedAt.gte(t))
+        .add(Env::PullRequestId.in_subquery(changed(
+            pull_request::Entity,
+            pull_request::Column::Id,
+            pull_request::Column::UpdatedAt,
+            t,
+        )))
+        .add(Env::RepositoryId.in_subquery(changed(
+            repository::Entity,
+            repository::Column::Id,
+            repository::Column::UpdatedAt,
+            t,
+        )))
+        .add(Env::Id.in_subquery(changed(
+            deployment::Entity,
+            deployment::Column::EnvironmentId,
+            deployment::Column::UpdatedAt,
+            t,
+        )))
+        .add(Env::Id.in_subquery(changed(
+            engine_state::Entity,
+            engine_state::Column::EnvironmentId,
+            engine_state::Column::UpdatedAt,
+            t,
+        )))
+        .add(Env::PullRequestId.in_subquery(changed(
+            pull_request_config::Entity,
+            pull_request_config::Column::PullRequestId,
+            pull_request_config::Column::FetchedAt,
+            t,
+        )))
+        .add(Env::PullRequestId.in_subquery(changed(
+            pull_request_publication::Entity,
+            pull_request_publication::Column::PullRequestId,
+            pull_request_publication::Column::UpdatedAt,
+            t,
+        )))
+}
+
+/// `SELECT id FROM entity WHERE changed_at >= t`.
+fn changed<E: EntityTrait>(
+    entity: E,
+    id: E::Column,
+    changed_at: E::Column,
+    t: DateTime<Utc>,
+) -> SelectStatement {
+    Query::select()
+        .column(id)
+        .from(entity)
+        .and_where(changed_at.gte(t))
+        .to_owned()
 }
 
 fn by_key<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, T> {
