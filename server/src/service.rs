@@ -5,7 +5,7 @@
 use crate::store::Db;
 use std::sync::Arc;
 
-use app::model::{EnvironmentList, EnvironmentSummary};
+use app::model::EnvironmentList;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -212,11 +212,14 @@ impl CatalystService {
     }
 
     pub async fn environments(&self) -> Result<EnvironmentList, ServiceError> {
-        let items: Vec<EnvironmentSummary> = environments::list_open(&self.db).await?;
+        let (items, configured) = tokio::join!(
+            environments::list_open(&self.db),
+            repositories::count(&self.db)
+        );
         Ok(EnvironmentList {
-            items,
+            items: items?,
             generated_at: Utc::now(),
-            configured_repositories: repositories::count(&self.db).await?,
+            configured_repositories: configured?,
         })
     }
 

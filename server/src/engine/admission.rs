@@ -56,41 +56,37 @@ async fn decide(
     positions: &mut HashMap<String, Option<u32>>,
 ) -> Result<Admission> {
     let db = &ctx.db;
-    let envs: HashMap<String, _> = engine_store::all_environments(db)
-        .await?
-        .into_iter()
-        .map(|e| (e.id.clone(), e))
-        .collect();
-    let unfinished = deployments::unfinished(db).await?;
-    let provisioned = deployments::provisioned_environments(db).await?;
+    // Slim rows, read side by side: this runs under the admission lock, once per
+    // queued attempt, so its cost is paid serially by every deployment of a burst.
+    let (repositories, unfinished, provisioned) = tokio::try_join!(
+        engine_store::environment_repositories(db),
+        deployments::unfinished_slots(db),
+        deployments::provisioned_environments(db),
+    )?;
 
     let mut in_flight = InFlight::default();
     let mut waiting = Vec::new();
-    for d in &unfinished {
-        let Some(env) = envs.get(&d.environment_id) else {
+    for (environment, phase, queued_at) in unfinished {
+        let Some(repository) = repositories.get(&environment) else {
             continue;
         };
-        if phase_of(d).is_in_flight() {
+        if deployments::IN_FLIGHT.contains(&phase.as_str()) {
             in_flight.global += 1;
             *in_flight
                 .per_repository
-                .entry(env.repository_id.clone())
+                .entry(repository.clone())
                 .or_default() += 1;
         } else {
             waiting.push(WaitingItem {
-                environment: d.environment_id.clone(),
-                repository: env.repository_id.clone(),
-                enqueued_at: d.queued_at,
-                creates_environment: !provisioned.contains(&d.environment_id),
+                creates_environment: !provisioned.contains(&environment),
+                environment,
+                repository: repository.clone(),
+                enqueued_at: queued_at,
             });
         }
     }
-    in_flight.active_environments = envs
-        .values()
-        .filter(|e| e.status != "deleted" && provisioned.contains(&e.id))
-        .count()
-        .try_into()
-        .unwrap_or(u32::MAX);
+    // `provisioned` holds live environments only.
+    in_flight.active_environments = provisioned.len().try_into().unwrap_or(u32::MAX);
     let plan = queue::plan(&waiting, &in_flight, &ctx.settings.limits);
 
     // Positions of everyone still waiting, written only where they changed.

@@ -416,8 +416,23 @@ impl CatalystService {
     /// the cost barely grows with the number of environments; the dashboard and the live
     /// feed page it with [`app::dto::page_of`].
     pub async fn environments_overview(&self) -> Result<EnvironmentsOverview, ServiceError> {
-        let list = self.environments().await?;
-        let cluster = self.cluster_state().await;
+        // Independent reads side by side (on SQLite the read-only connections, see
+        // `store::Db`; the cluster's two lists beside them): the page waits for the
+        // slowest, not for their sum.
+        let usage = async {
+            match self.kube() {
+                Some(client) => super::usage::usage_by_namespace(client).await,
+                None => None,
+            }
+        };
+        let (list, cluster, totals, usage) = tokio::join!(
+            self.environments(),
+            self.cluster_state(),
+            self.get_metrics_summary(),
+            usage
+        );
+        let (list, totals) = (list?, totals?);
+        let usage = usage.filter(|_| cluster == ClusterState::Connected);
         let items: Vec<EnvironmentSummary> = list
             .items
             .into_iter()
@@ -425,12 +440,6 @@ impl CatalystService {
             .collect();
         let ids: Vec<String> = items.iter().map(|e| e.id.clone()).collect();
         let last = self.last_deployment_secs(&ids).await?;
-        let usage = match (&cluster, self.kube()) {
-            (ClusterState::Connected, Some(client)) => {
-                super::usage::usage_by_namespace(client).await
-            }
-            _ => None,
-        };
         let rows = items
             .into_iter()
             .map(|env| EnvironmentRow {
@@ -442,7 +451,7 @@ impl CatalystService {
         Ok(EnvironmentsOverview {
             github_web_url: self.github_web_url.clone(),
             rows,
-            totals: self.get_metrics_summary().await?,
+            totals,
             cluster,
             configured_repositories: list.configured_repositories,
             generated_at: list.generated_at,

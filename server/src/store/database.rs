@@ -401,6 +401,25 @@ mod tests {
         db.close().await.unwrap();
     }
 
+    /// The bundled SQLite is built with the query planner stability guarantee
+    /// (`.cargo/config.toml`): without it every `.one()` (a bound `LIMIT`) is
+    /// re-prepared on each execution.
+    #[tokio::test]
+    async fn sqlite_keeps_prepared_statements_across_bindings() {
+        let db = Db::connect(crate::store::connect_options("sqlite::memory:"))
+            .await
+            .unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1);
+    }
+
     /// The writer leaves its pages in the WAL; the checkpointer copies them into the
     /// database file within about a second.
     #[tokio::test]

@@ -78,6 +78,22 @@ pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<deployment::Mod
         .await?)
 }
 
+/// Environment, phase and queue time of every unfinished attempt: what admission needs,
+/// without reading whole rows on each decision.
+pub async fn unfinished_slots(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, String, DateTime<Utc>)>> {
+    Ok(deployment::Entity::find()
+        .select_only()
+        .column(deployment::Column::EnvironmentId)
+        .column(deployment::Column::Phase)
+        .column(deployment::Column::QueuedAt)
+        .filter(deployment::Column::Phase.is_in(UNFINISHED))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Environments that have had a namespace created for them at some point (an attempt
 /// reached provisioning) and are not deleted: they count against the active-environment
 /// limit. Deleted environments are left out in the query, so admission does not read the
