@@ -55,9 +55,10 @@ async fn decide(
     row: &deployment::Model,
     positions: &mut HashMap<String, Option<u32>>,
 ) -> Result<Admission> {
-    let db = &ctx.db;
-    // Slim rows, read side by side: this runs under the admission lock, once per
-    // queued attempt, so its cost is paid serially by every deployment of a burst.
+    // On the writer (warm cache, see `World::read`). Slim rows, read side by side: this
+    // runs under the admission lock, once per queued attempt, so its cost is paid
+    // serially by every deployment of a burst.
+    let db = ctx.db.writer();
     let (repositories, unfinished, provisioned) = tokio::try_join!(
         engine_store::environment_repositories(db),
         deployments::unfinished_slots(db),

@@ -3,9 +3,11 @@
 //! single connection serialises writes instead of failing them with `SQLITE_BUSY`) and
 //! a small pool of read-only connections beside it. In WAL mode readers run while a
 //! write is in progress, so a statement that only reads (the dashboard's overview, the
-//! engine's world reads, the publisher's scans) no longer queues in front of a webhook's
+//! engine's wake pass, the publisher's scans) no longer queues in front of a webhook's
 //! intake on the writer (BENCHMARKS.md: the acknowledgement tail was deliveries waiting
-//! behind reads).
+//! behind reads). A reader drops its page cache whenever another connection committed,
+//! so work that reads what it just wrote, in a stream of writes (a reconcile), reads
+//! through [`Db::writer`] instead.
 //!
 //! WAL files are checkpointed (copied back into the database file) by a task of their
 //! own, on a connection of its own, once a second: a commit that crosses SQLite's
@@ -32,6 +34,11 @@ use sea_orm::{
 /// and the publisher read side by side on a small machine, few enough that their
 /// threads do not crowd it.
 const SQLITE_READERS: u32 = 4;
+
+/// Bytes of the database file SQLite reads through a memory map. A read-only
+/// connection drops its page cache whenever another connection committed, so it reloads
+/// pages often; mapped pages are read without a system call and a copy.
+pub(super) const MMAP_SIZE: &str = "268435456";
 
 /// How often the WAL is checkpointed without blocking anyone.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -151,6 +158,7 @@ fn sqlite_reader_options(opts: &ConnectOptions) -> Option<(ConnectOptions, Conne
         o.read_only(true)
             .create_if_missing(false)
             .busy_timeout(Duration::from_secs(5))
+            .pragma("mmap_size", MMAP_SIZE)
     });
     let mut checkpoint = side(1);
     checkpoint.map_sqlx_sqlite_opts(|o| {
