@@ -35,11 +35,6 @@ use sea_orm::{
 /// threads do not crowd it.
 const SQLITE_READERS: u32 = 4;
 
-/// Bytes of the database file SQLite reads through a memory map. A read-only
-/// connection drops its page cache whenever another connection committed, so it reloads
-/// pages often; mapped pages are read without a system call and a copy.
-pub(super) const MMAP_SIZE: &str = "268435456";
-
 /// How often the WAL is checkpointed without blocking anyone.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -158,7 +153,6 @@ fn sqlite_reader_options(opts: &ConnectOptions) -> Option<(ConnectOptions, Conne
         o.read_only(true)
             .create_if_missing(false)
             .busy_timeout(Duration::from_secs(5))
-            .pragma("mmap_size", MMAP_SIZE)
     });
     let mut checkpoint = side(1);
     checkpoint.map_sqlx_sqlite_opts(|o| {

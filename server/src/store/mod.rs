@@ -61,7 +61,6 @@ pub fn connect_options(url: &str) -> ConnectOptions {
                 // The writer never checkpoints: `Db` does, on a connection of its own
                 // (a checkpoint inside a commit stalled every webhook behind it).
                 .pragma("wal_autocheckpoint", "0")
-                .pragma("mmap_size", database::MMAP_SIZE)
         });
     } else {
         opts.max_connections(10);
