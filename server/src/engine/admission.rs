@@ -58,7 +58,7 @@ async fn decide(
     // On the writer (warm cache, see `World::read`). Slim rows, read side by side: this
     // runs under the admission lock, once per queued attempt, so its cost is paid
     // serially by every deployment of a burst.
-    let db = ctx.db.writer();
+    let db = &ctx.db;
     let (repositories, unfinished, provisioned) = tokio::try_join!(
         engine_store::environment_repositories(db),
         deployments::unfinished_slots(db),

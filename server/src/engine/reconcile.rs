@@ -65,11 +65,11 @@ pub(crate) struct World {
 
 impl World {
     async fn read(ctx: &Context, id: &str) -> Result<Option<Self>> {
-        // On the writer, not the read-only connections: a reconcile reads what it (and
-        // other reconciles) just wrote, and a SQLite reader drops its whole page cache
-        // whenever anything was committed since its last read, which under a burst of
-        // pull requests is every time (the 50-PR benchmark's Job p95 rose by 40 %).
-        let db = ctx.db.writer();
+        // On the writer (see `store::Db`): a reconcile reads what it and other
+        // reconciles just wrote, and a SQLite reader drops its whole page cache whenever
+        // anything was committed since its last read, which under a burst of pull
+        // requests is every time (the 50-PR benchmark's Job p95 rose by 40 % on readers).
+        let db = &ctx.db;
         let Some(env) = engine_store::environment(db, id).await? else {
             return Ok(None);
         };

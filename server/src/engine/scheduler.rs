@@ -161,7 +161,7 @@ pub async fn run(
             next_full_pass = now + WAKE_COALESCE.min(ctx.settings.poll_interval);
             let pass_started = chrono::Utc::now();
             let since = only_changed_since.take();
-            match engine_store::changed_environment_ids(&ctx.db, since).await {
+            match engine_store::changed_environment_ids(&ctx.db.background_reads(), since).await {
                 Ok(ids) => {
                     // Margin for writes that were in flight when the pass read.
                     only_changed_since = Some(pass_started - chrono::TimeDelta::seconds(2));

@@ -266,7 +266,8 @@ impl GithubSync {
         let since = Utc::now()
             .checked_sub_signed(window)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        for candidate in store::publish_candidates(&self.db, since, changed_since).await? {
+        let reads = self.db.background_reads();
+        for candidate in store::publish_candidates(&reads, since, changed_since).await? {
             let Some(pr) = pr_ref(&candidate.pull_request, Some(&candidate.repository)) else {
                 report.skipped += 1;
                 continue;
@@ -289,7 +290,7 @@ impl GithubSync {
                 report.handed += 1;
             }
         }
-        for (pull, publication) in store::unnotified_unconfigured(&self.db).await? {
+        for (pull, publication) in store::unnotified_unconfigured(&reads).await? {
             let Some(pr) = pr_ref(&pull, None) else {
                 continue;
             };

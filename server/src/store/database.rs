@@ -2,20 +2,20 @@
 //! SQLite file it is two: the one connection that writes (SQLite has one writer, and a
 //! single connection serialises writes instead of failing them with `SQLITE_BUSY`) and
 //! a small pool of read-only connections beside it. In WAL mode readers run while a
-//! write is in progress, so a statement that only reads (the dashboard's overview, the
-//! engine's wake pass, the publisher's scans) no longer queues in front of a webhook's
-//! intake on the writer (BENCHMARKS.md: the acknowledgement tail was deliveries waiting
-//! behind reads). A reader drops its page cache whenever another connection committed,
-//! so work that reads what it just wrote, in a stream of writes (a reconcile), reads
-//! through [`Db::writer`] instead.
+//! write is in progress, so the scans that run beside every webhook (the engine's wake
+//! pass, the publisher's passes) no longer queue in front of a delivery's intake on the
+//! writer (BENCHMARKS.md: the acknowledgement tail was deliveries waiting behind reads).
+//! A reader drops its page cache whenever another connection committed, so everything
+//! else (reconciles, the dashboard, the API) reads on the writer, whose cache stays warm.
 //!
 //! WAL files are checkpointed (copied back into the database file) by a task of their
 //! own, on a connection of its own, once a second: a commit that crosses SQLite's
 //! automatic checkpoint threshold would otherwise copy and sync the file on the
 //! writer, stalling every webhook queued behind it for two disk flushes.
 //!
-//! Routing is by statement: outside a transaction a `SELECT` goes to the readers and
-//! everything else to the writer; a transaction is always on the writer, reads
+//! Only handles made by [`Db::background_reads`] use the readers. Their routing is by
+//! statement: outside a transaction a `SELECT` goes to the readers and everything else
+//! to the writer; a transaction is always on the writer, reads
 //! included, so it sees its own writes. A read that starts after a write committed sees
 //! that write (WAL readers take the newest committed snapshot per statement), which is
 //! the same guarantee the single connection gave: statements of different tasks
@@ -48,6 +48,8 @@ const WAL_FRAMES_BEFORE_TRUNCATE: i64 = 16_384;
 pub struct Db {
     write: DatabaseConnection,
     read: Option<DatabaseConnection>,
+    /// Whether this handle sends reads to `read` ([`Db::background_reads`]).
+    route_reads: bool,
     /// Stops the checkpointer when the last clone is dropped.
     _checkpointer: Option<Arc<Checkpointer>>,
 }
@@ -78,8 +80,22 @@ impl Db {
         Ok(Self {
             write,
             read: Some(read),
+            route_reads: false,
             _checkpointer: Some(Arc::new(Checkpointer(task))),
         })
+    }
+
+    /// This database for scans that run beside the webhook intake (the engine's wake
+    /// pass, the publisher's passes): their reads go to the read-only connections, so a
+    /// delivery never waits behind them on the writer. Other work reads on the writer,
+    /// whose page cache stays warm: a read-only connection drops its cache whenever
+    /// another connection committed, which made the dashboard's page 50 % slower with
+    /// 1,000 deployed previews (BENCHMARKS.md).
+    pub fn background_reads(&self) -> Self {
+        Self {
+            route_reads: self.read.is_some(),
+            ..self.clone()
+        }
     }
 
     /// The writing connection, for what needs a `DatabaseConnection` itself (migrations).
@@ -111,7 +127,7 @@ impl Db {
 
     fn for_query(&self, stmt: &Statement) -> &DatabaseConnection {
         match &self.read {
-            Some(read) if is_read_only(&stmt.sql) => read,
+            Some(read) if self.route_reads && is_read_only(&stmt.sql) => read,
             _ => &self.write,
         }
     }
@@ -124,6 +140,7 @@ impl From<DatabaseConnection> for Db {
         Self {
             write,
             read: None,
+            route_reads: false,
             _checkpointer: None,
         }
     }
@@ -345,7 +362,8 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
         let db = Db::connect(crate::store::connect_options(&url))
             .await
-            .unwrap();
+            .unwrap()
+            .background_reads();
         assert!(db.has_read_pool());
         let backend = db.get_database_backend();
         db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
