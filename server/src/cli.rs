@@ -1,13 +1,13 @@
 //! The `catalyst` command line: `serve` (default), `migrate`, `token create`, `token
 //! revoke`. The token functions are public so tests exercise exactly what the CLI runs.
 
-use crate::store::Db;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::core::domain::Role;
+use crate::store::Db;
 use crate::store::tokens;
 use crate::{Error, open_database, run};
 

@@ -28,12 +28,13 @@ pub mod telemetry;
 pub mod web;
 pub mod webhook;
 
-use crate::store::Db;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+
+use crate::store::Db;
 
 pub use config::{Config, ConfigError};
 pub use http::build_router;

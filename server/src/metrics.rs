@@ -8,7 +8,6 @@
 //! database, the cluster and the GitHub client's read-outs, so they cannot drift from
 //! the truth; the cluster figures are cached for [`USAGE_REFRESH`] to keep scrapes cheap.
 
-use crate::store::Db;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -29,6 +28,7 @@ use crate::cluster::usage::{self, NamespaceUsage};
 use crate::core::breaker::BreakerState;
 use crate::github::client::GithubClient;
 use crate::state::AppState;
+use crate::store::Db;
 use crate::store::entities::{deployment, preview_environment};
 
 /// The `Content-Type` of the OpenMetrics text format.

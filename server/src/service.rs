@@ -2,7 +2,6 @@
 //! webhook entrance and later MCP call these methods, so they cannot drift apart.
 //! Entrances authorise and translate; this layer decides and persists.
 
-use crate::store::Db;
 use std::sync::Arc;
 
 use app::model::EnvironmentList;
@@ -22,7 +21,7 @@ use crate::core::webhook_event::WebhookEvent;
 use crate::store::intake::{self, Delivery, DeliveryOutcome};
 use crate::store::repositories::{self, CreateRepositoryError, NewRepository, StoredRepository};
 use crate::store::tokens::{self, TokenError, TokenOwner};
-use crate::store::{StoreError, decode_list, environments};
+use crate::store::{Db, StoreError, decode_list, environments};
 
 /// Why a service call failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,6 @@
 //! The state every handler shares: configuration, database, the service layer, the
 //! reconciler signal, the (optional) cluster client and the Leptos options.
 
-use crate::store::Db;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -9,6 +8,7 @@ use leptos::config::LeptosOptions;
 
 use crate::config::Config;
 use crate::service::{CatalystService, ReconcileSignal};
+use crate::store::Db;
 
 #[derive(Clone)]
 pub struct AppState {

@@ -2,7 +2,6 @@
 //! and GitHub deployment from database state (written here directly, as the engine
 //! would), and the sweep heals desired state from the GitHub double's open pull requests.
 
-use catalyst_server::store::Db;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,6 +16,7 @@ use catalyst_server::github::{
     ClientTuning, GithubAdapter, GithubSettings, PrivateKeySource, sync,
 };
 use catalyst_server::store;
+use catalyst_server::store::Db;
 use catalyst_server::store::entities::{
     deployment, preview_environment, pull_request, pull_request_publication,
 };

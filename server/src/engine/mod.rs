@@ -31,7 +31,6 @@ pub mod settings;
 pub mod spec;
 mod watch;
 
-use crate::store::Db;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,7 +41,7 @@ use tokio::task::JoinHandle;
 use crate::cluster::ClusterError;
 use crate::core::deployment::InvalidTransition;
 use crate::service::ReconcileSignal;
-use crate::store::StoreError;
+use crate::store::{Db, StoreError};
 
 pub use events::EnvironmentEvent;
 pub use notify::OperatorNotifier;

@@ -3,7 +3,6 @@
 //! GitHub, per repository the sweep's `ETag`; and the reads the publishing loop and the
 //! sweep make.
 
-use super::Db;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -19,7 +18,7 @@ use super::entities::{
     repository, repository_sweep,
 };
 use super::pull_request_configs::pull_request_config;
-use super::{Result, StoreError};
+use super::{Db, Result, StoreError};
 use crate::github::{InstallationId, SealedToken, TokenStore};
 
 /// Installation tokens in the database. Only sealed values ever reach it.

@@ -6,7 +6,6 @@
 //! - a pull request snapshot older (by GitHub's `updated_at`) than the stored one does
 //!   not overwrite it.
 
-use super::Db;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -15,7 +14,7 @@ use sea_orm::{
 };
 
 use super::entities::{pull_request, repository, webhook_delivery};
-use super::{Result, StoreError, encode_list, environments, new_id, repositories};
+use super::{Db, Result, StoreError, encode_list, environments, new_id, repositories};
 use crate::core::webhook_event::{PullRequestEvent, WebhookEvent};
 
 /// The headers that identify a delivery.

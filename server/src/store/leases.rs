@@ -12,7 +12,6 @@
 //! Expiry times come from the claiming replica's clock; the lease duration must exceed
 //! the clock skew between replicas (seconds against a default of 15 s).
 
-use super::Db;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -22,7 +21,7 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait, TryInsertResult,
 };
 
-use super::Result;
+use super::{Db, Result};
 
 /// The `work_leases` table.
 pub mod work_lease {

@@ -2,13 +2,12 @@
 //! (a new attempt at the current head SHA) or the deletion of an environment. The engine
 //! reads these level-triggered; see `request_redeploy` and `request_delete`.
 
-use super::Db;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TransactionTrait};
 
-use super::Result;
 use super::entities::preview_environment;
+use super::{Db, Result};
 
 /// The `environment_requests` table.
 pub mod environment_request {

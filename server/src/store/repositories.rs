@@ -1,7 +1,6 @@
 //! Configured repositories: creation (with the namespace slug decided once), listing and
 //! lookup. Configuring a repository adopts the pull requests already recorded for it.
 
-use super::Db;
 use std::collections::HashMap;
 
 use chrono::Utc;
@@ -12,7 +11,7 @@ use sea_orm::{
 };
 
 use super::entities::{project, pull_request, repository};
-use super::{Result, StoreError, encode_list, environments, new_id};
+use super::{Db, Result, StoreError, encode_list, environments, new_id};
 use crate::core::domain::RepositoryName;
 use crate::core::naming;
 

@@ -2,7 +2,6 @@
 //! published stores are on other sqlx/sea-orm versions; see TOOLCHAIN.md). The record's
 //! data is JSON bytes; expired rows are ignored on load and swept now and then.
 
-use crate::store::Db;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
@@ -10,6 +9,7 @@ use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
+use crate::store::Db;
 use crate::store::entities::session;
 
 #[derive(Clone, Debug)]

@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use catalyst_server::store::Db;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use catalyst_server::core::queue::Limits;
 use catalyst_server::core::retry::RetryPolicy;
 use catalyst_server::engine::{Engine, EngineSettings, EnvironmentEvent};
 use catalyst_server::github::eligibility::RepositoryPolicy;
+use catalyst_server::store::Db;
 use catalyst_server::store::entities::{deployment, preview_environment};
 use catalyst_server::store::repositories::{self, NewRepository, PreviewSettings};
 use catalyst_server::{AppState, Config, cli};

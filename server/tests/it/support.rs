@@ -1,12 +1,12 @@
 //! The test harness: a fresh database per test on either backend, the server started
 //! in-process, signed webhook deliveries and API helpers.
 
-use catalyst_server::store::Db;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use catalyst_server::core::domain::Role;
 use catalyst_server::core::signature;
+use catalyst_server::store::Db;
 use catalyst_server::{AppState, Config, cli};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;

@@ -3,9 +3,9 @@
 //! down; webhooks are accepted (or, without a database, refused with a 5xx so GitHub
 //! delivers them again); afterwards everything converges and nothing is lost.
 
-use catalyst_server::store::Db;
 use std::time::Duration;
 
+use catalyst_server::store::Db;
 use catalyst_server::store::entities::preview_environment;
 use catalyst_testkit::{Outage, TestKit};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use catalyst_server::store::Db;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use catalyst_server::core::domain::RepositoryName;
+use catalyst_server::store::Db;
 use catalyst_server::store::repositories::{NewRepository, PreviewSettings};
 use catalyst_server::store::{self, repositories};
 use catalyst_testkit::github::TEST_WEBHOOK_SECRET;
