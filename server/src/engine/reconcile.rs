@@ -473,7 +473,9 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
         return Ok(None);
     };
     let installation = pr.installation_id.or(repo.installation_id);
-    let record = match source.fetch(installation, &name, &sha).await {
+    let fetched = source.fetch(installation, &name, &sha).await;
+    let now = Utc::now();
+    let record = match fetched {
         // A file that breaks the repository's limits is as broken as a typo: the
         // developer sees why in the comment.
         Ok(found) => match RecordedConfig::from_fetch(found) {
@@ -486,9 +488,8 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
             other => other,
         },
         Err(FetchFailure::Temporary { reason, retry_at })
-            if since(row.queued_at, Utc::now()) < ctx.settings.config_fetch_patience =>
+            if since(row.queued_at, now) < ctx.settings.config_fetch_patience =>
         {
-            let now = Utc::now();
             let patience =
                 TimeDelta::from_std(ctx.settings.config_fetch_patience).unwrap_or(TimeDelta::MAX);
             let wait = config_retry_wait(

@@ -16,7 +16,6 @@
 //! PR's comment or deployment. A replica that stops leading drops what it had not
 //! written yet; the new leader starts from the fingerprints and ids stored.
 
-use crate::store::Db;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +25,9 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::core::comment::{CommentStatus, render};
 use crate::core::domain::{PullRequestNumber, RepositoryName};
-use crate::store::StoreError;
 use crate::store::entities::{pull_request, repository};
 use crate::store::github::{self as store, Published};
+use crate::store::{Db, StoreError};
 
 use super::deployments::{DeploymentId, DeploymentState};
 use super::settings::GithubSettings;
@@ -263,7 +262,7 @@ impl GithubSync {
         };
         let settings = &self.adapter.settings;
         let window = TimeDelta::from_std(self.tuning.deleted_window).unwrap_or(TimeDelta::MAX);
-        let since = Utc::now()
+        let since = started
             .checked_sub_signed(window)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let reads = self.db.background_reads();

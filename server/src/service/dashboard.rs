@@ -416,9 +416,9 @@ impl CatalystService {
     /// the cost barely grows with the number of environments; the dashboard and the live
     /// feed page it with [`app::dto::page_of`].
     pub async fn environments_overview(&self) -> Result<EnvironmentsOverview, ServiceError> {
-        // Independent reads side by side (on SQLite the read-only connections, see
-        // `store::Db`; the cluster's two lists beside them): the page waits for the
-        // slowest, not for their sum.
+        // Independent reads side by side (the cluster's two lists beside the database's
+        // queries; on PostgreSQL the queries themselves run on the pool): the page waits
+        // for the slowest, not for their sum.
         let usage = async {
             match self.kube() {
                 Some(client) => super::usage::usage_by_namespace(client).await,

@@ -15,8 +15,8 @@
 //!
 //! Only handles made by [`Db::background_reads`] use the readers. Their routing is by
 //! statement: outside a transaction a `SELECT` goes to the readers and everything else
-//! to the writer; a transaction is always on the writer, reads
-//! included, so it sees its own writes. A read that starts after a write committed sees
+//! to the writer; a transaction is always on the writer, reads included, so it sees
+//! its own writes. A read that starts after a write committed sees
 //! that write (WAL readers take the newest committed snapshot per statement), which is
 //! the same guarantee the single connection gave: statements of different tasks
 //! interleaved there too.
@@ -30,9 +30,9 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
-/// Read-only connections beside the SQLite writer: enough that the dashboard, the engine
-/// and the publisher read side by side on a small machine, few enough that their
-/// threads do not crowd it.
+/// Read-only connections beside the SQLite writer: enough that the engine's wake pass
+/// and the publisher's passes read side by side on a small machine, few enough that
+/// their threads do not crowd it.
 const SQLITE_READERS: u32 = 4;
 
 /// How often the WAL is checkpointed without blocking anyone.
@@ -101,11 +101,6 @@ impl Db {
     /// The writing connection, for what needs a `DatabaseConnection` itself (migrations).
     pub fn writer(&self) -> &DatabaseConnection {
         &self.write
-    }
-
-    /// Whether reads have their own connections (a SQLite file).
-    pub fn has_read_pool(&self) -> bool {
-        self.read.is_some()
     }
 
     /// Checks both sides answer.
@@ -364,7 +359,7 @@ mod tests {
             .await
             .unwrap()
             .background_reads();
-        assert!(db.has_read_pool());
+        assert!(db.read.is_some() && db.route_reads);
         let backend = db.get_database_backend();
         db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             .await

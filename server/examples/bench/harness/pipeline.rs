@@ -48,11 +48,8 @@ async fn burst(opts: &Options, size: usize) -> anyhow::Result<Burst> {
     let inst = Instance::new(opts, &format!("burst-{size}")).await?;
     // 500 pull requests of one installation at once need more than github.com's 5,000
     // requests per hour (the preview file, the comment and its edits, the deployment and
-    // its statuses); at the limit Catalyst rightly waits for the reset, an hour away, and
-    // the figure would be GitHub's budget, not Catalyst's overhead. The double gets a
-    // GitHub Enterprise Server's budget, as in the load scenario; the calls are reported.
-    let gh = inst.doubles.kit.github();
-    gh.set_rate_limit(super::load::GITHUB_BUDGET, super::load::GITHUB_BUDGET);
+    // its statuses); the calls are reported.
+    inst.doubles.lift_github_rate_limit();
     let catalyst = inst.launch.serve("catalyst.log").await?;
     let repos: Vec<String> = (0..opts.burst_repos.clamp(1, size.max(1)))
         .map(|i| format!("{}/svc-{i:03}", super::doubles::OWNER))
@@ -106,7 +103,7 @@ async fn burst(opts: &Options, size: usize) -> anyhow::Result<Burst> {
         .iter()
         .filter(|p| !comments.contains_key(&(p.repo.clone(), p.number)))
         .count();
-    let github_calls = super::load::GITHUB_BUDGET.saturating_sub(gh.installation_rate_remaining());
+    let github_calls = inst.doubles.github_calls();
     catalyst.stop().await?;
     let (Some(job), Some(comment)) = (summarize(job), summarize(comment)) else {
         bail!("an empty burst");
