@@ -4,6 +4,12 @@
 use catalyst_server::telemetry;
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: with many threads allocating and freeing small
+/// JSON and row buffers, glibc spent a quarter of the process's CPU consolidating free
+/// chunks (`perf`, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // One rustls provider (ring) for the whole process, before kube or anything else

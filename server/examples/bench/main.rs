@@ -10,6 +10,12 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The doubles run in this process on the same two cores as `catalyst`: with glibc's
+/// malloc they spent a third of their CPU in it (`perf`), time taken from the process
+/// being measured.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "bench",

@@ -9,6 +9,11 @@ use catalyst_testkit::{TestKit, TestKitOptions};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+/// The allocator `catalyst` uses, so the doubles beside it cost the machine no more
+/// than they must.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "catalyst-testkit",
