@@ -142,6 +142,8 @@ pub struct CatalystService {
     reconcile: ReconcileSignal,
     /// For pods, logs and usage (the dashboard's actions in `service/dashboard.rs`).
     cluster: Option<dashboard::ClusterClient>,
+    /// Every namespace's usage, read at most every [`usage::FRESH_FOR`] for all viewers.
+    usage: Option<Arc<usage::UsageCache>>,
     /// GitHub's web origin, for links to pull requests.
     github_web_url: String,
 }
@@ -153,6 +155,7 @@ impl CatalystService {
             preview_domain,
             reconcile,
             cluster: None,
+            usage: None,
             github_web_url: "https://github.com".to_owned(),
         }
     }
@@ -165,6 +168,7 @@ impl CatalystService {
 
     /// Gives the service the Kubernetes client (none when no cluster is configured).
     pub fn with_cluster(mut self, cluster: Option<kube::Client>) -> Self {
+        self.usage = cluster.clone().map(usage::UsageCache::new);
         self.cluster = cluster.map(dashboard::ClusterClient);
         self
     }

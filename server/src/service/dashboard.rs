@@ -412,16 +412,17 @@ impl CatalystService {
 
     /// The environments page's data, unpaginated: open environments (not yet deleted)
     /// with usage, the last deployment's duration, totals and the cluster's state. Usage
-    /// comes from two cluster-wide lists and the rest from a fixed number of queries, so
-    /// the cost barely grows with the number of environments; the dashboard and the live
+    /// comes from two cluster-wide lists, shared by every view for
+    /// [`super::usage::FRESH_FOR`], and the rest from a fixed number of queries, so the
+    /// cost barely grows with the number of environments; the dashboard and the live
     /// feed page it with [`app::dto::page_of`].
     pub async fn environments_overview(&self) -> Result<EnvironmentsOverview, ServiceError> {
         // Independent reads side by side (the cluster's two lists beside the database's
         // queries; on PostgreSQL the queries themselves run on the pool): the page waits
         // for the slowest, not for their sum.
         let usage = async {
-            match self.kube() {
-                Some(client) => super::usage::usage_by_namespace(client).await,
+            match &self.usage {
+                Some(cache) => cache.current().await,
                 None => None,
             }
         };

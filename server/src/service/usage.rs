@@ -2,9 +2,12 @@
 //! containers, against the namespace's ResourceQuota (`hard`, with `status.used` telling
 //! whether the quota is already exhausted). One namespace reads its own two lists (the
 //! environment page); the overview reads every namespace at once from two cluster-wide
-//! lists, so its cost does not grow with the number of environments.
+//! lists, so its cost does not grow with the number of environments, and shares them
+//! through [`UsageCache`]: every page view and every live feed tick within
+//! [`FRESH_FOR`] of the last read uses that read.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::dto::{Gauge, ResourceUsage, parse_cpu, parse_memory};
@@ -12,6 +15,7 @@ use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams, ObjectList};
 use kube::core::GroupVersionKind;
+use tokio::time::Instant;
 
 use crate::cluster::labels;
 
@@ -62,6 +66,103 @@ async fn read_all(client: &kube::Client) -> Option<UsageByNamespace> {
     let catalysts = ListParams::default().labels(labels::MANAGED_SELECTOR);
     let (m, q) = tokio::join!(metrics.list(&every), quotas.list(&catalysts));
     UsageByNamespace::from_lists(m.ok(), q.ok())
+}
+
+/// How long one read of every namespace's usage is shown as it is. metrics-server
+/// samples pods every 15 s, so a fresher read would mostly repeat the last one; with
+/// 1,000 previews the two lists were most of a page view's time (BENCHMARKS.md).
+pub const FRESH_FOR: Duration = Duration::from_secs(10);
+
+/// How long an older read is still shown while a new one is made in the background;
+/// after that a reader waits for the new read rather than see figures this old.
+pub const STALE_FOR: Duration = Duration::from_secs(60);
+
+/// What a reader does with a read of age `age` (`None`: nothing read yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Freshness {
+    /// Use it.
+    Fresh,
+    /// Use it, and start a new read in the background.
+    Stale,
+    /// Wait for a new read.
+    Expired,
+}
+
+fn freshness(age: Option<Duration>) -> Freshness {
+    match age {
+        Some(age) if age < FRESH_FOR => Freshness::Fresh,
+        Some(age) if age < STALE_FOR => Freshness::Stale,
+        _ => Freshness::Expired,
+    }
+}
+
+/// The last read of every namespace's usage ([`usage_by_namespace`]), shared by the
+/// overview's readers: at most one read runs at a time, and readers use a read younger
+/// than [`FRESH_FOR`] (or, while a new one is made, younger than [`STALE_FOR`]).
+pub struct UsageCache {
+    client: kube::Client,
+    /// When the last read finished and what it found (`None`: neither list answered).
+    last: Mutex<Option<(Instant, Option<Arc<UsageByNamespace>>)>>,
+    /// Held by the read in progress.
+    reading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for UsageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageCache").finish_non_exhaustive()
+    }
+}
+
+impl UsageCache {
+    pub fn new(client: kube::Client) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            last: Mutex::new(None),
+            reading: Arc::new(tokio::sync::Mutex::new(())),
+        })
+    }
+
+    fn last(&self) -> (Freshness, Option<Arc<UsageByNamespace>>) {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match last.as_ref() {
+            Some((at, usage)) => (freshness(Some(at.elapsed())), usage.clone()),
+            None => (freshness(None), None),
+        }
+    }
+
+    /// Every namespace's usage, as recently read as [`FRESH_FOR`] allows; `None` when
+    /// the last read found neither list.
+    pub async fn current(self: &Arc<Self>) -> Option<Arc<UsageByNamespace>> {
+        match self.last() {
+            (Freshness::Fresh, usage) => usage,
+            (Freshness::Stale, usage) => {
+                if let Ok(guard) = self.reading.clone().try_lock_owned() {
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.read().await;
+                        drop(guard);
+                    });
+                }
+                usage
+            }
+            (Freshness::Expired, _) => {
+                let _reading = self.reading.lock().await;
+                // Another reader may have read while this one waited.
+                match self.last() {
+                    (Freshness::Fresh, usage) => usage,
+                    _ => self.read().await,
+                }
+            }
+        }
+    }
+
+    /// Reads both lists and keeps the result; the caller holds `reading`.
+    async fn read(&self) -> Option<Arc<UsageByNamespace>> {
+        let usage = usage_by_namespace(&self.client).await.map(Arc::new);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), usage.clone()));
+        usage
+    }
 }
 
 /// Pod usage and quota per namespace, from whichever of the two lists could be read.
@@ -217,6 +318,22 @@ mod tests {
         };
         rq.metadata.namespace = Some(ns.to_owned());
         rq
+    }
+
+    #[test]
+    fn a_read_is_used_then_refreshed_behind_then_waited_for() {
+        assert_eq!(freshness(None), Freshness::Expired);
+        assert_eq!(freshness(Some(Duration::ZERO)), Freshness::Fresh);
+        assert_eq!(
+            freshness(Some(FRESH_FOR - Duration::from_millis(1))),
+            Freshness::Fresh
+        );
+        assert_eq!(freshness(Some(FRESH_FOR)), Freshness::Stale);
+        assert_eq!(
+            freshness(Some(STALE_FOR - Duration::from_millis(1))),
+            Freshness::Stale
+        );
+        assert_eq!(freshness(Some(STALE_FOR)), Freshness::Expired);
     }
 
     #[test]

@@ -368,6 +368,20 @@ async fn usage_of_all_environments_takes_two_cluster_wide_lists() {
         "no pods, no quota yet"
     );
     // The environment page still reads its own namespace, with the same answer.
-    assert_eq!(s.state.service.namespace_usage("pr-web-1").await, Some(one));
+    assert_eq!(
+        s.state.service.namespace_usage("pr-web-1").await,
+        Some(one.clone())
+    );
+    // The next view (another viewer, the live feed's next tick) within FRESH_FOR uses
+    // the same read: no list at all.
+    let before = kit.cluster().requests().len();
+    let again = s.state.service.environments_overview().await.unwrap();
+    let relisted = kit.cluster().requests()[before..]
+        .iter()
+        .filter(|r| r.path.contains("metrics.k8s.io") || r.path.contains("resourcequotas"))
+        .count();
+    assert_eq!(relisted, 0);
+    let first = again.rows.iter().find(|r| r.env.pr_number == 1).unwrap();
+    assert_eq!(first.usage.as_ref(), Some(&one));
     s.finish().await;
 }
