@@ -155,7 +155,9 @@ fn sqlite_reader_options(opts: &ConnectOptions) -> Option<(ConnectOptions, Conne
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(10))
             .max_connections(connections)
-            .min_connections(1);
+            .min_connections(1)
+            // No ping before each checkout: a file cannot hang up (as the writer).
+            .test_before_acquire(false);
         o
     };
     let mut read = side(SQLITE_READERS);

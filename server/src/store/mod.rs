@@ -49,6 +49,9 @@ pub fn connect_options(url: &str) -> ConnectOptions {
         // SQLite has one writer; a single connection serialises writes instead of
         // failing them with SQLITE_BUSY when transactions overlap.
         opts.max_connections(1).min_connections(1);
+        // A file cannot hang up: sqlx's default ping before every checkout was one more
+        // round trip to the connection's thread per statement, for nothing.
+        opts.test_before_acquire(false);
         // A rollback journal waits for the disk twice per commit (7 ms each here, which
         // capped webhook intake near 140/s, see BENCHMARKS.md). WAL with `NORMAL`
         // sync commits in microseconds and stays consistent after a crash; a power cut
@@ -63,10 +66,18 @@ pub fn connect_options(url: &str) -> ConnectOptions {
                 .pragma("wal_autocheckpoint", "0")
         });
     } else {
-        opts.max_connections(10);
+        // A connection idle this long may have been dropped by the server or a proxy:
+        // it is pinged before use. A busy one is not; pinging at every checkout (sqlx's
+        // default) doubled the round trips of every statement.
+        opts.max_connections(10)
+            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING);
     }
     opts
 }
+
+/// How long a PostgreSQL connection may sit idle in the pool before it is pinged on its
+/// next checkout.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
 /// A PostgreSQL URL without its password, and the password (percent-decoded). Other
 /// URLs are returned as they are.
@@ -141,7 +152,7 @@ pub fn decode_list(text: &str) -> Result<Vec<String>> {
 }
 
 #[cfg(test)]
-mod password_tests {
+mod connect_options_tests {
     use super::*;
 
     #[test]
@@ -166,5 +177,18 @@ mod password_tests {
         }
         let opts = connect_options("postgres://u:s3cret@db/x");
         assert!(!format!("{opts:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn connections_are_pinged_only_where_they_can_be_lost() {
+        let sqlite = connect_options("sqlite://c.db?mode=rwc");
+        assert!(!sqlite.get_test_before_acquire());
+        assert_eq!(sqlite.get_test_before_acquire_if_idle_for(), None);
+        let postgres = connect_options("postgres://u@db/x");
+        assert!(!postgres.get_test_before_acquire());
+        assert_eq!(
+            postgres.get_test_before_acquire_if_idle_for(),
+            Some(IDLE_BEFORE_PING)
+        );
     }
 }
