@@ -66,18 +66,14 @@ pub fn connect_options(url: &str) -> ConnectOptions {
                 .pragma("wal_autocheckpoint", "0")
         });
     } else {
-        // A connection idle this long may have been dropped by the server or a proxy:
-        // it is pinged before use. A busy one is not; pinging at every checkout (sqlx's
-        // default) doubled the round trips of every statement.
-        opts.max_connections(10)
-            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING);
+        // PostgreSQL connections keep sqlx's ping before every checkout: after a server
+        // restart or failover every pooled connection is dead, and without the ping each
+        // would fail one request (a webhook answered 500) before being replaced
+        // (`replicas` test `a_database_outage_refuses_webhooks_until_it_is_back`).
+        opts.max_connections(10);
     }
     opts
 }
-
-/// How long a PostgreSQL connection may sit idle in the pool before it is pinged on its
-/// next checkout.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
 /// A PostgreSQL URL without its password, and the password (percent-decoded). Other
 /// URLs are returned as they are.
@@ -185,10 +181,6 @@ mod connect_options_tests {
         assert!(!sqlite.get_test_before_acquire());
         assert_eq!(sqlite.get_test_before_acquire_if_idle_for(), None);
         let postgres = connect_options("postgres://u@db/x");
-        assert!(!postgres.get_test_before_acquire());
-        assert_eq!(
-            postgres.get_test_before_acquire_if_idle_for(),
-            Some(IDLE_BEFORE_PING)
-        );
+        assert!(postgres.get_test_before_acquire());
     }
 }
