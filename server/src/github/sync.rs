@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::TransactionTrait;
 use tokio::sync::{Mutex, Notify};
 
 use crate::core::comment::{CommentStatus, render};
@@ -416,7 +417,10 @@ impl GithubSync {
         true
     }
 
-    /// Stores what the publisher finished since the last pass.
+    /// Stores what the publisher finished since the last pass, in one transaction: in a
+    /// burst every save on its own queued behind the webhooks waiting for the SQLite
+    /// writer, and the pass (and so every first comment) waited for all of them. An
+    /// update leaves the in-flight set only once its record is committed.
     async fn record_settled(&self, state: &mut LoopState) -> Result<usize, SyncError> {
         let publisher = &self.adapter.publisher;
         let done: Vec<String> = state
@@ -425,34 +429,44 @@ impl GithubSync {
             .filter(|(_, i)| publisher.state(&i.pr).published >= i.generation)
             .map(|(id, _)| id.clone())
             .collect();
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
         for id in &done {
-            let Some(inflight) = state.inflight.remove(id) else {
+            let Some(inflight) = state.inflight.get(id) else {
                 continue;
             };
             let published = publisher.state(&inflight.pr);
-            if let Some(error) = &published.last_error {
-                tracing::warn!(pr = %inflight.pr, %error, "GitHub refused an update; not retried until the state changes");
-            }
             let github_deployment = published.deployment.clone();
-            let deployment_state = match inflight.deployment {
+            let deployment_state = match &inflight.deployment {
                 Some((attempt, state)) => github_deployment
                     .as_ref()
-                    .filter(|(current, _)| *current == attempt)
+                    .filter(|(current, _)| current == attempt)
                     .map(|_| state.as_str().to_owned()),
-                None => inflight.previous_state,
+                None => inflight.previous_state.clone(),
             };
             let record = Published {
                 comment_id: published.comment_id.and_then(|c| i64::try_from(c.0).ok()),
-                fingerprint: Some(inflight.fingerprint),
+                fingerprint: Some(inflight.fingerprint.clone()),
                 deployment_attempt: github_deployment.as_ref().map(|(a, _)| a.clone()),
                 github_deployment_id: github_deployment.and_then(|(_, d)| i64::try_from(d.0).ok()),
                 deployment_state,
             };
-            store::save_publication(&self.db, id, &record).await?;
+            store::save_publication(&txn, id, &record).await?;
             // Also after a refusal (no permission to comment, say): asking again every
             // few seconds would not change GitHub's mind.
             if inflight.config_missing {
-                store::mark_config_missing_notified(&self.db, id, Utc::now()).await?;
+                store::mark_config_missing_notified(&txn, id, Utc::now()).await?;
+            }
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        for id in &done {
+            let Some(inflight) = state.inflight.remove(id) else {
+                continue;
+            };
+            if let Some(error) = &publisher.state(&inflight.pr).last_error {
+                tracing::warn!(pr = %inflight.pr, %error, "GitHub refused an update; not retried until the state changes");
             }
             if inflight.last {
                 publisher.forget(&inflight.pr);
