@@ -161,16 +161,11 @@ fn unchanged(old: &Value, new: &Value) -> bool {
     if !equal_except(old_meta, new_meta, &["resourceVersion", "managedFields"]) {
         return false;
     }
-    match (
-        old_meta.get("managedFields").map(|m| (m, m.as_array())),
-        new_meta.get("managedFields").map(|m| (m, m.as_array())),
-    ) {
-        (None, None) => true,
-        (Some((_, Some(a))), Some((_, Some(b)))) => {
+    match (old_meta.get("managedFields"), new_meta.get("managedFields")) {
+        (Some(Value::Array(a)), Some(Value::Array(b))) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equal_except(x, y, &["time"]))
         }
-        (Some((a, _)), Some((b, _))) => a == b,
-        _ => false,
+        (a, b) => a == b,
     }
 }
 
