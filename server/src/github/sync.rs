@@ -438,6 +438,9 @@ impl GithubSync {
                 continue;
             };
             let published = publisher.state(&inflight.pr);
+            if let Some(error) = &published.last_error {
+                tracing::warn!(pr = %inflight.pr, %error, "GitHub refused an update; not retried until the state changes");
+            }
             let github_deployment = published.deployment.clone();
             let deployment_state = match &inflight.deployment {
                 Some((attempt, state)) => github_deployment
@@ -465,9 +468,6 @@ impl GithubSync {
             let Some(inflight) = state.inflight.remove(id) else {
                 continue;
             };
-            if let Some(error) = &publisher.state(&inflight.pr).last_error {
-                tracing::warn!(pr = %inflight.pr, %error, "GitHub refused an update; not retried until the state changes");
-            }
             if inflight.last {
                 publisher.forget(&inflight.pr);
                 state.primed.remove(id);
