@@ -45,6 +45,7 @@ pub const KEYS: &[&str] = &[
     "capacity_timeout_secs",
     "health_timeout_secs",
     "resync_interval_secs",
+    "reconcile_workers",
     "ingress_namespace",
     "auxiliary_namespaces",
     "builder_image",
@@ -303,6 +304,8 @@ pub struct EngineConfig {
     pub health_timeout_secs: u64,
     /// The full reconcile of every environment and the orphan sweep.
     pub resync_interval_secs: u64,
+    /// Environments reconciled at the same time.
+    pub reconcile_workers: u32,
     pub ingress_namespace: Option<String>,
     pub auxiliary_namespaces: Vec<String>,
     pub builder_image: Option<String>,
@@ -328,6 +331,7 @@ impl Default for EngineConfig {
             capacity_timeout_secs: 300,
             health_timeout_secs: 300,
             resync_interval_secs: 300,
+            reconcile_workers: 16,
             ingress_namespace: None,
             auxiliary_namespaces: Vec::new(),
             builder_image: None,
@@ -354,6 +358,15 @@ fn positive(v: &str) -> Result<u64, String> {
     match v.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{v:?} is not a positive whole number")),
+    }
+}
+
+/// Concurrent reconciles: each holds a few connections' worth of work at once, so a
+/// typo such as `100000` is refused rather than taken.
+fn workers(v: &str) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        _ => Err(format!("{v:?} is not a whole number from 1 to 1024")),
     }
 }
 
@@ -429,6 +442,9 @@ impl EngineConfig {
             resync_interval_secs: raw
                 .parse("resync_interval_secs", positive)?
                 .unwrap_or(d.resync_interval_secs),
+            reconcile_workers: raw
+                .parse("reconcile_workers", workers)?
+                .unwrap_or(d.reconcile_workers),
             ingress_namespace: raw.parse("ingress_namespace", dns_label)?,
             auxiliary_namespaces,
             builder_image: raw.parse("builder_image", |v| Ok(v.trim().to_owned()))?,
@@ -828,6 +844,19 @@ mod tests {
             half.starts_with("CATALYST_GITHUB_OAUTH_CLIENT_SECRET: "),
             "{half}"
         );
+    }
+
+    #[test]
+    fn reconcile_workers_are_bounded() {
+        assert_eq!(Config::defaults().engine.reconcile_workers, 16);
+        let c = Config::from_sources(None, env(&[("CATALYST_RECONCILE_WORKERS", "64")])).unwrap();
+        assert_eq!(c.engine.reconcile_workers, 64);
+        for bad in ["0", "1025", "many"] {
+            assert_eq!(
+                error(&[("CATALYST_RECONCILE_WORKERS", bad)]),
+                format!("CATALYST_RECONCILE_WORKERS: {bad:?} is not a whole number from 1 to 1024")
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod test_db;
 use std::time::Duration;
 
 use catalyst_server::engine::drift;
-use catalyst_server::store::operator_requests;
+use catalyst_server::store::{operator_requests, pull_request_configs, world};
 use catalyst_testkit::kube::ProxyResponse;
 use catalyst_testkit::{JobBehaviour, Match, Outage, PrSpec, WorkloadBehaviour};
 use engine_support::{Backend, DOMAIN, Harness, REPO, sha, start};
@@ -41,6 +41,7 @@ both_backends!(
     drift_is_repaired,
     unschedulable_pods_are_capacity_not_failure,
     operator_requests_redeploy_and_delete,
+    a_redeploy_asked_long_after_the_last_change_starts_without_a_resync,
     a_fork_pr_is_deployed_only_while_it_has_the_opt_in_label,
     a_draft_pr_is_not_deployed_when_drafts_are_off,
     a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries,
@@ -637,6 +638,63 @@ async fn operator_requests_redeploy_and_delete(backend: Backend) {
     h.state.reconcile.wake();
     h.wait_status(12, "deleted").await;
     assert!(h.namespace("pr-web-12").is_none());
+    h.finish().await;
+}
+
+async fn a_redeploy_asked_long_after_the_last_change_starts_without_a_resync(backend: Backend) {
+    // The resync is far away: only the wake that comes with the request can start the
+    // new attempt.
+    let h = start(backend, |s| {
+        s.retry.max_retries = 0;
+        s.resync_interval = Duration::from_secs(600);
+    })
+    .await;
+    let c = h.kit.cluster();
+    c.on_job(Match::namespace("pr-web-13"), JobBehaviour::fail(2));
+    h.open(13, &sha(13, 1)).await;
+    let env = h.wait_status(13, "failed").await;
+    // Past the margin a wake's pass keeps for writes in flight (2 s): the request is
+    // the only thing that changed.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    c.on_job(
+        Match::namespace("pr-web-13"),
+        JobBehaviour::succeed().creates(engine_support::app_objects()),
+    );
+    operator_requests::request_redeploy(h.db(), &env.id, "octocat", chrono::Utc::now())
+        .await
+        .unwrap();
+    h.state.reconcile.wake();
+    h.wait_status_within(13, "ready", Duration::from_secs(10))
+        .await;
+    assert_eq!(h.attempts(13).await.len(), 2);
+
+    // The reconciler's one-statement read of the world gives what the tables hold.
+    let rows = world::environment_rows(h.db(), &env.id)
+        .await
+        .unwrap()
+        .expect("the environment's rows");
+    assert_eq!(rows.env.id, env.id);
+    assert_eq!(rows.pr.map(|p| p.id), Some(env.pull_request_id.clone()));
+    assert_eq!(rows.repo.map(|r| r.id), Some(env.repository_id.clone()));
+    let request = operator_requests::of(h.db(), &env.id).await.unwrap();
+    assert!(
+        request
+            .as_ref()
+            .is_some_and(|r| r.redeploy_requested_at.is_some())
+    );
+    assert_eq!(rows.request, request);
+    assert_eq!(
+        rows.config,
+        pull_request_configs::of(h.db(), &env.pull_request_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        world::environment_rows(h.db(), "no-such-environment")
+            .await
+            .unwrap()
+            .is_none()
+    );
     h.finish().await;
 }
 

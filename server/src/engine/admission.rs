@@ -56,33 +56,38 @@ async fn decide(
     positions: &mut HashMap<String, Option<u32>>,
 ) -> Result<Admission> {
     // On the writer (warm cache, see `World::read`). Slim rows, read side by side: this
-    // runs under the admission lock, once per queued attempt, so its cost is paid
-    // serially by every deployment of a burst.
+    // runs under the admission lock, so its cost is paid serially by every decision.
     let db = &ctx.db;
-    let (repositories, unfinished, provisioned) = tokio::try_join!(
-        engine_store::environment_repositories(db),
+    let (unfinished, provisioned) = tokio::try_join!(
         deployments::unfinished_slots(db),
         deployments::provisioned_environments(db),
     )?;
+    // Started meanwhile by another environment's decision (see below).
+    if unfinished
+        .iter()
+        .any(|s| s.attempt_id == row.id && deployments::IN_FLIGHT.contains(&s.phase.as_str()))
+    {
+        positions.remove(&w.env.id);
+        return Ok(Admission::Started);
+    }
 
     let mut in_flight = InFlight::default();
     let mut waiting = Vec::new();
-    for (environment, phase, queued_at) in unfinished {
-        let Some(repository) = repositories.get(&environment) else {
-            continue;
-        };
-        if deployments::IN_FLIGHT.contains(&phase.as_str()) {
+    let mut queued: HashMap<&str, &deployments::Slot> = HashMap::new();
+    for slot in &unfinished {
+        if deployments::IN_FLIGHT.contains(&slot.phase.as_str()) {
             in_flight.global += 1;
             *in_flight
                 .per_repository
-                .entry(repository.clone())
+                .entry(slot.repository_id.clone())
                 .or_default() += 1;
         } else {
+            queued.insert(slot.environment_id.as_str(), slot);
             waiting.push(WaitingItem {
-                creates_environment: !provisioned.contains(&environment),
-                environment,
-                repository: repository.clone(),
-                enqueued_at: queued_at,
+                creates_environment: !provisioned.contains(&slot.environment_id),
+                environment: slot.environment_id.clone(),
+                repository: slot.repository_id.clone(),
+                enqueued_at: slot.queued_at,
             });
         }
     }
@@ -99,6 +104,20 @@ async fn decide(
     let starts = plan.start.contains(&w.env.id);
     if starts {
         now_waiting.insert(w.env.id.clone(), None);
+    }
+    // The plan's other starts whose preview file is already read (the one step before
+    // admission) take their slots here too, in one statement, instead of each waiting
+    // for a decision of its own under this lock (three reads of every unfinished
+    // attempt each). Their own reconciles find them provisioning.
+    let others: Vec<&deployments::Slot> = plan
+        .start
+        .iter()
+        .filter(|id| **id != w.env.id)
+        .filter_map(|id| queued.get(id.as_str()).copied())
+        .filter(|slot| ready(ctx, slot))
+        .collect();
+    for slot in &others {
+        now_waiting.insert(slot.environment_id.clone(), None);
     }
     // Others the plan would start and that were told to wait: they sleep until kicked.
     // The rest of the plan's starts are on their way here by themselves; kicking them
@@ -122,6 +141,18 @@ async fn decide(
         positions.insert(id.clone(), *position);
     }
     positions.retain(|id, _| now_waiting.contains_key(id));
+
+    let now = Utc::now();
+    let ids: Vec<String> = others.iter().map(|s| s.attempt_id.clone()).collect();
+    let moved = deployments::start_queued(db, &ids, now).await?;
+    let mut granted = u64::from(in_flight.global) + moved;
+    for slot in &others {
+        tracing::info!(
+            environment = %slot.namespace,
+            attempt_id = %slot.attempt_id,
+            "deployment slot granted"
+        );
+    }
     for id in wake {
         ctx.kick(Kick::Environment(id));
     }
@@ -130,18 +161,19 @@ async fn decide(
         let next = transition(phase_of(row), &Event::Start)?;
         let mut a: deployment::ActiveModel = row.clone().into();
         a.phase = Set(next.as_str().to_owned());
-        a.provisioning_at = Set(Some(Utc::now()));
+        a.provisioning_at = Set(Some(now));
         deployments::save(db, a).await?;
-        ctx.metrics
-            .observe_in_flight(u64::from(in_flight.global) + 1);
+        granted += 1;
+        ctx.metrics.observe_in_flight(granted);
         tracing::info!(
             environment = %w.env.namespace,
             attempt = row.attempt,
-            in_flight = in_flight.global + 1,
+            in_flight = granted,
             "deployment slot granted"
         );
         return Ok(Admission::Started);
     }
+    ctx.metrics.observe_in_flight(granted);
     let position = now_waiting
         .get(&w.env.id)
         .copied()
@@ -155,4 +187,16 @@ async fn decide(
         "waiting for a deployment slot"
     );
     Ok(Admission::Waiting { position })
+}
+
+/// Whether a queued attempt may take its slot from another environment's decision: the
+/// step before admission (reading `.catalyst/preview.yaml` at its SHA) is done and did
+/// not find the file broken, which fails the attempt in its own reconcile instead.
+fn ready(ctx: &Context, slot: &deployments::Slot) -> bool {
+    if ctx.config_source.is_none() {
+        return true;
+    }
+    slot.config
+        .as_ref()
+        .is_some_and(|(sha, state)| *sha == slot.head_sha && state != "invalid")
 }

@@ -112,6 +112,7 @@ impl EngineSettings {
             deletion_timeout: Duration::from_secs(e.deletion_timeout_secs),
             capacity_timeout: Duration::from_secs(e.capacity_timeout_secs),
             resync_interval: Duration::from_secs(e.resync_interval_secs),
+            max_workers: usize::try_from(e.reconcile_workers).unwrap_or(usize::MAX),
             preview_url_template,
             git_web_url: git_web_url(&config.github.api_url),
             notify_webhook_url: e.notify_webhook_url.clone(),

@@ -5,14 +5,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 
 use super::entities::{deployment, preview_environment};
+use super::pull_request_configs::pull_request_config;
 use super::{Result, new_id};
+use crate::core::deployment::Phase;
 
 /// Phases in which an attempt is still going (queued or holding a slot).
 pub const UNFINISHED: [&str; 4] = ["queued", "provisioning", "deploying", "verifying"];
@@ -78,20 +80,98 @@ pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<deployment::Mod
         .await?)
 }
 
-/// Environment, phase and queue time of every unfinished attempt: what admission needs,
-/// without reading whole rows on each decision.
-pub async fn unfinished_slots(
+/// One unfinished attempt as admission sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub attempt_id: String,
+    pub environment_id: String,
+    /// The environment's namespace (for logs).
+    pub namespace: String,
+    pub repository_id: String,
+    pub phase: String,
+    pub queued_at: DateTime<Utc>,
+    pub head_sha: String,
+    /// The SHA and state of the pull request's recorded `.catalyst/preview.yaml`.
+    pub config: Option<(String, String)>,
+}
+
+/// Every unfinished attempt with its environment's repository and its pull request's
+/// recorded preview file: what admission needs, in one statement and without reading
+/// whole rows on each decision.
+pub async fn unfinished_slots(db: &impl ConnectionTrait) -> Result<Vec<Slot>> {
+    use pull_request_config::{Column as C, Entity as Cfg};
+    let (d, e) = (deployment::Entity, preview_environment::Entity);
+    let q = Query::select()
+        .column((d, deployment::Column::Id))
+        .column((d, deployment::Column::EnvironmentId))
+        .column((e, preview_environment::Column::Namespace))
+        .column((e, preview_environment::Column::RepositoryId))
+        .column((d, deployment::Column::Phase))
+        .column((d, deployment::Column::QueuedAt))
+        .column((d, deployment::Column::HeadSha))
+        .expr_as(Expr::col((Cfg, C::HeadSha)), Alias::new("config_sha"))
+        .expr_as(Expr::col((Cfg, C::State)), Alias::new("config_state"))
+        .from(d)
+        .inner_join(
+            e,
+            Expr::col((e, preview_environment::Column::Id))
+                .equals((d, deployment::Column::EnvironmentId)),
+        )
+        .left_join(
+            Cfg,
+            Expr::col((Cfg, C::PullRequestId))
+                .equals((e, preview_environment::Column::PullRequestId)),
+        )
+        .and_where(Expr::col((d, deployment::Column::Phase)).is_in(UNFINISHED))
+        .to_owned();
+    let rows = db.query_all(&q).await?;
+    rows.iter()
+        .map(|r| {
+            let sha: Option<String> = r.try_get("", "config_sha")?;
+            let state: Option<String> = r.try_get("", "config_state")?;
+            Ok(Slot {
+                attempt_id: r.try_get("", "id")?,
+                environment_id: r.try_get("", "environment_id")?,
+                namespace: r.try_get("", "namespace")?,
+                repository_id: r.try_get("", "repository_id")?,
+                phase: r.try_get("", "phase")?,
+                queued_at: r.try_get("", "queued_at")?,
+                head_sha: r.try_get("", "head_sha")?,
+                config: sha.zip(state),
+            })
+        })
+        .collect::<std::result::Result<_, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
+/// Moves queued attempts to `provisioning` (slots admission granted them); an attempt
+/// that left `queued` meanwhile (superseded, cancelled) is left alone. Returns how many
+/// moved.
+pub async fn start_queued(
     db: &impl ConnectionTrait,
-) -> Result<Vec<(String, String, DateTime<Utc>)>> {
-    Ok(deployment::Entity::find()
-        .select_only()
-        .column(deployment::Column::EnvironmentId)
-        .column(deployment::Column::Phase)
-        .column(deployment::Column::QueuedAt)
-        .filter(deployment::Column::Phase.is_in(UNFINISHED))
-        .into_tuple()
-        .all(db)
-        .await?)
+    attempt_ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    if attempt_ids.is_empty() {
+        return Ok(0);
+    }
+    let mut moved = 0;
+    // Bounded lists: SQLite and PostgreSQL both cap bound parameters per statement.
+    for ids in attempt_ids.chunks(5_000) {
+        moved += deployment::Entity::update_many()
+            .col_expr(
+                deployment::Column::Phase,
+                Expr::value(Phase::Provisioning.as_str()),
+            )
+            .col_expr(deployment::Column::ProvisioningAt, Expr::value(now))
+            .col_expr(deployment::Column::UpdatedAt, Expr::value(now))
+            .filter(deployment::Column::Id.is_in(ids.iter().cloned()))
+            .filter(deployment::Column::Phase.eq(Phase::Queued.as_str()))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(moved)
 }
 
 /// Environments that have had a namespace created for them at some point (an attempt

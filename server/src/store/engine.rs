@@ -12,7 +12,8 @@ use sea_orm::{
 };
 
 use super::Result;
-use super::entities::{preview_environment, pull_request};
+use super::entities::{preview_environment, pull_request, repository};
+use super::operator_requests::environment_request;
 
 /// The `environment_engine_states` table.
 pub mod engine_state {
@@ -49,7 +50,13 @@ pub async fn state(db: &impl ConnectionTrait, environment_id: &str) -> Result<en
     Ok(engine_state::Entity::find_by_id(environment_id.to_owned())
         .one(db)
         .await?
-        .unwrap_or_else(|| engine_state::Model {
+        .unwrap_or_else(|| engine_state::Model::empty(environment_id)))
+}
+
+impl engine_state::Model {
+    /// The state of an environment the engine has stored nothing for.
+    pub fn empty(environment_id: &str) -> Self {
+        Self {
             environment_id: environment_id.to_owned(),
             queue_position: None,
             deletion_requested_at: None,
@@ -58,7 +65,8 @@ pub async fn state(db: &impl ConnectionTrait, environment_id: &str) -> Result<en
             retry_at: None,
             retry_number: None,
             retry_limit: None,
-        }))
+        }
+    }
 }
 
 /// Every stored engine state, by environment.
@@ -199,14 +207,15 @@ impl EnvironmentUpdate {
     }
 }
 
-/// Writes `update` onto the environment row when it differs; returns whether it did.
+/// Writes `update` onto the environment row when it differs; returns the row as
+/// written, `None` when nothing changed.
 pub async fn update_environment(
     db: &impl ConnectionTrait,
     env: &preview_environment::Model,
     update: EnvironmentUpdate,
-) -> Result<bool> {
+) -> Result<Option<preview_environment::Model>> {
     if EnvironmentUpdate::of(env) == update {
-        return Ok(false);
+        return Ok(None);
     }
     let mut row: preview_environment::ActiveModel = env.clone().into();
     row.status = Set(update.status);
@@ -216,12 +225,12 @@ pub async fn update_environment(
     row.ready_at = Set(update.ready_at);
     row.deleted_at = Set(update.deleted_at);
     row.updated_at = Set(Utc::now());
-    row.update(db).await?;
-    Ok(true)
+    Ok(Some(row.update(db).await?))
 }
 
-/// Live environments whose row or pull request changed at or after `since` (what a
-/// wake from the webhook intake has to look at); every live one when `since` is `None`.
+/// Live environments whose row, pull request, repository configuration or operator
+/// requests changed at or after `since` (what a wake from the webhook intake, the
+/// dashboard, the API or MCP has to look at); every live one when `since` is `None`.
 pub async fn changed_environment_ids(
     db: &impl ConnectionTrait,
     since: Option<DateTime<Utc>>,
@@ -237,6 +246,20 @@ pub async fn changed_environment_ids(
         .from(pull_request::Entity)
         .and_where(pull_request::Column::UpdatedAt.gte(since))
         .to_owned();
+    // A redeploy request touches only its own row: without this an operator's
+    // "redeploy" waited for the next resync (five minutes by default).
+    let changed_requests = Query::select()
+        .column(environment_request::Column::EnvironmentId)
+        .from(environment_request::Entity)
+        .and_where(environment_request::Column::UpdatedAt.gte(since))
+        .to_owned();
+    // An edited repository (its eligibility rules, quota, chart) concerns all of its
+    // environments.
+    let changed_repositories = Query::select()
+        .column(repository::Column::Id)
+        .from(repository::Entity)
+        .and_where(repository::Column::UpdatedAt.gte(since))
+        .to_owned();
     Ok(preview_environment::Entity::find()
         .select_only()
         .column(preview_environment::Column::Id)
@@ -244,7 +267,9 @@ pub async fn changed_environment_ids(
         .filter(
             Condition::any()
                 .add(preview_environment::Column::UpdatedAt.gte(since))
-                .add(preview_environment::Column::PullRequestId.in_subquery(changed_prs)),
+                .add(preview_environment::Column::PullRequestId.in_subquery(changed_prs))
+                .add(preview_environment::Column::Id.in_subquery(changed_requests))
+                .add(preview_environment::Column::RepositoryId.in_subquery(changed_repositories)),
         )
         .into_tuple()
         .all(db)

@@ -14,6 +14,7 @@ pub mod operator_requests;
 pub mod pull_request_configs;
 pub mod repositories;
 pub mod tokens;
+pub mod world;
 
 use std::time::Duration;
 
