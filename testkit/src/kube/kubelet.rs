@@ -86,23 +86,27 @@ fn terminal(pod: &Value) -> bool {
     )
 }
 
+/// Whether `pod` takes room on the node: bound to it and not finished.
+pub(crate) fn holds_node(pod: &Value) -> bool {
+    pod["spec"]["nodeName"] == NODE_NAME && !terminal(pod)
+}
+
+/// CPU and memory (both in milli-units) the pod's containers request.
+pub(crate) fn pod_requests(pod: &Value) -> (i128, i128) {
+    (requests(pod, "cpu"), requests(pod, "memory"))
+}
+
 /// Why a pod does not fit on the node, in the scheduler's words.
 fn unschedulable(inner: &Inner, pod: &Value, cap: NodeCapacity) -> Option<String> {
-    let placed: Vec<&Value> = inner
-        .list(rt("", "pods"), None)
-        .into_iter()
-        .filter(|p| p["spec"]["nodeName"] == NODE_NAME && !terminal(p))
-        .collect();
+    let placed = inner.node_usage();
     let mut reasons = Vec::new();
-    if placed.len() + 1 > cap.pods {
+    if placed.pods + 1 > cap.pods {
         reasons.push("1 Too many pods");
     }
-    let cpu: i128 = placed.iter().map(|p| requests(p, "cpu")).sum();
-    if cpu + requests(pod, "cpu") > cap.cpu_milli {
+    if placed.cpu_milli + requests(pod, "cpu") > cap.cpu_milli {
         reasons.push("1 Insufficient cpu");
     }
-    let mem: i128 = placed.iter().map(|p| requests(p, "memory")).sum();
-    if mem + requests(pod, "memory") > cap.memory_milli {
+    if placed.memory_milli + requests(pod, "memory") > cap.memory_milli {
         reasons.push("1 Insufficient memory");
     }
     (!reasons.is_empty()).then(|| {
