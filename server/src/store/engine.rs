@@ -161,21 +161,6 @@ pub async fn live_environment_ids(db: &impl ConnectionTrait) -> Result<Vec<Strin
         .await?)
 }
 
-/// Every environment's repository id, by environment id (two columns of every row:
-/// admission reads it on every decision).
-pub async fn environment_repositories(
-    db: &impl ConnectionTrait,
-) -> Result<HashMap<String, String>> {
-    let rows: Vec<(String, String)> = preview_environment::Entity::find()
-        .select_only()
-        .column(preview_environment::Column::Id)
-        .column(preview_environment::Column::RepositoryId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// Every environment row.
 pub async fn all_environments(
     db: &impl ConnectionTrait,
