@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use sea_orm::Set;
 
 use crate::core::deployment::{Event, transition};
 use crate::core::queue::{self, InFlight, WaitingItem};
@@ -142,10 +141,16 @@ async fn decide(
     }
     positions.retain(|id, _| now_waiting.contains_key(id));
 
-    let now = Utc::now();
-    let ids: Vec<String> = others.iter().map(|s| s.attempt_id.clone()).collect();
-    let moved = deployments::start_queued(db, &ids, now).await?;
-    let mut granted = u64::from(in_flight.global) + moved;
+    // This attempt and the others take their slots in one statement, the phase change
+    // checked against the state machine as every other one is.
+    let mut ids: Vec<String> = others.iter().map(|s| s.attempt_id.clone()).collect();
+    if starts {
+        transition(phase_of(row), &Event::Start)?;
+        ids.push(row.id.clone());
+    }
+    let moved = deployments::start_queued(db, &ids, Utc::now()).await?;
+    let granted = u64::from(in_flight.global) + moved;
+    ctx.metrics.observe_in_flight(granted);
     for slot in &others {
         tracing::info!(
             environment = %slot.namespace,
@@ -158,13 +163,6 @@ async fn decide(
     }
 
     if starts {
-        let next = transition(phase_of(row), &Event::Start)?;
-        let mut a: deployment::ActiveModel = row.clone().into();
-        a.phase = Set(next.as_str().to_owned());
-        a.provisioning_at = Set(Some(now));
-        deployments::save(db, a).await?;
-        granted += 1;
-        ctx.metrics.observe_in_flight(granted);
         tracing::info!(
             environment = %w.env.namespace,
             attempt = row.attempt,
@@ -173,7 +171,6 @@ async fn decide(
         );
         return Ok(Admission::Started);
     }
-    ctx.metrics.observe_in_flight(granted);
     let position = now_waiting
         .get(&w.env.id)
         .copied()
@@ -196,7 +193,7 @@ fn ready(ctx: &Context, slot: &deployments::Slot) -> bool {
     if ctx.config_source.is_none() {
         return true;
     }
-    slot.config
-        .as_ref()
-        .is_some_and(|(sha, state)| *sha == slot.head_sha && state != "invalid")
+    slot.config.as_ref().is_some_and(|(sha, state)| {
+        *sha == slot.head_sha && state != super::preview_config::INVALID_STATE
+    })
 }

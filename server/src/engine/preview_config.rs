@@ -54,6 +54,10 @@ pub enum RecordedConfig {
     Unavailable(String),
 }
 
+/// The recorded state of a file that is broken at its SHA: the attempt fails in its own
+/// reconcile, and admission does not start it from another's decision.
+pub const INVALID_STATE: &str = "invalid";
+
 impl RecordedConfig {
     /// What a fetch result records.
     pub fn from_fetch(result: RepositoryConfig) -> Self {
@@ -70,7 +74,7 @@ impl RecordedConfig {
             Self::Missing => ("missing", None),
             // YAML, not JSON: `values` may have keys JSON cannot represent.
             Self::Found(c) => ("found", serde_yaml::to_string(c).ok()),
-            Self::Invalid(p) => ("invalid", serde_json::to_string(p).ok()),
+            Self::Invalid(p) => (INVALID_STATE, serde_json::to_string(p).ok()),
             Self::Unavailable(why) => ("unavailable", Some(why.clone())),
         }
     }
@@ -84,7 +88,7 @@ impl RecordedConfig {
             "found" => serde_yaml::from_str(body)
                 .map(|c| Self::Found(Box::new(c)))
                 .map_err(|e| corrupt(e.to_string())),
-            "invalid" => serde_json::from_str(body)
+            INVALID_STATE => serde_json::from_str(body)
                 .map(Self::Invalid)
                 .map_err(|e| corrupt(e.to_string())),
             "unavailable" => Ok(Self::Unavailable(body.to_owned())),

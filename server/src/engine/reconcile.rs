@@ -435,7 +435,7 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
         return Ok(None);
     };
     if let Some(recorded) = w.config_at(&row.head_sha) {
-        if recorded.state == "invalid" {
+        if recorded.state == super::preview_config::INVALID_STATE {
             let reason = match RecordedConfig::from_row(recorded)? {
                 RecordedConfig::Invalid(problem) => problem.to_string(),
                 _ => format!("{} is invalid", crate::github::repo_config::CONFIG_PATH),

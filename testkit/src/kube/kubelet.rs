@@ -103,10 +103,11 @@ fn unschedulable(inner: &Inner, pod: &Value, cap: NodeCapacity) -> Option<String
     if placed.pods + 1 > cap.pods {
         reasons.push("1 Too many pods");
     }
-    if placed.cpu_milli + requests(pod, "cpu") > cap.cpu_milli {
+    let (cpu, memory) = pod_requests(pod);
+    if placed.cpu_milli + cpu > cap.cpu_milli {
         reasons.push("1 Insufficient cpu");
     }
-    if placed.memory_milli + requests(pod, "memory") > cap.memory_milli {
+    if placed.memory_milli + memory > cap.memory_milli {
         reasons.push("1 Insufficient memory");
     }
     (!reasons.is_empty()).then(|| {
