@@ -17,6 +17,10 @@ pub struct RecordedRequest {
     /// The body as text (lossy UTF-8).
     pub body: String,
     pub status: u16,
+    /// When the request's body had been read and handling began.
+    pub received: chrono::DateTime<chrono::Utc>,
+    /// When the answer was ready (`at - received` is the double's own time, lock waits
+    /// included).
     pub at: chrono::DateTime<chrono::Utc>,
 }
 

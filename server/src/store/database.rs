@@ -35,6 +35,14 @@ use sea_orm::{
 /// their threads do not crowd it.
 const SQLITE_READERS: u32 = 4;
 
+/// Prepared statements each read-only connection keeps (sqlx's default is 100). The
+/// publisher's passes ask for "these N environments" with a list of N parameters, a
+/// new statement text for every N, of 100 kB and more with 1,000 previews: a hundred
+/// of them kept each reader's SQLite heap near 10 MB, 40 MB of the server's RSS
+/// (BENCHMARKS.md). The fixed statements (the engine's wake pass) stay among the
+/// recently used.
+const READER_STATEMENTS: usize = 16;
+
 /// How often the WAL is checkpointed without blocking anyone.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -167,6 +175,7 @@ fn sqlite_reader_options(opts: &ConnectOptions) -> Option<(ConnectOptions, Conne
         o.read_only(true)
             .create_if_missing(false)
             .busy_timeout(Duration::from_secs(5))
+            .statement_cache_capacity(READER_STATEMENTS)
     });
     let mut checkpoint = side(1);
     checkpoint.map_sqlx_sqlite_opts(|o| {

@@ -50,12 +50,14 @@ pub async fn gate(State(st): State<Arc<GhState>>, req: Request, next: Next) -> R
         field_manager: None,
         body: String::from_utf8_lossy(&bytes).into_owned(),
         status: 0,
+        received: chrono::Utc::now(),
         at: chrono::Utc::now(),
     };
     let if_none_match = header_str(header::IF_NONE_MATCH);
     let resp = serve(&st, parts, bytes, next, &method, &path, if_none_match).await;
     st.recorder.push(RecordedRequest {
         status: resp.status().as_u16(),
+        at: chrono::Utc::now(),
         ..record
     });
     resp

@@ -138,7 +138,7 @@ fn resulting_object(
             PatchType::Apply {
                 force: q.get("force").is_some_and(|v| v == "true"),
             },
-            serde_yaml::from_slice(body).ok()?,
+            super::apply::decode_patch(body).ok()?,
         ),
         _ => return None,
     };

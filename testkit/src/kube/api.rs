@@ -41,6 +41,7 @@ async fn handle(State(st): State<Arc<KubeState>>, req: Request) -> Response {
     let body = axum::body::to_bytes(body, 64 << 20)
         .await
         .unwrap_or_default();
+    let received = chrono::Utc::now();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let q = parse_query(&query);
@@ -74,6 +75,7 @@ async fn handle(State(st): State<Arc<KubeState>>, req: Request) -> Response {
         field_manager: q.get("fieldManager").cloned(),
         body: String::from_utf8_lossy(&body).into_owned(),
         status: resp.status().as_u16(),
+        received,
         at: chrono::Utc::now(),
     });
     resp
@@ -283,7 +285,7 @@ async fn resource(
                             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
                         ));
                     }
-                    let v: Value = serde_yaml::from_slice(&body)
+                    let v = super::apply::decode_patch(&body)
                         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
                     (PatchType::Apply { force }, v)
                 }

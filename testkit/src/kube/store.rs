@@ -40,10 +40,10 @@ pub struct WatchEvent {
     pub name: String,
     pub kind: EventType,
     /// The object after the change (for `DELETED`, its last state with a new `resourceVersion`).
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The object before the change (`None` for `ADDED`), so filtered watches can tell
     /// "started matching" from "changed".
-    pub previous: Option<Value>,
+    pub previous: Option<Arc<Value>>,
 }
 
 /// Store key: group, plural, namespace (`""` for cluster-scoped), name. Sorted, so lists
@@ -51,8 +51,13 @@ pub struct WatchEvent {
 pub type Key = (&'static str, &'static str, String, String);
 
 /// The mutable state behind the lock.
+///
+/// An object's state is one shared `Arc<Value>`: the store, the event that wrote it and
+/// the event that replaced it (as `previous`) hold the same allocation. Copies of every
+/// state in the watch history were most of the benchmark harness's memory growth and a
+/// tenth of its CPU (cloning on write, freeing on compaction; BENCHMARKS.md).
 pub struct Inner {
-    objects: BTreeMap<Key, Value>,
+    objects: BTreeMap<Key, Arc<Value>>,
     rv: u64,
     history: VecDeque<Arc<WatchEvent>>,
     history_limit: usize,
@@ -145,7 +150,7 @@ impl Inner {
 
     /// One object.
     pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Option<&Value> {
-        self.objects.get(&key(rt, ns, name))
+        self.objects.get(&key(rt, ns, name)).map(AsRef::as_ref)
     }
 
     /// All objects of a kind, in one namespace or (`None`) in all. A namespace's objects
@@ -161,7 +166,7 @@ impl Inner {
         self.objects
             .range(lo..)
             .take_while(|(k, _)| k.0 == rt.group && k.1 == rt.plural && ns.is_none_or(|n| k.2 == n))
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.as_ref())
             .collect()
     }
 
@@ -180,7 +185,7 @@ impl Inner {
                     .range(lo..)
                     .take_while(move |(k, _)| k.0 == rt.group && k.1 == rt.plural && k.2 == ns)
             })
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), Value::clone(v)))
             .collect::<Vec<_>>();
         // In key order, as a walk over the whole store gave them.
         found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -194,7 +199,7 @@ impl Inner {
 
     /// Every object (garbage collection walks owner references across kinds).
     pub fn all(&self) -> impl Iterator<Item = (&Key, &Value)> {
-        self.objects.iter()
+        self.objects.iter().map(|(k, v)| (k, v.as_ref()))
     }
 
     /// Writes an object: assigns the next `resourceVersion`, stores it, records the event.
@@ -214,6 +219,7 @@ impl Inner {
                 self.namespace_versions.insert(ns.clone(), rv);
             }
         }
+        let obj = Arc::new(obj);
         let previous = if kind == EventType::Deleted {
             self.objects.remove(&k)
         } else {
@@ -236,7 +242,8 @@ impl Inner {
             object: obj.clone(),
             previous,
         });
-        obj
+        // The caller's copy (its answer); the store and the history share the other.
+        Value::clone(&obj)
     }
 
     fn record(&mut self, ev: WatchEvent) {

@@ -131,6 +131,35 @@ impl Doubles {
         out
     }
 
+    /// Writes every request both doubles answered, one JSON object a line (method, path,
+    /// status, when received and when answered; no bodies) to `kube-requests.jsonl` and
+    /// `github-requests.jsonl` in `dir`: where a figure's time went, request by request.
+    pub fn write_request_logs(&self, dir: &std::path::Path) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let logs = [
+            (
+                "kube-requests.jsonl",
+                self.kit.cluster().state().recorder.all(),
+            ),
+            (
+                "github-requests.jsonl",
+                self.kit.github().state().recorder.all(),
+            ),
+        ];
+        for (file, requests) in logs {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(file))?);
+            for r in requests {
+                let line = json!({
+                    "method": r.method, "path": r.path, "status": r.status,
+                    "received": r.received, "at": r.at,
+                });
+                writeln!(out, "{line}")?;
+            }
+            out.flush()?;
+        }
+        Ok(())
+    }
+
     /// When each pull request's first comment was created, by `(owner/name, number)`.
     pub fn first_comments(&self) -> HashMap<(String, u64), DateTime<Utc>> {
         let mut out = HashMap::new();

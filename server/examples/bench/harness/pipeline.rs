@@ -80,6 +80,7 @@ async fn burst(opts: &Options, size: usize) -> anyhow::Result<Burst> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    inst.doubles.write_request_logs(&inst.launch.dir)?;
     let cutoff = opts.settle_timeout;
     let job: Vec<Duration> = prs
         .iter()
