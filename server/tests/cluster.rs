@@ -264,11 +264,16 @@ async fn one_deploy_job_at_a_time_and_cancel_frees_the_namespace() {
         JobBehaviour::succeed().creates(app_objects()),
     );
 
-    let first = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
+    let started = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
+    assert!(started.created);
+    let first = started.job;
     assert_eq!(first, "catalyst-deploy-0123456789ab-1");
     assert_eq!(
         pr_pod::start(&client, &sp, 1, &settings).await.unwrap(),
-        first,
+        pr_pod::Started {
+            job: first.clone(),
+            created: false
+        },
         "idempotent"
     );
     let busy = pr_pod::start(&client, &sp, 2, &settings).await.unwrap_err();
@@ -299,7 +304,7 @@ async fn one_deploy_job_at_a_time_and_cancel_frees_the_namespace() {
         .await
         .expect("cancelling twice is fine");
 
-    let second = pr_pod::start(&client, &sp, 2, &settings).await.unwrap();
+    let second = pr_pod::start(&client, &sp, 2, &settings).await.unwrap().job;
     wait_outcome(&client, "pr-web-3", &second, |o| {
         *o == JobOutcome::Succeeded
     })
@@ -321,7 +326,7 @@ async fn a_failed_job_reports_its_reason_and_last_log_lines() {
             "Error: chart not found",
         ]),
     );
-    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
+    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap().job;
     let outcome = wait_outcome(&client, "pr-web-4", &job, |o| {
         matches!(o, JobOutcome::Failed { .. })
     })
@@ -344,7 +349,7 @@ async fn an_unschedulable_deploy_pod_is_a_capacity_problem() {
         .await
         .unwrap();
     kit.cluster().set_node_capacity("100m", "64Mi", 110);
-    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
+    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap().job;
     let outcome = wait_outcome(&client, "pr-web-5", &job, |o| {
         matches!(o, JobOutcome::CapacityBlocked { .. })
     })
@@ -367,7 +372,7 @@ async fn health_passes_after_rollout_and_fails_with_the_failing_check() {
         Match::namespace("pr-web-6"),
         JobBehaviour::succeed().creates(app_objects()),
     );
-    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
+    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap().job;
     wait_outcome(&client, "pr-web-6", &job, |o| *o == JobOutcome::Succeeded).await;
 
     let report = health::check_with(&client, "pr-web-6", "/healthz", &fast(5_000))
@@ -446,7 +451,7 @@ async fn crash_looping_pods_fail_readiness_with_their_logs() {
         Match::namespace("pr-web-7"),
         JobBehaviour::succeed().creates(app_objects()),
     );
-    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
+    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap().job;
     wait_outcome(&client, "pr-web-7", &job, |o| *o == JobOutcome::Succeeded).await;
 
     let report = health::check_with(&client, "pr-web-7", "/healthz", &fast(1_500))
@@ -541,7 +546,7 @@ async fn logs_can_be_tailed_followed_and_pods_summarised() {
             .after(Duration::from_millis(300))
             .logs(["one", "two", "three"]),
     );
-    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
+    let job = pr_pod::start(&client, &sp, 1, &settings).await.unwrap().job;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let pod = loop {
         let pods = logs::list_pods(&client, "pr-web-10").await.unwrap();

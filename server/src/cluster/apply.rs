@@ -44,9 +44,10 @@ pub async fn apply_kit(
     }
 
     // The kit's objects do not depend on each other, and nothing runs in the namespace
-    // before all of them exist, so they are applied together — except the RoleBinding:
-    // the API server checks a binding against the Role it names (Catalyst may only grant
-    // what it holds), so the Role must exist first.
+    // before all of them exist, so they are applied together, while the secrets to copy
+    // are read — except the RoleBinding: the API server checks a binding against the
+    // Role it names (Catalyst may only grant what it holds), so the Role must exist
+    // first. It goes out with the secret copies: three round trips in all.
     let (quota, limits, policy, deployer_policy, account, role, binding) = (
         objects::resource_quota(spec, settings),
         objects::limit_range(spec, settings),
@@ -56,7 +57,7 @@ pub async fn apply_kit(
         objects::role(spec, settings),
         objects::role_binding(spec, settings),
     );
-    tokio::try_join!(
+    let (.., copies) = tokio::try_join!(
         apply_in(client, ns, &quota, &pp),
         apply_in(client, ns, &limits, &pp),
         apply_in(client, ns, &policy, &pp),
@@ -68,43 +69,65 @@ pub async fn apply_kit(
         },
         apply_in(client, ns, &account, &pp),
         apply_in(client, ns, &role, &pp),
+        secrets_to_copy(client, spec, settings, extra_secrets),
     )?;
-    apply_in(client, ns, &binding, &pp).await?;
-
-    let store: Api<Secret> = Api::namespaced(client.clone(), &spec.secrets.store_namespace);
-    for name in &spec.secrets.names {
-        let source =
-            get_secret(&store, name)
-                .await?
-                .ok_or_else(|| ClusterError::SecretMissing {
-                    namespace: spec.secrets.store_namespace.clone(),
-                    name: name.clone(),
-                })?;
-        apply_in(client, ns, &secret_copy(&source, ns), &pp).await?;
-    }
-
-    let credentials: Api<Secret> = Api::namespaced(client.clone(), &settings.credentials_namespace);
-    for name in [&settings.registry_secret, &settings.git_secret] {
-        if extra_secrets
-            .iter()
-            .any(|s| s.metadata.name.as_deref() == Some(name.as_str()))
-        {
-            continue;
-        }
-        // Optional: public repositories need no Git token, a dev registry no login.
-        if let Some(source) = get_secret(&credentials, name).await? {
-            apply_in(client, ns, &secret_copy(&source, ns), &pp).await?;
-        }
-    }
-    for secret in extra_secrets {
+    let copies = copies.iter().map(|source| secret_copy(source, ns));
+    let extra = extra_secrets.iter().map(|secret| {
         let mut secret = secret_copy(secret, ns);
         if let Some(a) = secret.metadata.annotations.as_mut() {
             a.remove(super::labels::COPIED_FROM_ANNOTATION);
         }
-        apply_in(client, ns, &secret, &pp).await?;
-    }
+        secret
+    });
+    let secrets: Vec<Secret> = copies.chain(extra).collect();
+    tokio::try_join!(
+        apply_in(client, ns, &binding, &pp),
+        futures::future::try_join_all(secrets.iter().map(|s| apply_in(client, ns, s, &pp))),
+    )?;
     tracing::debug!(namespace = ns, "namespace kit applied");
     Ok(())
+}
+
+/// The secrets to copy into the namespace, read side by side: the repository's (each
+/// must exist in its secret-store namespace), then the registry and Git credentials
+/// that exist in [`ClusterSettings::credentials_namespace`] (optional: public
+/// repositories need no Git token, a dev registry no login). One named like an
+/// `extra_secrets` entry is left out: the engine's own wins, and all are applied at once.
+async fn secrets_to_copy(
+    client: &kube::Client,
+    spec: &EnvironmentSpec,
+    settings: &ClusterSettings,
+    extra_secrets: &[Secret],
+) -> Result<Vec<Secret>> {
+    let store: Api<Secret> = Api::namespaced(client.clone(), &spec.secrets.store_namespace);
+    let required = spec.secrets.names.iter().map(|name| {
+        let store = &store;
+        async move {
+            get_secret(store, name)
+                .await?
+                .ok_or_else(|| ClusterError::SecretMissing {
+                    namespace: spec.secrets.store_namespace.clone(),
+                    name: name.clone(),
+                })
+        }
+    });
+    let supplied = |name: &str| {
+        extra_secrets
+            .iter()
+            .any(|s| s.metadata.name.as_deref() == Some(name))
+    };
+    let credentials: Api<Secret> = Api::namespaced(client.clone(), &settings.credentials_namespace);
+    let optional = [&settings.registry_secret, &settings.git_secret]
+        .into_iter()
+        .filter(|name| !supplied(name))
+        .map(|name| get_secret(&credentials, name));
+    let (mut copies, optional) = tokio::try_join!(
+        futures::future::try_join_all(required),
+        futures::future::try_join_all(optional),
+    )?;
+    copies.retain(|s| !supplied(s.metadata.name.as_deref().unwrap_or_default()));
+    copies.extend(optional.into_iter().flatten());
+    Ok(copies)
 }
 
 async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>> {

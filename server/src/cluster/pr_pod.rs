@@ -73,6 +73,15 @@ fn owning_job(pod: &Pod) -> Option<&str> {
         .map(|o| o.name.as_str())
 }
 
+/// The deploy Job [`start`] made or found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub job: String,
+    /// Created by this call; `false`: it already existed (a reconcile after a restart,
+    /// or one that lost its result).
+    pub created: bool,
+}
+
 /// Starts the deploy Job of `attempt`, or finds it already started (idempotent). Fails
 /// with [`ClusterError::DeploymentInProgress`] while another deploy Job — or the pod of
 /// one being cancelled — is still active in the namespace.
@@ -81,21 +90,36 @@ pub async fn start(
     spec: &EnvironmentSpec,
     attempt: u32,
     settings: &ClusterSettings,
-) -> Result<String> {
+) -> Result<Started> {
     spec.validate()?;
     let ns = spec.namespace.as_str();
     let name = job_name(spec, attempt);
     let api = jobs(client, ns);
-    let existing = api
-        .list(&ListParams::default().labels(&selector()))
-        .await
-        .map_err(|e| ClusterError::api(format!("listing deploy Jobs in {ns}"), e))?;
+    // A background-deleted Job vanishes at once while its pod is still shutting down,
+    // so the pods are read too; both lists in one round trip.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let selected = ListParams::default().labels(&selector());
+    let (existing, leftover) = tokio::try_join!(
+        async {
+            api.list(&selected)
+                .await
+                .map_err(|e| ClusterError::api(format!("listing deploy Jobs in {ns}"), e))
+        },
+        async {
+            pods.list(&selected)
+                .await
+                .map_err(|e| ClusterError::api(format!("listing deploy pods in {ns}"), e))
+        },
+    )?;
     if existing
         .items
         .iter()
         .any(|j| j.metadata.name.as_deref() == Some(&name))
     {
-        return Ok(name);
+        return Ok(Started {
+            job: name,
+            created: false,
+        });
     }
     if let Some(other) = existing.items.iter().find(|j| is_active(j)) {
         return Err(ClusterError::DeploymentInProgress {
@@ -103,12 +127,6 @@ pub async fn start(
             job: other.metadata.name.clone().unwrap_or_default(),
         });
     }
-    // A background-deleted Job vanishes at once while its pod is still shutting down.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let leftover = pods
-        .list(&ListParams::default().labels(&selector()))
-        .await
-        .map_err(|e| ClusterError::api(format!("listing deploy pods in {ns}"), e))?;
     if let Some(pod) = leftover.items.iter().find(|p| {
         let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
         matches!(phase, Some("Pending" | "Running") | None)
@@ -127,9 +145,15 @@ pub async fn start(
     {
         Ok(_) => {
             tracing::info!(namespace = ns, job = %name, sha = %spec.head_sha, "deploy Job started");
-            Ok(name)
+            Ok(Started {
+                job: name,
+                created: true,
+            })
         }
-        Err(e) if is_already_exists(&e) => Ok(name),
+        Err(e) if is_already_exists(&e) => Ok(Started {
+            job: name,
+            created: false,
+        }),
         Err(e) => Err(ClusterError::api(format!("creating deploy Job {name}"), e)),
     }
 }

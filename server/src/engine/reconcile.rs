@@ -627,7 +627,11 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
     let cs = &ctx.settings.cluster;
     let poll = Step::Wait(Next::After(ctx.settings.poll_interval));
     let job = match pr_pod::start(&ctx.client, &spec, attempt, cs).await {
-        Ok(job) => job,
+        // Created this instant: its pod cannot have run, so reading its state now (three
+        // more requests while a worker waits) would only say "running". The Job watch
+        // wakes the environment when it ends; the poll is the fallback.
+        Ok(started) if started.created => return Ok(poll),
+        Ok(started) => started.job,
         Err(ClusterError::DeploymentInProgress { job, .. }) => {
             let ours = crate::cluster::job_name(&spec, attempt);
             if job != ours {
