@@ -23,6 +23,21 @@ struct Entry {
     subresource: Option<String>,
     time: String,
     set: FieldSet,
+    /// The entry as stored, while nothing above changed: written back as it is instead
+    /// of re-encoding the set (most writes change one manager's fields, and encoding
+    /// every other set again was a tenth of the doubles' CPU in the benchmark).
+    stored: Option<Value>,
+}
+
+impl Entry {
+    /// Keeps the fields `keep` accepts; the stored form is stale once one is dropped.
+    fn retain(&mut self, keep: impl FnMut(&super::fieldpath::Path) -> bool) {
+        let before = self.set.len();
+        self.set.retain(keep);
+        if self.set.len() != before {
+            self.stored = None;
+        }
+    }
 }
 
 fn read(obj: &Value) -> Vec<Entry> {
@@ -37,6 +52,7 @@ fn read(obj: &Value) -> Vec<Entry> {
                     subresource: e["subresource"].as_str().map(str::to_string),
                     time: e["time"].as_str().unwrap_or("").to_string(),
                     set: from_fields_v1(&e["fieldsV1"]),
+                    stored: Some(e.clone()),
                 })
                 .collect()
         })
@@ -48,6 +64,9 @@ fn write(obj: &mut Value, entries: Vec<Entry>) {
         .into_iter()
         .filter(|e| !e.set.is_empty())
         .map(|e| {
+            if let Some(stored) = e.stored {
+                return stored;
+            }
             let mut v = json!({
                 "manager": e.manager,
                 "operation": e.operation,
@@ -113,9 +132,9 @@ pub fn record_update(
         let owned = e.set.len();
         // Fields removed by this write are owned by nobody any more.
         if sub_matches(e) {
-            e.set.retain(|p| new_set.contains(p));
+            e.retain(|p| new_set.contains(p));
         }
-        e.set.retain(|p| !changed.contains(p));
+        e.retain(|p| !changed.contains(p));
         disowned |= e.set.len() != owned;
     }
     if changed.is_empty() && !disowned {
@@ -141,6 +160,7 @@ pub fn record_update(
                 e.set.extend(changed);
                 e.time = now();
                 e.api_version = api_version.to_string();
+                e.stored = None;
             }
             None => entries.push(Entry {
                 manager: manager.to_string(),
@@ -149,6 +169,7 @@ pub fn record_update(
                 subresource: subresource.map(str::to_string),
                 time: now(),
                 set: changed,
+                stored: None,
             }),
         }
     }
@@ -235,7 +256,7 @@ pub fn apply(
     apply_merge(&mut result, &applied_body);
 
     for e in entries.iter_mut().filter(|e| !is_mine(e)) {
-        e.set.retain(|p| !forced.contains(p));
+        e.retain(|p| !forced.contains(p));
     }
     entries.retain(|e| !(is_mine(e) && e.subresource.as_deref() == subresource));
     entries.push(Entry {
@@ -245,6 +266,7 @@ pub fn apply(
         subresource: subresource.map(str::to_string),
         time: now(),
         set: new_set,
+        stored: None,
     });
     write(&mut result, entries);
     Ok(result)
