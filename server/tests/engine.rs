@@ -481,10 +481,11 @@ async fn a_restart_at_any_moment_converges(backend: Backend) {
         Match::namespace("pr-web-9"),
         WorkloadBehaviour::ready().ready_after(Duration::from_millis(400)),
     );
-    // Every API call takes 10 ms, so each phase lasts long enough for the 2 ms poll
-    // below to see it (the kit is applied in two concurrent rounds: at 3 ms the
-    // provisioning phase could pass unseen on a busy machine).
-    c.faults().set_latency(Duration::from_millis(10));
+    // Every API call takes 40 ms, so each phase lasts long enough for the 2 ms poll
+    // below to see it on a busy machine: the kit is applied in three rounds, and at
+    // 10 ms a call the provisioning phase (30 ms) passed unseen in CI, the poll's
+    // task not running for that long on the test's single runtime thread.
+    c.faults().set_latency(Duration::from_millis(40));
     h.kill_engine();
     h.open(9, &sha(9, 1)).await;
     let mut phases_killed_in = std::collections::BTreeSet::new();
@@ -880,12 +881,14 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
     // Without a file, the stored configuration alone deploys.
     let fourth = sha(30, 4);
     h.push(30, &fourth).await;
+    // Its attempt succeeded, not only queued: for a moment after a push the status
+    // still says "ready" for the commit before.
     h.wait_until("the fourth commit is ready", LONG, || async {
         h.status(30).await.as_deref() == Some("ready")
             && h.attempts(30)
                 .await
                 .last()
-                .is_some_and(|a| a.head_sha == fourth)
+                .is_some_and(|a| a.head_sha == fourth && a.phase == "succeeded")
     })
     .await;
     assert_eq!(
@@ -906,12 +909,14 @@ async fn a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries(bac
     gh.faults()
         .outage(Outage::Status(503), Duration::from_secs(3600));
     h.push(30, &fifth).await;
+    // Its attempt succeeded, not only queued: for a moment after a push the status
+    // still says "ready" for the commit before.
     h.wait_until("the fifth commit is ready", LONG, || async {
         h.status(30).await.as_deref() == Some("ready")
             && h.attempts(30)
                 .await
                 .last()
-                .is_some_and(|a| a.head_sha == fifth)
+                .is_some_and(|a| a.head_sha == fifth && a.phase == "succeeded")
     })
     .await;
     gh.faults().clear();
