@@ -127,30 +127,15 @@ pub fn record_update(
         .cloned()
         .collect();
     let sub_matches = |e: &Entry| e.subresource.as_deref() == subresource;
-    let mut disowned = false;
     for e in entries.iter_mut() {
-        let owned = e.set.len();
         // Fields removed by this write are owned by nobody any more.
         if sub_matches(e) {
             e.retain(|p| new_set.contains(p));
         }
         e.retain(|p| !changed.contains(p));
-        disowned |= e.set.len() != owned;
     }
-    if changed.is_empty() && !disowned {
-        // Nobody's fields changed hands: the stored entries stand as they are, times
-        // included, as on the API server, and are not re-encoded (re-encoding every
-        // manager's set on each status write was a tenth of the doubles' CPU).
-        match old.and_then(|o| o["metadata"].get("managedFields")) {
-            Some(kept) => new["metadata"]["managedFields"] = kept.clone(),
-            None => {
-                if let Some(m) = new["metadata"].as_object_mut() {
-                    m.remove("managedFields");
-                }
-            }
-        }
-        return;
-    }
+    // An entry this write leaves alone is written back as stored, times included, as on
+    // the API server (`Entry::stored`): a write that moves no field keeps them all.
     if !changed.is_empty() {
         match entries
             .iter_mut()

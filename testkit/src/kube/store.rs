@@ -153,21 +153,24 @@ impl Inner {
         self.objects.get(&key(rt, ns, name)).map(AsRef::as_ref)
     }
 
-    /// All objects of a kind, in one namespace or (`None`) in all. A namespace's objects
-    /// of a kind are one range of the sorted keys, so listing them costs what they hold,
-    /// not what the cluster holds.
-    pub fn list(&self, rt: &'static ResourceType, ns: Option<&str>) -> Vec<&Value> {
-        let lo = (
-            rt.group,
-            rt.plural,
-            ns.unwrap_or_default().to_owned(),
-            String::new(),
-        );
+    /// The stored objects of one kind, in one namespace or (`None`) in all: one range
+    /// of the sorted keys, so reading them costs what they hold, not what the cluster
+    /// holds.
+    fn of_kind<'a>(
+        &'a self,
+        rt: &'static ResourceType,
+        ns: Option<&str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a Arc<Value>)> {
         self.objects
-            .range(lo..)
-            .take_while(|(k, _)| k.0 == rt.group && k.1 == rt.plural && ns.is_none_or(|n| k.2 == n))
-            .map(|(_, v)| v.as_ref())
-            .collect()
+            .range(key(rt, ns.unwrap_or_default(), "")..)
+            .take_while(move |(k, _)| {
+                k.0 == rt.group && k.1 == rt.plural && ns.is_none_or(|n| k.2 == n)
+            })
+    }
+
+    /// All objects of a kind, in one namespace or (`None`) in all.
+    pub fn list(&self, rt: &'static ResourceType, ns: Option<&str>) -> Vec<&Value> {
+        self.of_kind(rt, ns).map(|(_, v)| v.as_ref()).collect()
     }
 
     /// Every namespaced object in a namespace, of any kind (namespace deletion, GC): one
@@ -179,12 +182,7 @@ impl Inner {
         let mut found = super::resources::RESOURCES
             .iter()
             .filter(|rt| rt.namespaced)
-            .flat_map(|rt| {
-                let lo = key(rt, ns, "");
-                self.objects
-                    .range(lo..)
-                    .take_while(move |(k, _)| k.0 == rt.group && k.1 == rt.plural && k.2 == ns)
-            })
+            .flat_map(|rt| self.of_kind(rt, Some(ns)))
             .map(|(k, v)| (k.clone(), Value::clone(v)))
             .collect::<Vec<_>>();
         // In key order, as a walk over the whole store gave them.
