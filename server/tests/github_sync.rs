@@ -727,7 +727,8 @@ async fn a_delivered_webhook_gets_its_comment_from_the_running_service() {
 }
 
 /// A publishing pass woken by a change looks only at environments where an input of
-/// the comment moved since (shortly before) the previous pass; a full pass sees all.
+/// the comment moved since (shortly before) the previous pass, by the inputs' stamps,
+/// which are those of the rows a full read returns; a full pass sees all.
 async fn a_pass_over_changes_reads_only_what_moved(backend: Backend) {
     let s = setup(backend).await;
     for n in 1..=3 {
@@ -735,30 +736,56 @@ async fn a_pass_over_changes_reads_only_what_moved(backend: Backend) {
     }
     assert_eq!(s.sync.sweep_once().await.opened, 3);
     assert_eq!(s.publish().await, 3);
+    // PR 1 has an attempt (its stamp is the newest attempt's).
+    s.set_attempt(1, "queued", None).await;
     let long_ago = Utc::now() - TimeDelta::days(1);
-    let numbers = |candidates: Vec<store::github::PublishCandidate>| {
+    let numbers = |candidates: &[store::github::PublishCandidate]| {
         let mut n: Vec<i64> = candidates.iter().map(|c| c.pull_request.number).collect();
         n.sort_unstable();
         n
     };
-    let all = store::github::publish_candidates(&s.db, long_ago, None)
+    let all = store::github::publish_candidates(&s.db, long_ago)
         .await
         .unwrap();
-    assert_eq!(numbers(all), [1, 2, 3]);
+    assert_eq!(numbers(&all), [1, 2, 3]);
+    // Every input's stamp as the cheap read gives it equals the full read's.
+    let stamped = store::github::changed_stamps(&s.db, long_ago, long_ago)
+        .await
+        .unwrap();
+    assert_eq!(stamped.len(), 3);
+    for (id, stamps) in &stamped {
+        let full = all.iter().find(|c| &c.environment.id == id).unwrap();
+        assert_eq!(stamps, &full.stamps(), "environment {id}");
+        assert_eq!(
+            stamps.deployment.is_some(),
+            full.pull_request.number == 1,
+            "environment {id}"
+        );
+    }
 
     tokio::time::sleep(Duration::from_millis(20)).await;
     let t = Utc::now();
-    let quiet = store::github::publish_candidates(&s.db, long_ago, Some(t))
+    let quiet = store::github::changed_stamps(&s.db, long_ago, t)
         .await
         .unwrap();
-    assert!(quiet.is_empty(), "nothing moved after {t}");
+    assert!(quiet.is_empty(), "nothing moved after {t}: {quiet:?}");
     // An attempt of PR 2 and the status of PR 3's environment change.
     s.set_attempt(2, "deploying", None).await;
     s.set_status(3, "deploying").await;
-    let moved = store::github::publish_candidates(&s.db, long_ago, Some(t))
+    let moved = store::github::changed_stamps(&s.db, long_ago, t)
         .await
         .unwrap();
-    assert_eq!(numbers(moved), [2, 3]);
+    let ids: Vec<String> = moved.iter().map(|(id, _)| id.clone()).collect();
+    let read = store::github::publish_candidates_among(&s.db, &ids)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&read), [2, 3]);
+    for (id, stamps) in &moved {
+        let before = &stamped.iter().find(|(i, _)| i == id).unwrap().1;
+        assert_ne!(stamps, before, "a moved input changes the stamps of {id}");
+        let now = read.iter().find(|c| &c.environment.id == id).unwrap();
+        assert_eq!(stamps, &now.stamps());
+    }
     s.finish().await;
 }
 

@@ -115,6 +115,9 @@ struct LoopState {
     last_full_pass: Option<tokio::time::Instant>,
     /// When the last successful pass started, in the clock the stored change times use.
     last_pass_started: Option<DateTime<Utc>>,
+    /// Per environment, the stamps of the inputs its comment was last rendered from: a
+    /// pass over changes reads whole rows only where they moved since.
+    rendered: HashMap<String, store::CommentStamps>,
 }
 
 /// How far before the previous pass a pass over changes looks: a change is stamped
@@ -246,7 +249,9 @@ impl GithubSync {
     /// A publishing pass. With `only_changes`, and a full pass within the last
     /// `publish_interval`, it looks only at environments where an input of the comment
     /// changed since shortly before the previous pass: a burst of 500 pull requests
-    /// woke the publisher every 50 ms, and each pass read and rendered all 500.
+    /// woke the publisher every 50 ms, and each pass read and rendered all 500. Of
+    /// those it reads whole only the ones whose inputs' stamps differ from the ones it
+    /// last rendered ([`LoopState::rendered`]).
     async fn publish_pass(&self, only_changes: bool) -> Result<PublishReport, SyncError> {
         let mut state = self.state.lock().await;
         let started = Utc::now();
@@ -267,13 +272,39 @@ impl GithubSync {
             .checked_sub_signed(window)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let reads = self.db.background_reads();
-        for candidate in store::publish_candidates(&reads, since, changed_since).await? {
+        let candidates = match changed_since {
+            None => {
+                let all = store::publish_candidates(&reads, since).await?;
+                state.rendered.clear();
+                all
+            }
+            Some(t) => {
+                let moved: Vec<String> = store::changed_stamps(&reads, since, t)
+                    .await?
+                    .into_iter()
+                    .filter(|(id, stamps)| state.rendered.get(id) != Some(stamps))
+                    .map(|(id, _)| id)
+                    .collect();
+                if moved.is_empty() {
+                    Vec::new()
+                } else {
+                    store::publish_candidates_among(&reads, &moved).await?
+                }
+            }
+        };
+        for candidate in candidates {
             let Some(pr) = pr_ref(&candidate.pull_request, Some(&candidate.repository)) else {
                 report.skipped += 1;
                 continue;
             };
             let limited = self.adapter.client.rate_limited_until(pr.installation);
-            let Some(plan) = plan(&candidate, settings, limited)? else {
+            let planned = plan(&candidate, settings, limited)?;
+            // Looked at: until an input moves, a pass over changes need not read it again
+            // (a failed pass above leaves it out, to be read again).
+            state
+                .rendered
+                .insert(candidate.environment.id.clone(), candidate.stamps());
+            let Some(plan) = planned else {
                 continue;
             };
             let stored = candidate.publication.as_ref();

@@ -201,7 +201,7 @@ pub async fn provisioned_environments(
 /// Keeps only each environment's newest attempt. The unique (environment, attempt)
 /// index answers the correlated `MAX` per row, so this reads one attempt per
 /// environment instead of every attempt ever made.
-fn newest_attempt_only() -> sea_orm::sea_query::SimpleExpr {
+pub(super) fn newest_attempt_only() -> sea_orm::sea_query::SimpleExpr {
     Expr::cust(
         "deployments.attempt = (SELECT MAX(newer.attempt) FROM deployments newer \
          WHERE newer.environment_id = deployments.environment_id)",
