@@ -207,22 +207,7 @@ fn finalize(
     }
     if rt.has_status {
         match (opts.subresource, old) {
-            (Some("status"), Some(old)) => {
-                let status = new.get("status").cloned();
-                let mf = new["metadata"].get("managedFields").cloned();
-                new = old.clone();
-                match status {
-                    Some(s) => new["status"] = s,
-                    None => {
-                        if let Some(m) = new.as_object_mut() {
-                            m.remove("status");
-                        }
-                    }
-                }
-                if let Some(mf) = mf {
-                    new["metadata"]["managedFields"] = mf;
-                }
-            }
+            (Some("status"), Some(old)) => keep_all_but_status(old, &mut new),
             (_, Some(old)) => match old.get("status") {
                 Some(s) => new["status"] = s.clone(),
                 None => {
@@ -302,6 +287,66 @@ fn finalize(
         EventType::Modified
     };
     Ok(inner.put(rt, new, kind))
+}
+
+/// A write to `/status` changes the status and nothing else: `new` keeps its status and
+/// its `managedFields` (the stored ones when it brings none); everything else is as
+/// stored in `old`. Only what differs is copied back from `old`: the simulated
+/// controllers' and kubelet's status writes change nothing else, and copying the whole
+/// stored object for each of them was a large part of the double's clones.
+fn keep_all_but_status(old: &Value, new: &mut Value) {
+    const MANAGED: &str = "managedFields";
+    let mf = new
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove(MANAGED));
+    match (old.as_object(), new.as_object_mut()) {
+        (Some(stored), Some(written)) => {
+            written.retain(|k, _| k == "status" || stored.contains_key(k));
+            for (k, v) in stored {
+                match k.as_str() {
+                    "status" => {}
+                    "metadata" => {
+                        let same = match (v.as_object(), written.get(k).and_then(Value::as_object))
+                        {
+                            (Some(o), Some(n)) => {
+                                n.len() == o.len() - usize::from(o.contains_key(MANAGED))
+                                    && o.iter()
+                                        .all(|(mk, mv)| mk == MANAGED || n.get(mk) == Some(mv))
+                            }
+                            _ => false,
+                        };
+                        if !same {
+                            let mut meta = v.clone();
+                            if let Some(m) = meta.as_object_mut() {
+                                m.remove(MANAGED);
+                            }
+                            written.insert(k.clone(), meta);
+                        }
+                    }
+                    _ if written.get(k) != Some(v) => {
+                        written.insert(k.clone(), v.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {
+            let status = new.get_mut("status").map(Value::take);
+            *new = old.clone();
+            match status {
+                Some(s) => new["status"] = s,
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+        }
+    }
+    if let Some(mf) = mf.or_else(|| old["metadata"].get(MANAGED).cloned()) {
+        new["metadata"][MANAGED] = mf;
+    }
 }
 
 /// `POST` to a collection.
@@ -443,11 +488,12 @@ pub fn mutate(
     opts: WriteOpts<'_>,
     f: impl FnOnce(&mut Value),
 ) -> ApiResult<Value> {
+    // The stored state is shared, not copied: the one copy is the one `f` changes (the
+    // simulated controllers and kubelet write through here, several times a pod).
     let old = inner
-        .get(rt, ns, name)
-        .cloned()
+        .get_shared(rt, ns, name)
         .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
-    let mut new = old.clone();
+    let mut new = Value::clone(&old);
     f(&mut new);
     finalize(inner, rt, Some(&old), new, opts, false)
 }
@@ -632,5 +678,61 @@ mod comparison_tests {
         let mut extra = pod("1", "t1", "a");
         extra["data"] = json!({});
         assert!(!equal_except(&pod("1", "t1", "a"), &extra, &skip));
+    }
+}
+
+#[cfg(test)]
+mod status_write_tests {
+    use serde_json::json;
+
+    use super::keep_all_but_status;
+
+    fn stored() -> serde_json::Value {
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {
+                "name": "j", "labels": {"a": "1"},
+                "managedFields": [{"manager": "catalyst", "operation": "Apply"}],
+            },
+            "spec": {"backoffLimit": 0},
+            "status": {"active": 1},
+        })
+    }
+
+    #[test]
+    fn a_status_write_keeps_only_its_status_and_managed_fields() {
+        // A plain status write: the status and the writer's managedFields.
+        let mut new = stored();
+        new["status"] = json!({"succeeded": 1});
+        new["metadata"]["managedFields"] = json!([{"manager": "job-controller"}]);
+        keep_all_but_status(&stored(), &mut new);
+        let mut want = stored();
+        want["status"] = json!({"succeeded": 1});
+        want["metadata"]["managedFields"] = json!([{"manager": "job-controller"}]);
+        assert_eq!(new, want);
+
+        // Changes outside the status are dropped, keys it added or removed included;
+        // without managedFields of its own it keeps the stored ones.
+        let mut new = stored();
+        new["spec"]["backoffLimit"] = json!(6);
+        new["metadata"]["labels"] = json!({"b": "2"});
+        new["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("managedFields");
+        new["extra"] = json!(true);
+        new.as_object_mut().unwrap().remove("apiVersion");
+        new.as_object_mut().unwrap().remove("status");
+        keep_all_but_status(&stored(), &mut new);
+        let mut want = stored();
+        want.as_object_mut().unwrap().remove("status");
+        assert_eq!(new, want);
+
+        // A body that is not an object keeps nothing but the stored object.
+        let mut new = json!("nonsense");
+        keep_all_but_status(&stored(), &mut new);
+        let mut want = stored();
+        want.as_object_mut().unwrap().remove("status");
+        assert_eq!(new, want);
     }
 }

@@ -153,6 +153,16 @@ impl Inner {
         self.objects.get(&key(rt, ns, name)).map(AsRef::as_ref)
     }
 
+    /// One object, shared with the store (no copy of the object).
+    pub fn get_shared(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
+        self.objects.get(&key(rt, ns, name)).cloned()
+    }
+
     /// The stored objects of one kind, in one namespace or (`None`) in all: one range
     /// of the sorted keys, so reading them costs what they hold, not what the cluster
     /// holds.
