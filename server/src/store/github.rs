@@ -212,28 +212,13 @@ pub async fn changed_stamps(
             Expr::col((PubE, Pb::UpdatedAt)),
             Alias::new("publication_at"),
         )
-        .from(EnvE)
-        .left_join(
-            PrE,
-            Expr::col((PrE, P::Id)).equals((EnvE, E::PullRequestId)),
-        )
-        .left_join(
-            RepoE,
-            Expr::col((RepoE, R::Id)).equals((EnvE, E::RepositoryId)),
-        )
+        .from(EnvE);
+    super::world::join_inputs(&mut q)
         .left_join(
             DepE,
             Condition::all()
                 .add(Expr::col((DepE, D::EnvironmentId)).equals((EnvE, E::Id)))
                 .add(super::deployments::newest_attempt_only()),
-        )
-        .left_join(
-            StateE,
-            Expr::col((StateE, S::EnvironmentId)).equals((EnvE, E::Id)),
-        )
-        .left_join(
-            CfgE,
-            Expr::col((CfgE, C::PullRequestId)).equals((EnvE, E::PullRequestId)),
         )
         .left_join(
             PubE,

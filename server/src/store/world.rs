@@ -61,6 +61,34 @@ fn joined<M: FromQueryResult>(
     }
 }
 
+/// Left-joins to a select from `preview_environments` the rows an environment points
+/// at: its pull request, repository, engine state and recorded preview file (the
+/// reconciler's world and the publisher's change stamps both read them).
+pub(super) fn join_inputs(q: &mut SelectStatement) -> &mut SelectStatement {
+    use engine::engine_state::{Column as S, Entity as StateE};
+    use preview_environment::{Column as E, Entity as EnvE};
+    use pull_request::{Column as P, Entity as PrE};
+    use pull_request_config::{Column as C, Entity as CfgE};
+    use repository::{Column as R, Entity as RepoE};
+
+    q.left_join(
+        PrE,
+        Expr::col((PrE, P::Id)).equals((EnvE, E::PullRequestId)),
+    )
+    .left_join(
+        RepoE,
+        Expr::col((RepoE, R::Id)).equals((EnvE, E::RepositoryId)),
+    )
+    .left_join(
+        StateE,
+        Expr::col((StateE, S::EnvironmentId)).equals((EnvE, E::Id)),
+    )
+    .left_join(
+        CfgE,
+        Expr::col((CfgE, C::PullRequestId)).equals((EnvE, E::PullRequestId)),
+    )
+}
+
 /// The environment `id` with everything it points at, or `None` when it is not stored.
 pub async fn environment_rows(
     db: &impl ConnectionTrait,
@@ -81,26 +109,11 @@ pub async fn environment_rows(
     select_all::<StateE>(&mut q, STATE);
     select_all::<RqE>(&mut q, REQUEST);
     select_all::<CfgE>(&mut q, CONFIG);
-    q.from(EnvE)
-        .left_join(
-            PrE,
-            Expr::col((PrE, P::Id)).equals((EnvE, E::PullRequestId)),
-        )
-        .left_join(
-            RepoE,
-            Expr::col((RepoE, R::Id)).equals((EnvE, E::RepositoryId)),
-        )
-        .left_join(
-            StateE,
-            Expr::col((StateE, S::EnvironmentId)).equals((EnvE, E::Id)),
-        )
+    q.from(EnvE);
+    join_inputs(&mut q)
         .left_join(
             RqE,
             Expr::col((RqE, Rq::EnvironmentId)).equals((EnvE, E::Id)),
-        )
-        .left_join(
-            CfgE,
-            Expr::col((CfgE, C::PullRequestId)).equals((EnvE, E::PullRequestId)),
         )
         .and_where(Expr::col((EnvE, E::Id)).eq(id));
     let Some(row) = db.query_one(&q).await? else {
