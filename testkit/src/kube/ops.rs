@@ -307,15 +307,9 @@ fn keep_all_but_status(old: &Value, new: &mut Value) {
                 match k.as_str() {
                     "status" => {}
                     "metadata" => {
-                        let same = match (v.as_object(), written.get(k).and_then(Value::as_object))
-                        {
-                            (Some(o), Some(n)) => {
-                                n.len() == o.len() - usize::from(o.contains_key(MANAGED))
-                                    && o.iter()
-                                        .all(|(mk, mv)| mk == MANAGED || n.get(mk) == Some(mv))
-                            }
-                            _ => false,
-                        };
+                        let same = written
+                            .get(k)
+                            .is_some_and(|n| equal_except(v, n, &[MANAGED]));
                         if !same {
                             let mut meta = v.clone();
                             if let Some(m) = meta.as_object_mut() {
