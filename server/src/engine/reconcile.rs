@@ -213,7 +213,12 @@ fn since(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
 enum Step {
     /// The world changed; look again at once.
     Continue,
+    /// Wait; something was written, so the status is synced once more from a fresh read.
     Wait(Next),
+    /// Wait; nothing was written, so the status synced from the world the step saw
+    /// stands and the reconcile ends without reading it again (the polls of a running
+    /// Job and the resync's look at every ready environment are most reconciles).
+    Idle(Next),
 }
 
 /// Reconciles one environment until it has to wait. Returns what to do next and
@@ -252,6 +257,7 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
         match step(ctx, &world).await? {
             Step::Continue => {}
             Step::Wait(next) => waiting = Some(next),
+            Step::Idle(next) => return Ok(next),
         }
     }
     Ok(waiting.unwrap_or(Next::After(Duration::ZERO)))
@@ -484,7 +490,7 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
                 ctx.settings.poll_interval,
             );
             tracing::info!(environment = %w.env.namespace, error = %reason, retry_in_ms = wait.as_millis() as u64, "cannot read the preview configuration yet; asking again later");
-            return Ok(Some(Step::Wait(Next::After(wait))));
+            return Ok(Some(Step::Idle(Next::After(wait))));
         }
         Err(FetchFailure::Temporary { reason: why, .. } | FetchFailure::Permanent(why)) => {
             tracing::warn!(environment = %w.env.namespace, error = %why, "deploying with the stored configuration: the PR's preview configuration cannot be read");
@@ -574,7 +580,7 @@ async fn provision(ctx: &Context, w: &World, row: &deployment::Model) -> Result<
             Ok(Step::Continue)
         }
         Err(ClusterError::NamespaceTerminating { .. }) => {
-            Ok(Step::Wait(Next::After(ctx.settings.poll_interval)))
+            Ok(Step::Idle(Next::After(ctx.settings.poll_interval)))
         }
         Err(ClusterError::InvalidSpec(reason)) => {
             fail(
@@ -625,7 +631,7 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
     let ns = w.env.namespace.as_str();
     let attempt = u32::try_from(row.attempt).unwrap_or_default();
     let cs = &ctx.settings.cluster;
-    let poll = Step::Wait(Next::After(ctx.settings.poll_interval));
+    let poll = Step::Idle(Next::After(ctx.settings.poll_interval));
     let job = match pr_pod::start(&ctx.client, &spec, attempt, cs).await {
         // Created this instant: its pod cannot have run, so reading its state now (three
         // more requests while a worker waits) would only say "running". The Job watch
@@ -693,7 +699,7 @@ async fn capacity_wait(ctx: &Context, row: &deployment::Model, reason: String) -
         .or(row.provisioning_at)
         .unwrap_or(row.queued_at);
     if since(started, Utc::now()) < ctx.settings.capacity_timeout {
-        return Ok(Step::Wait(Next::After(ctx.settings.poll_interval)));
+        return Ok(Step::Idle(Next::After(ctx.settings.poll_interval)));
     }
     let ns = namespace_of(ctx, row).await?;
     if let Some(ns) = ns {
@@ -755,8 +761,8 @@ async fn verify(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
 
 async fn succeeded(ctx: &Context, w: &World) -> Result<Step> {
     match namespaces::state(&ctx.client, &w.env.namespace).await? {
-        NamespaceState::Active => Ok(Step::Wait(Next::Done)),
-        NamespaceState::Terminating => Ok(Step::Wait(Next::After(ctx.settings.poll_interval))),
+        NamespaceState::Active => Ok(Step::Idle(Next::Done)),
+        NamespaceState::Terminating => Ok(Step::Idle(Next::After(ctx.settings.poll_interval))),
         NamespaceState::Absent => {
             tracing::warn!(namespace = %w.env.namespace, "namespace of an open pull request was deleted; recreating it");
             let sha =
@@ -779,21 +785,22 @@ async fn failed(
         None => {
             let finished = row.finished_at.unwrap_or(row.updated_at);
             let announced = w.state.failure_notified_at.is_some_and(|t| t >= finished);
-            if !announced {
-                let mut state = w.state.clone();
-                state.failure_notified_at = Some(Utc::now());
-                engine_store::put_state(&ctx.db, &state).await?;
-                let message = format!(
-                    ":x: Preview `{}` ({} #{}) failed permanently at {}: {}",
-                    w.env.namespace,
-                    w.repository_name(),
-                    w.env.pr_number,
-                    stage,
-                    row.error.as_deref().unwrap_or("no details")
-                );
-                tracing::warn!(namespace = %w.env.namespace, %stage, "deployment failed permanently");
-                notify(ctx, message);
+            if announced {
+                return Ok(Step::Idle(Next::Done));
             }
+            let mut state = w.state.clone();
+            state.failure_notified_at = Some(Utc::now());
+            engine_store::put_state(&ctx.db, &state).await?;
+            let message = format!(
+                ":x: Preview `{}` ({} #{}) failed permanently at {}: {}",
+                w.env.namespace,
+                w.repository_name(),
+                w.env.pr_number,
+                stage,
+                row.error.as_deref().unwrap_or("no details")
+            );
+            tracing::warn!(namespace = %w.env.namespace, %stage, "deployment failed permanently");
+            notify(ctx, message);
             Ok(Step::Wait(Next::Done))
         }
         Some(retry) => {
@@ -801,7 +808,7 @@ async fn failed(
             if now >= retry.at {
                 new_attempt(ctx, w, &row.head_sha).await
             } else {
-                Ok(Step::Wait(Next::After(since(now, retry.at))))
+                Ok(Step::Idle(Next::After(since(now, retry.at))))
             }
         }
     }
@@ -833,7 +840,7 @@ async fn remove(ctx: &Context, w: &World) -> Result<Step> {
         return Ok(Step::Continue);
     }
     if w.env.status == "deleted" {
-        return Ok(Step::Wait(Next::Done));
+        return Ok(Step::Idle(Next::Done));
     }
     let ns = w.env.namespace.as_str();
     let now = Utc::now();
