@@ -325,16 +325,12 @@ fn keep_all_but_status(old: &Value, new: &mut Value) {
                 }
             }
         }
+        // Only a body that is not an object gets here (every stored object is one): it
+        // has no status, so the stored object stays, without its status.
         _ => {
-            let status = new.get_mut("status").map(Value::take);
             *new = old.clone();
-            match status {
-                Some(s) => new["status"] = s,
-                None => {
-                    if let Some(m) = new.as_object_mut() {
-                        m.remove("status");
-                    }
-                }
+            if let Some(m) = new.as_object_mut() {
+                m.remove("status");
             }
         }
     }
