@@ -268,13 +268,29 @@ async fn one_deploy_job_at_a_time_and_cancel_frees_the_namespace() {
     assert!(started.created);
     let first = started.job;
     assert_eq!(first, "catalyst-deploy-0123456789ab-1");
+    let again = pr_pod::start(&client, &sp, 1, &settings).await.unwrap();
     assert_eq!(
-        pr_pod::start(&client, &sp, 1, &settings).await.unwrap(),
-        pr_pod::Started {
-            job: first.clone(),
-            created: false
-        },
+        (again.job.as_str(), again.created),
+        (first.as_str(), false),
         "idempotent"
+    );
+    // The Job it found comes back with its pods, so its outcome needs no second read.
+    let found = again.existing.expect("the existing Job, as listed");
+    assert_eq!(found.job.metadata.name.as_deref(), Some(first.as_str()));
+    assert!(found.pods.iter().all(|p| {
+        p.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.kind == "Job" && o.name == first)
+    }));
+    assert_eq!(
+        pr_pod::outcome_of(&client, "pr-web-3", &found.job, &found.pods, &settings)
+            .await
+            .unwrap(),
+        pr_pod::outcome(&client, "pr-web-3", &first, &settings)
+            .await
+            .unwrap(),
     );
     let busy = pr_pod::start(&client, &sp, 2, &settings).await.unwrap_err();
     assert!(

@@ -90,13 +90,20 @@ impl Setup {
         self.gh.pull(REPO, number).unwrap().head_sha
     }
 
+    /// A publisher that writes every update as soon as it can (no edit spacing), so
+    /// the tests below see each state they settle.
     fn publisher(&self) -> PrPublisher {
+        self.paced_publisher(Duration::ZERO)
+    }
+
+    fn paced_publisher(&self, edit_spacing: Duration) -> PrPublisher {
         PrPublisher::new(
             self.client.clone(),
             PublisherTuning {
                 poll_interval: Duration::from_millis(50),
                 error_base: Duration::from_millis(20),
                 error_cap: Duration::from_millis(200),
+                edit_spacing,
             },
         )
     }
@@ -375,6 +382,72 @@ async fn deployments_get_statuses_per_attempt() {
             .map(|s| s.state)
             .collect();
     assert_eq!(states, ["failure", "inactive"]);
+}
+
+#[tokio::test]
+async fn writes_to_one_pull_request_keep_their_spacing_and_coalesce() {
+    let s = setup().await;
+    let sha = s.open(1);
+    s.open(2);
+    let (pr, other) = (s.pr(1), s.pr(2));
+    let spacing = Duration::from_millis(400);
+    let publisher = s.paced_publisher(spacing);
+
+    // The first write goes out at once.
+    let started = tokio::time::Instant::now();
+    let g = publisher.publish(
+        &pr,
+        Some(body("queued")),
+        Some(intent("a1", &sha, DeploymentState::Queued)),
+    );
+    settle(&publisher, &pr, g).await;
+    assert!(started.elapsed() < spacing, "{:?}", started.elapsed());
+
+    // Two states in quick succession, then a first write to another pull request.
+    publisher.publish(
+        &pr,
+        Some(body("deploying")),
+        Some(intent("a1", &sha, DeploymentState::InProgress)),
+    );
+    let last = publisher.publish(
+        &pr,
+        Some(body("ready")),
+        Some(intent("a1", &sha, DeploymentState::Success)),
+    );
+    let g = publisher.publish(&other, Some(body("queued")), None);
+    settle(&publisher, &other, g).await;
+    assert_eq!(
+        s.count("PATCH", "/issues/comments/"),
+        0,
+        "pull request 1 waits for its spacing; pull request 2 did not wait for it"
+    );
+    settle(&publisher, &pr, last).await;
+
+    // One edit with the newest state, one status after the first.
+    let comments = s.sticky_comments(1);
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].body, body("ready"));
+    assert_eq!(s.count("PATCH", "/issues/comments/"), 1);
+    let deployment = s.gh.deployments(REPO)[0].id;
+    let states: Vec<String> =
+        s.gh.deployment_statuses(deployment)
+            .into_iter()
+            .map(|status| status.state)
+            .collect();
+    assert_eq!(states, ["queued", "success"]);
+    // The edit started no sooner than the spacing after the first round ended.
+    let first_round_end =
+        s.gh.requests()
+            .iter()
+            .filter(|r| r.path.contains("/deployments/") && r.path.ends_with("/statuses"))
+            .map(|r| r.at)
+            .min()
+            .unwrap();
+    let edit = s.gh.state().recorder.matching("PATCH", "/issues/comments/")[0].received;
+    assert!(
+        (edit - first_round_end).to_std().unwrap() >= spacing,
+        "edit {edit} after the first round {first_round_end}"
+    );
 }
 
 #[tokio::test]

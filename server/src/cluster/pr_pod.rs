@@ -74,12 +74,23 @@ fn owning_job(pod: &Pod) -> Option<&str> {
 }
 
 /// The deploy Job [`start`] made or found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Started {
     pub job: String,
     /// Created by this call; `false`: it already existed (a reconcile after a restart,
     /// or one that lost its result).
     pub created: bool,
+    /// The Job and its pods as [`start`] listed them, when it already existed: what
+    /// [`outcome_of`] needs, so a reconcile that finds its Job finished reads nothing
+    /// more (it used to read the Job and its pods a second time, one after the other).
+    pub existing: Option<Existing>,
+}
+
+/// An existing deploy Job and its pods, read together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Existing {
+    pub job: Job,
+    pub pods: Vec<Pod>,
 }
 
 /// Starts the deploy Job of `attempt`, or finds it already started (idempotent). Fails
@@ -111,12 +122,21 @@ pub async fn start(
                 .map_err(|e| ClusterError::api(format!("listing deploy pods in {ns}"), e))
         },
     )?;
-    if existing
+    if let Some(job) = existing
         .items
         .iter()
-        .any(|j| j.metadata.name.as_deref() == Some(&name))
+        .find(|j| j.metadata.name.as_deref() == Some(&name))
     {
+        let pods = leftover
+            .items
+            .into_iter()
+            .filter(|p| owning_job(p) == Some(name.as_str()))
+            .collect();
         return Ok(Started {
+            existing: Some(Existing {
+                job: job.clone(),
+                pods,
+            }),
             job: name,
             created: false,
         });
@@ -148,11 +168,13 @@ pub async fn start(
             Ok(Started {
                 job: name,
                 created: true,
+                existing: None,
             })
         }
         Err(e) if is_already_exists(&e) => Ok(Started {
             job: name,
             created: false,
+            existing: None,
         }),
         Err(e) => Err(ClusterError::api(format!("creating deploy Job {name}"), e)),
     }
@@ -171,15 +193,33 @@ pub async fn outcome(
         Err(e) if is_not_found(&e) => return Ok(JobOutcome::Missing),
         Err(e) => return Err(ClusterError::api(format!("reading deploy Job {name}"), e)),
     };
-    let pods = job_pods(client, namespace, name).await?;
-    if let Some(c) = finished_condition(&job) {
+    // A complete Job's pods have nothing to add.
+    let pods = if finished_condition(&job).is_some_and(|c| c.type_ == "Complete") {
+        Vec::new()
+    } else {
+        job_pods(client, namespace, name).await?
+    };
+    outcome_of(client, namespace, &job, &pods, settings).await
+}
+
+/// [`outcome`] of a Job and its pods already read: reads more only for a failure (the
+/// failing containers' logs) or a Job without pods (the namespace's quota events).
+pub async fn outcome_of(
+    client: &kube::Client,
+    namespace: &str,
+    job: &Job,
+    pods: &[Pod],
+    settings: &ClusterSettings,
+) -> Result<JobOutcome> {
+    let name = job.metadata.name.as_deref().unwrap_or_default();
+    if let Some(c) = finished_condition(job) {
         if c.type_ == "Complete" {
             return Ok(JobOutcome::Succeeded);
         }
         let logs = diagnostics::failing_container_logs(
             client,
             namespace,
-            &pods,
+            pods,
             settings.failure_log_lines,
         )
         .await;

@@ -632,12 +632,16 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
     let attempt = u32::try_from(row.attempt).unwrap_or_default();
     let cs = &ctx.settings.cluster;
     let poll = Step::Idle(Next::After(ctx.settings.poll_interval));
-    let job = match pr_pod::start(&ctx.client, &spec, attempt, cs).await {
+    let outcome = match pr_pod::start(&ctx.client, &spec, attempt, cs).await {
         // Created this instant: its pod cannot have run, so reading its state now (three
         // more requests while a worker waits) would only say "running". The Job watch
         // wakes the environment when it ends; the poll is the fallback.
         Ok(started) if started.created => return Ok(poll),
-        Ok(started) => started.job,
+        Ok(pr_pod::Started {
+            existing: Some(found),
+            ..
+        }) => pr_pod::outcome_of(&ctx.client, ns, &found.job, &found.pods, cs).await?,
+        Ok(started) => pr_pod::outcome(&ctx.client, ns, &started.job, cs).await?,
         Err(ClusterError::DeploymentInProgress { job, .. }) => {
             let ours = crate::cluster::job_name(&spec, attempt);
             if job != ours {
@@ -670,7 +674,7 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
             return Err(e.into());
         }
     };
-    match pr_pod::outcome(&ctx.client, ns, &job, cs).await? {
+    match outcome {
         JobOutcome::Running | JobOutcome::Missing => Ok(poll),
         JobOutcome::CapacityBlocked { reason } => capacity_wait(ctx, row, reason).await,
         JobOutcome::Succeeded => {

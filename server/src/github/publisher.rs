@@ -60,6 +60,13 @@ pub struct PublisherTuning {
     /// Backoff after transient errors that did not open the breaker.
     pub error_base: Duration,
     pub error_cap: Duration,
+    /// Least time between two writes to the same pull request. States that follow each
+    /// other faster coalesce into one edit (the newest wins): in a burst a preview goes
+    /// from queued to ready within a second, and writing every step cost about four
+    /// comment edits and three deployment statuses per pull request, each counted
+    /// against the installation's hourly budget and GitHub's secondary limit on
+    /// content-creating requests. A PR's first write is never held back.
+    pub edit_spacing: Duration,
 }
 
 impl Default for PublisherTuning {
@@ -68,6 +75,7 @@ impl Default for PublisherTuning {
             poll_interval: Duration::from_secs(1),
             error_base: Duration::from_secs(1),
             error_cap: Duration::from_secs(60),
+            edit_spacing: Duration::from_secs(1),
         }
     }
 }
@@ -92,6 +100,9 @@ struct Slot {
     /// The body last written, so republishing an unchanged state (the periodic
     /// reconciler does) costs no request.
     written_comment: Option<String>,
+    /// When the last round that sent something ended ([`PublisherTuning::edit_spacing`]).
+    /// Kept in the slot, not the worker, so a worker started later still keeps the pace.
+    written_at: Option<tokio::time::Instant>,
     state: watch::Sender<PublishState>,
 }
 
@@ -108,6 +119,7 @@ impl Slot {
             running: false,
             current: None,
             written_comment: None,
+            written_at: None,
             state: watch::Sender::new(PublishState::default()),
         }
     }
@@ -296,12 +308,20 @@ struct Round {
 async fn run(inner: Arc<Inner>, pr: PullRequestRef) {
     let mut errors = 0u32;
     loop {
+        // Keep the pace: what is handed in meanwhile replaces what is pending.
+        if let Some(next) = next_write_at(&inner, &pr) {
+            tokio::time::sleep_until(next).await;
+        }
         let Some(mut round) = take(&inner, &pr) else {
             return;
         };
+        let sends = round.comment.is_some() || round.deployment.is_some();
         let error = match write(&inner, &pr, &mut round).await {
             Ok(()) => {
                 errors = 0;
+                if sends && let Some(slot) = lock(&inner.slots).get_mut(&pr) {
+                    slot.written_at = Some(tokio::time::Instant::now());
+                }
                 finish(&inner, &pr, round.generation, None);
                 continue;
             }
@@ -329,6 +349,16 @@ async fn run(inner: Arc<Inner>, pr: PullRequestRef) {
         put_back(&inner, &pr, round, until, &error);
         tokio::time::sleep(wait).await;
     }
+}
+
+/// When the PR's next write may start, if something waits for it and that is still
+/// ahead (a worker with nothing to write stops at once, so [`PrPublisher::forget`] can
+/// drop the slot).
+fn next_write_at(inner: &Inner, pr: &PullRequestRef) -> Option<tokio::time::Instant> {
+    let slots = lock(&inner.slots);
+    let slot = slots.get(pr).filter(|slot| !slot.pending.is_empty())?;
+    let next = slot.written_at? + inner.tuning.edit_spacing;
+    (next > tokio::time::Instant::now()).then_some(next)
 }
 
 /// Takes the pending work, or marks the worker stopped when there is none (under the
