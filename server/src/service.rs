@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use app::model::EnvironmentList;
 use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -19,6 +20,7 @@ pub use surface::{EnvironmentForPr, RepositoryRemoval, TokenRecord};
 use crate::core::domain::Role;
 use crate::core::webhook_event::WebhookEvent;
 use crate::store::intake::{self, Delivery, DeliveryOutcome};
+use crate::store::intake_queue::IntakeQueue;
 use crate::store::repositories::{self, CreateRepositoryError, NewRepository, StoredRepository};
 use crate::store::tokens::{self, TokenError, TokenOwner};
 use crate::store::{Db, StoreError, decode_list, environments};
@@ -146,6 +148,8 @@ pub struct CatalystService {
     usage: Option<Arc<usage::UsageCache>>,
     /// GitHub's web origin, for links to pull requests.
     github_web_url: String,
+    /// SQLite's group commit of webhook deliveries, started by the first delivery.
+    intake: Arc<std::sync::OnceLock<IntakeQueue>>,
 }
 
 impl CatalystService {
@@ -157,6 +161,7 @@ impl CatalystService {
             cluster: None,
             usage: None,
             github_web_url: "https://github.com".to_owned(),
+            intake: Arc::default(),
         }
     }
 
@@ -184,8 +189,14 @@ impl CatalystService {
         delivery: Delivery<'_>,
         event: &WebhookEvent,
     ) -> Result<DeliveryOutcome, ServiceError> {
-        let outcome =
-            intake::record(&self.db, delivery, event, self.preview_domain.as_deref()).await?;
+        let outcome = if self.db.get_database_backend() == DbBackend::Sqlite {
+            self.intake
+                .get_or_init(|| IntakeQueue::start(self.db.clone(), self.preview_domain.clone()))
+                .record(delivery, event)
+                .await?
+        } else {
+            intake::record(&self.db, delivery, event, self.preview_domain.as_deref()).await?
+        };
         if outcome == DeliveryOutcome::Applied {
             self.reconcile.wake();
         }

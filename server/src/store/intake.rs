@@ -5,6 +5,10 @@
 //! - a `X-GitHub-Delivery` id seen before is acknowledged and not applied again;
 //! - a pull request snapshot older (by GitHub's `updated_at`) than the stored one does
 //!   not overwrite it.
+//!
+//! On SQLite, deliveries that arrive together are committed together ([`IntakeQueue`]):
+//! its one writer connection runs one transaction at a time, so a burst of deliveries
+//! waited in line for a `BEGIN` and a `COMMIT` each.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -59,6 +63,36 @@ pub async fn record(
     event: &WebhookEvent,
     preview_domain: Option<&str>,
 ) -> Result<DeliveryOutcome> {
+    let txn = db.begin().await?;
+    let outcome = record_in(&txn, delivery, event, preview_domain).await?;
+    // A duplicate wrote nothing: committing it ends the transaction as a rollback would.
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+/// Records several deliveries in one transaction, in order (a later one sees what an
+/// earlier one wrote, as if each had committed on its own). Any error rolls all of them
+/// back: the caller records them one by one instead, so one bad delivery fails alone.
+pub async fn record_batch(
+    db: &Db,
+    deliveries: &[(Delivery<'_>, &WebhookEvent)],
+    preview_domain: Option<&str>,
+) -> Result<Vec<DeliveryOutcome>> {
+    let txn = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(deliveries.len());
+    for (delivery, event) in deliveries {
+        outcomes.push(record_in(&txn, *delivery, event, preview_domain).await?);
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+async fn record_in(
+    txn: &DatabaseTransaction,
+    delivery: Delivery<'_>,
+    event: &WebhookEvent,
+    preview_domain: Option<&str>,
+) -> Result<DeliveryOutcome> {
     let (outcome, action, repository, pr_number) = match event {
         WebhookEvent::Ping => (DeliveryOutcome::Ping, None, None, None),
         WebhookEvent::Ignored(i) => (
@@ -74,7 +108,6 @@ pub async fn record(
             Some(e.pull_request.number.0),
         ),
     };
-    let txn = db.begin().await?;
     let row = webhook_delivery::ActiveModel {
         id: Set(new_id()),
         delivery_id: Set(delivery.id.to_owned()),
@@ -87,18 +120,17 @@ pub async fn record(
     };
     let inserted = webhook_delivery::Entity::insert(row)
         .on_conflict_do_nothing_on([webhook_delivery::Column::DeliveryId])
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     if matches!(
         inserted,
         TryInsertResult::Conflicted | TryInsertResult::Inserted(0)
     ) {
-        txn.rollback().await?;
         return Ok(DeliveryOutcome::Duplicate);
     }
-    let outcome = match event {
+    Ok(match event {
         WebhookEvent::PullRequest(e) => {
-            let applied = apply_pull_request(&txn, e, preview_domain).await?;
+            let applied = apply_pull_request(txn, e, preview_domain).await?;
             if applied {
                 DeliveryOutcome::Applied
             } else {
@@ -108,15 +140,13 @@ pub async fn record(
                         Expr::value(DeliveryOutcome::Stale.as_str()),
                     )
                     .filter(webhook_delivery::Column::DeliveryId.eq(delivery.id))
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
                 DeliveryOutcome::Stale
             }
         }
         _ => outcome,
-    };
-    txn.commit().await?;
-    Ok(outcome)
+    })
 }
 
 /// Applies a pull request snapshot that did not come from a webhook (the reconciliation

@@ -26,6 +26,8 @@ both_backends!(
     only_base_changes_of_edited_count,
     applied_deliveries_wake_the_reconciler,
     concurrent_deliveries_for_one_new_pull_request_all_succeed,
+    a_burst_gets_each_deliverys_outcome_and_a_bad_delivery_fails_alone,
+    a_batch_applies_its_deliveries_in_order_or_none_of_them,
 );
 
 async fn unsigned_and_badly_signed_deliveries_are_refused_and_not_stored(b: Backend) {
@@ -425,5 +427,153 @@ async fn concurrent_deliveries_for_one_new_pull_request_all_succeed(b: Backend) 
     assert_eq!(s.count("pull_requests").await, 1);
     assert_eq!(s.count("preview_environments").await, 1);
     assert_eq!(s.environments().await.len(), 1);
+    s.finish().await;
+}
+
+/// Deliveries arriving together are committed together on SQLite (the intake's group
+/// commit): each must still get its own outcome, and one the store refuses must fail
+/// alone, with nothing of it kept.
+async fn a_burst_gets_each_deliverys_outcome_and_a_bad_delivery_fails_alone(b: Backend) {
+    let s = start(b).await;
+    s.configure("acme/web").await;
+    let t = "2026-03-01T00:00:00Z";
+    let mut sends: Vec<(String, Vec<u8>)> = (1..=30)
+        .map(|n| {
+            let body = pr_payload("opened", "acme/web", n, &format!("sha{n}"), t, true);
+            (s.fresh_delivery_id(), body)
+        })
+        .collect();
+    // One delivery sent five times, and one whose number the store cannot hold.
+    let again = pr_payload("opened", "acme/web", 31, "sha31", t, true);
+    sends.extend((0..5).map(|_| ("the-same-delivery".to_owned(), again.clone())));
+    let too_big = 1u64 << 63;
+    let bad = pr_payload("opened", "acme/web", too_big, "bad", t, true);
+    sends.push((s.fresh_delivery_id(), bad));
+
+    let results = futures::future::join_all(
+        sends
+            .iter()
+            .map(|(id, body)| s.deliver_as("pull_request", id, body)),
+    )
+    .await;
+    let outcomes: Vec<(u16, Option<&str>)> = results
+        .iter()
+        .map(|(status, json)| (*status, json["outcome"].as_str()))
+        .collect();
+    for (i, outcome) in outcomes[..30].iter().enumerate() {
+        assert_eq!(*outcome, (200, Some("applied")), "delivery {i}");
+    }
+    let mut repeated: Vec<_> = outcomes[30..35].to_vec();
+    repeated.sort();
+    assert_eq!(
+        repeated,
+        [
+            (200, Some("applied")),
+            (200, Some("duplicate")),
+            (200, Some("duplicate")),
+            (200, Some("duplicate")),
+            (200, Some("duplicate")),
+        ]
+    );
+    assert_eq!(results[35].0, 500, "{}", results[35].1);
+
+    assert_eq!(s.count("webhook_deliveries").await, 31);
+    assert_eq!(s.count("pull_requests").await, 31);
+    assert_eq!(s.environments().await.len(), 31);
+    s.finish().await;
+}
+
+/// The group commit's batch itself: in order, each delivery seeing the ones before it,
+/// and all or nothing.
+async fn a_batch_applies_its_deliveries_in_order_or_none_of_them(b: Backend) {
+    use catalyst_server::core::webhook_event;
+    use catalyst_server::store::intake::{self, Delivery, DeliveryOutcome};
+
+    let s = start(b).await;
+    s.configure("acme/web").await;
+    let event = |body: &[u8]| webhook_event::parse("pull_request", body).unwrap();
+    let opened = event(&pr_payload(
+        "opened",
+        "acme/web",
+        1,
+        "aaaa",
+        "2026-03-01T00:00:00Z",
+        true,
+    ));
+    let pushed = event(&pr_payload(
+        "synchronize",
+        "acme/web",
+        1,
+        "bbbb",
+        "2026-03-01T00:05:00Z",
+        true,
+    ));
+    let late = event(&pr_payload(
+        "opened",
+        "acme/web",
+        1,
+        "aaaa",
+        "2026-03-01T00:00:00Z",
+        true,
+    ));
+    let other = event(&pr_payload(
+        "opened",
+        "acme/web",
+        2,
+        "cccc",
+        "2026-03-01T00:00:00Z",
+        true,
+    ));
+    let bad = event(&pr_payload(
+        "opened",
+        "acme/web",
+        1 << 63,
+        "dddd",
+        "2026-03-01T00:00:00Z",
+        true,
+    ));
+    let d = |id: &'static str| Delivery {
+        id,
+        event: "pull_request",
+    };
+
+    // A failing delivery rolls back the whole batch, the good ones before it included.
+    let failed = intake::record_batch(s.db(), &[(d("x1"), &other), (d("x2"), &bad)], None).await;
+    assert!(failed.is_err());
+    assert_eq!(s.count("webhook_deliveries").await, 0);
+    assert_eq!(s.count("pull_requests").await, 0);
+
+    let outcomes = intake::record_batch(
+        s.db(),
+        &[
+            (d("a"), &opened),
+            (d("b"), &pushed),
+            (d("a"), &opened),
+            (d("c"), &late),
+            (d("x1"), &other),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            DeliveryOutcome::Applied,
+            DeliveryOutcome::Applied,
+            DeliveryOutcome::Duplicate,
+            DeliveryOutcome::Stale,
+            DeliveryOutcome::Applied,
+        ]
+    );
+    assert_eq!(s.count("webhook_deliveries").await, 4);
+    let mut heads: Vec<String> = s
+        .environments()
+        .await
+        .iter()
+        .map(|e| e["head_sha"].as_str().unwrap().to_owned())
+        .collect();
+    heads.sort();
+    assert_eq!(heads, ["bbbb", "cccc"]);
     s.finish().await;
 }
