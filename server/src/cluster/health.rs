@@ -173,16 +173,22 @@ pub async fn check_with(
 
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
-    let services = services
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| ClusterError::api(format!("listing services in {namespace}"), e))?
-        .items;
-    let ingresses = ingresses
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| ClusterError::api(format!("listing ingresses in {namespace}"), e))?
-        .items;
+    let lp = ListParams::default();
+    let (services, ingresses) = tokio::try_join!(
+        async {
+            services
+                .list(&lp)
+                .await
+                .map_err(|e| ClusterError::api(format!("listing services in {namespace}"), e))
+        },
+        async {
+            ingresses
+                .list(&lp)
+                .await
+                .map_err(|e| ClusterError::api(format!("listing ingresses in {namespace}"), e))
+        },
+    )?;
+    let (services, ingresses) = (services.items, ingresses.items);
     let Some((service, port)) = probe_target(&ingresses, &services) else {
         let pods = Snapshot::read(client, namespace).await?.pods;
         let message =
@@ -306,10 +312,16 @@ impl Snapshot {
         let s: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
         let p: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let err = |what: &str, e| ClusterError::api(format!("listing {what} in {namespace}"), e);
+        // Side by side: the check holds one of the engine's workers while it waits.
+        let (deployments, statefulsets, pods) = tokio::try_join!(
+            async { d.list(&lp).await.map_err(|e| err("deployments", e)) },
+            async { s.list(&lp).await.map_err(|e| err("statefulsets", e)) },
+            async { p.list(&lp).await.map_err(|e| err("pods", e)) },
+        )?;
         Ok(Self {
-            deployments: d.list(&lp).await.map_err(|e| err("deployments", e))?.items,
-            statefulsets: s.list(&lp).await.map_err(|e| err("statefulsets", e))?.items,
-            pods: p.list(&lp).await.map_err(|e| err("pods", e))?.items,
+            deployments: deployments.items,
+            statefulsets: statefulsets.items,
+            pods: pods.items,
         })
     }
 }
