@@ -471,21 +471,25 @@ async fn a_broken_preview_yaml_and_a_scheduled_retry_are_shown(backend: Backend)
 async fn an_unconfigured_repository_gets_one_configuration_missing_comment(backend: Backend) {
     let s = setup(backend).await;
     let other = "acme/unconfigured";
-    let delivery = s.gh.open_pr(other, PrSpec::new().number(3)).unwrap();
-    let event = webhook_event::parse(&delivery.event, &delivery.body).unwrap();
-    intake::record(
-        &s.db,
-        Delivery {
-            id: &delivery.id,
-            event: &delivery.event,
-        },
-        &event,
-        Some(DOMAIN),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.publish().await, 1);
+    // Two pull requests, settled and stored by one pass.
+    for number in [3, 4] {
+        let delivery = s.gh.open_pr(other, PrSpec::new().number(number)).unwrap();
+        let event = webhook_event::parse(&delivery.event, &delivery.body).unwrap();
+        intake::record(
+            &s.db,
+            Delivery {
+                id: &delivery.id,
+                event: &delivery.event,
+            },
+            &event,
+            Some(DOMAIN),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.publish().await, 2);
     assert_eq!(s.publish().await, 0);
+    assert_eq!(s.sticky(other, 4).len(), 1);
     // A later delivery for the same PR (a push) does not comment again.
     let pushed = s.gh.push(other, 3, None).unwrap();
     let event = webhook_event::parse(&pushed.event, &pushed.body).unwrap();
@@ -510,13 +514,21 @@ async fn an_unconfigured_repository_gets_one_configuration_missing_comment(backe
     );
     assert!(comments[0].body.contains("https://docs.example.test/setup"));
     assert_eq!(s.count("PATCH", "/issues/comments/"), 0, "written once");
-    let pr = pull_request::Entity::find()
+    let prs = pull_request::Entity::find()
         .filter(pull_request::Column::RepositoryKey.eq(other))
-        .one(&s.db)
+        .all(&s.db)
         .await
-        .unwrap()
         .unwrap();
-    assert!(pr.config_missing_notified_at.is_some());
+    assert_eq!(prs.len(), 2);
+    for pr in &prs {
+        assert!(pr.config_missing_notified_at.is_some(), "{pr:?}");
+        let publication = pull_request_publication::Entity::find_by_id(pr.id.clone())
+            .one(&s.db)
+            .await
+            .unwrap()
+            .expect("the settled comment is stored");
+        assert!(publication.comment_id.is_some() && publication.fingerprint.is_some());
+    }
     s.finish().await;
 }
 

@@ -448,10 +448,12 @@ impl GithubSync {
         true
     }
 
-    /// Stores what the publisher finished since the last pass, in one transaction: in a
-    /// burst every save on its own queued behind the webhooks waiting for the SQLite
-    /// writer, and the pass (and so every first comment) waited for all of them. An
-    /// update leaves the in-flight set only once its record is committed.
+    /// Stores what the publisher finished since the last pass, in one transaction of two
+    /// statements: in a burst every save on its own queued behind the webhooks waiting
+    /// for the SQLite writer, and the pass (and so every first comment) waited for all
+    /// of them; a statement per pull request held the writer for milliseconds, and every
+    /// webhook arriving meanwhile waited (the acknowledgement tail at 500/s). An update
+    /// leaves the in-flight set only once its record is committed.
     async fn record_settled(&self, state: &mut LoopState) -> Result<usize, SyncError> {
         let publisher = &self.adapter.publisher;
         let done: Vec<String> = state
@@ -463,7 +465,8 @@ impl GithubSync {
         if done.is_empty() {
             return Ok(0);
         }
-        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        let mut records = Vec::with_capacity(done.len());
+        let mut config_missing = Vec::new();
         for id in &done {
             let Some(inflight) = state.inflight.get(id) else {
                 continue;
@@ -487,13 +490,16 @@ impl GithubSync {
                 github_deployment_id: github_deployment.and_then(|(_, d)| i64::try_from(d.0).ok()),
                 deployment_state,
             };
-            store::save_publication(&txn, id, &record).await?;
+            records.push((id.clone(), record));
             // Also after a refusal (no permission to comment, say): asking again every
             // few seconds would not change GitHub's mind.
             if inflight.config_missing {
-                store::mark_config_missing_notified(&txn, id, Utc::now()).await?;
+                config_missing.push(id.clone());
             }
         }
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        store::save_publications(&txn, &records).await?;
+        store::mark_config_missing_notified(&txn, &config_missing, Utc::now()).await?;
         txn.commit().await.map_err(StoreError::from)?;
         for id in &done {
             let Some(inflight) = state.inflight.remove(id) else {

@@ -409,20 +409,23 @@ pub async fn unnotified_unconfigured(
         .collect())
 }
 
-/// Records that the "configuration missing" comment was written.
+/// Records that the "configuration missing" comment of these pull requests was written.
 pub async fn mark_config_missing_notified(
     db: &impl ConnectionTrait,
-    pull_request_id: &str,
+    pull_request_ids: &[String],
     at: DateTime<Utc>,
 ) -> Result<()> {
-    pull_request::Entity::update_many()
-        .col_expr(
-            pull_request::Column::ConfigMissingNotifiedAt,
-            sea_orm::sea_query::Expr::value(at),
-        )
-        .filter(pull_request::Column::Id.eq(pull_request_id))
-        .exec(db)
-        .await?;
+    // Bounded lists: SQLite and PostgreSQL both cap bound parameters per statement.
+    for ids in pull_request_ids.chunks(5_000) {
+        pull_request::Entity::update_many()
+            .col_expr(
+                pull_request::Column::ConfigMissingNotifiedAt,
+                sea_orm::sea_query::Expr::value(at),
+            )
+            .filter(pull_request::Column::Id.is_in(ids.iter().cloned()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 
@@ -436,40 +439,46 @@ pub struct Published {
     pub deployment_state: Option<String>,
 }
 
-/// Writes what was published (insert or replace).
-pub async fn save_publication(
+/// Writes what was published for each pull request (insert or replace), a few hundred
+/// rows a statement: the publisher stores a pass's settled updates together, on the
+/// writer every webhook waits for, so one statement per row held up deliveries.
+pub async fn save_publications(
     db: &impl ConnectionTrait,
-    pull_request_id: &str,
-    published: &Published,
+    published: &[(String, Published)],
 ) -> Result<()> {
     let now = Utc::now();
-    let row = pull_request_publication::ActiveModel {
-        pull_request_id: Set(pull_request_id.to_owned()),
-        comment_id: Set(published.comment_id),
-        fingerprint: Set(published.fingerprint.clone()),
-        deployment_attempt: Set(published.deployment_attempt.clone()),
-        github_deployment_id: Set(published.github_deployment_id),
-        deployment_state: Set(published.deployment_state.clone()),
-        published_at: Set(Some(now)),
-        updated_at: Set(now),
-    };
     use pull_request_publication::Column as C;
-    pull_request_publication::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(C::PullRequestId)
-                .update_columns([
-                    C::CommentId,
-                    C::Fingerprint,
-                    C::DeploymentAttempt,
-                    C::GithubDeploymentId,
-                    C::DeploymentState,
-                    C::PublishedAt,
-                    C::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    // Rows of eight values: 500 a statement stay under both databases' parameter caps.
+    for chunk in published.chunks(500) {
+        let rows = chunk.iter().map(
+            |(pull_request_id, p)| pull_request_publication::ActiveModel {
+                pull_request_id: Set(pull_request_id.clone()),
+                comment_id: Set(p.comment_id),
+                fingerprint: Set(p.fingerprint.clone()),
+                deployment_attempt: Set(p.deployment_attempt.clone()),
+                github_deployment_id: Set(p.github_deployment_id),
+                deployment_state: Set(p.deployment_state.clone()),
+                published_at: Set(Some(now)),
+                updated_at: Set(now),
+            },
+        );
+        pull_request_publication::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(C::PullRequestId)
+                    .update_columns([
+                        C::CommentId,
+                        C::Fingerprint,
+                        C::DeploymentAttempt,
+                        C::GithubDeploymentId,
+                        C::DeploymentState,
+                        C::PublishedAt,
+                        C::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 
