@@ -176,6 +176,18 @@ impl Setup {
         report.handed
     }
 
+    /// Records a delivery the GitHub double rendered, as the webhook entrance would.
+    async fn record(&self, delivery: &catalyst_testkit::Delivery) {
+        let event = webhook_event::parse(&delivery.event, &delivery.body).unwrap();
+        let headers = Delivery {
+            id: &delivery.id,
+            event: &delivery.event,
+        };
+        intake::record(&self.db, headers, &event, Some(DOMAIN))
+            .await
+            .unwrap();
+    }
+
     fn sticky(&self, repo: &str, number: u64) -> Vec<Comment> {
         self.gh
             .comments(repo, number)
@@ -473,37 +485,14 @@ async fn an_unconfigured_repository_gets_one_configuration_missing_comment(backe
     let other = "acme/unconfigured";
     // Two pull requests, settled and stored by one pass.
     for number in [3, 4] {
-        let delivery = s.gh.open_pr(other, PrSpec::new().number(number)).unwrap();
-        let event = webhook_event::parse(&delivery.event, &delivery.body).unwrap();
-        intake::record(
-            &s.db,
-            Delivery {
-                id: &delivery.id,
-                event: &delivery.event,
-            },
-            &event,
-            Some(DOMAIN),
-        )
-        .await
-        .unwrap();
+        s.record(&s.gh.open_pr(other, PrSpec::new().number(number)).unwrap())
+            .await;
     }
     assert_eq!(s.publish().await, 2);
     assert_eq!(s.publish().await, 0);
     assert_eq!(s.sticky(other, 4).len(), 1);
     // A later delivery for the same PR (a push) does not comment again.
-    let pushed = s.gh.push(other, 3, None).unwrap();
-    let event = webhook_event::parse(&pushed.event, &pushed.body).unwrap();
-    intake::record(
-        &s.db,
-        Delivery {
-            id: &pushed.id,
-            event: &pushed.event,
-        },
-        &event,
-        Some(DOMAIN),
-    )
-    .await
-    .unwrap();
+    s.record(&s.gh.push(other, 3, None).unwrap()).await;
     assert_eq!(s.publish().await, 0);
     let comments = s.sticky(other, 3);
     assert_eq!(comments.len(), 1);
