@@ -6,9 +6,10 @@
 //! - a pull request snapshot older (by GitHub's `updated_at`) than the stored one does
 //!   not overwrite it.
 //!
-//! On SQLite, deliveries that arrive together are committed together ([`IntakeQueue`]):
-//! its one writer connection runs one transaction at a time, so a burst of deliveries
-//! waited in line for a `BEGIN` and a `COMMIT` each.
+//! On SQLite, deliveries that arrive together are committed together
+//! ([`IntakeQueue`](super::intake_queue::IntakeQueue)): its one writer connection runs
+//! one transaction at a time, so a burst of deliveries waited in line for a `BEGIN` and
+//! a `COMMIT` each.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
