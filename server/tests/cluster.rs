@@ -7,9 +7,9 @@ use std::time::Duration;
 use catalyst_server::cluster::health::{self, HealthOptions};
 use catalyst_server::cluster::probe;
 use catalyst_server::cluster::{
-    self, ChartSource, ClusterError, ClusterSettings, EnvironmentSpec, FailedCheck, HealthOutcome,
-    ImageSource, JobOutcome, NamespaceState, QuotaOverrides, SecretCopies, logs, namespaces,
-    pr_pod,
+    self, ChartSource, ClusterError, ClusterSettings, Credentials, EnvironmentSpec, FailedCheck,
+    HealthOutcome, ImageSource, JobOutcome, NamespaceState, QuotaOverrides, SecretCopies, logs,
+    namespaces, pr_pod,
 };
 use catalyst_server::core::domain::{CommitSha, PullRequestNumber, RepositoryName};
 use catalyst_server::core::naming::{self, NamespaceSlug};
@@ -135,9 +135,13 @@ async fn namespace_kit_applies_and_reapplies_without_change() {
     let (kit, client) = kit().await;
     seed_secrets(&client).await;
     let (sp, settings) = (spec(1), ClusterSettings::default());
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    let applied = cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
+    assert!(
+        applied.namespace_created,
+        "the first apply creates the namespace"
+    );
 
     let c = kit.cluster();
     let ns = c.get("v1", "Namespace", "", "pr-web-1").expect("namespace");
@@ -210,9 +214,10 @@ async fn namespace_kit_applies_and_reapplies_without_change() {
             .metadata
             .resource_version,
     );
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    let again = cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
+    assert!(!again.namespace_created, "the namespace was there already");
     let after = (
         roles
             .get("catalyst-deployer")
@@ -234,14 +239,104 @@ async fn namespace_kit_applies_and_reapplies_without_change() {
 }
 
 #[tokio::test]
+async fn one_reading_of_the_credentials_serves_the_applies_within_its_window() {
+    let (kit, client) = kit().await;
+    seed_secrets(&client).await;
+    let settings = ClusterSettings::default();
+    let credential_reads = || {
+        kit.requests()
+            .iter()
+            .filter(|r| {
+                r.method == "GET" && r.path.starts_with("/api/v1/namespaces/catalyst/secrets/")
+            })
+            .count()
+    };
+    let credentials = Credentials::new(Duration::from_secs(600));
+    let specs: Vec<EnvironmentSpec> = (20..30).map(spec).collect();
+    let applied = futures::future::try_join_all(
+        specs
+            .iter()
+            .map(|sp| cluster::apply_kit(&client, sp, &settings, &credentials, &[])),
+    )
+    .await
+    .unwrap();
+    assert!(applied.iter().all(|a| a.namespace_created));
+    assert_eq!(
+        credential_reads(),
+        2,
+        "ten namespaces provisioned at once read the registry and Git secrets once"
+    );
+    for sp in &specs {
+        let ns = sp.namespace.as_str();
+        assert!(
+            kit.cluster()
+                .get("v1", "Secret", ns, "catalyst-registry")
+                .is_some(),
+            "{ns}"
+        );
+        assert!(
+            kit.cluster()
+                .get("v1", "Secret", ns, "catalyst-git")
+                .is_none(),
+            "{ns}"
+        );
+    }
+
+    // A credential added within the window reaches new namespaces once it ends; an
+    // uncached reading sees it at once.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "catalyst");
+    let git: Secret = serde_json::from_value(json!({"metadata": {"name": "catalyst-git"},
+        "stringData": {"username": "x-access-token", "password": "t"}}))
+    .unwrap();
+    secrets.create(&PostParams::default(), &git).await.unwrap();
+    cluster::apply_kit(&client, &spec(30), &settings, &credentials, &[])
+        .await
+        .unwrap();
+    assert!(
+        kit.cluster()
+            .get("v1", "Secret", "pr-web-30", "catalyst-git")
+            .is_none()
+    );
+    assert_eq!(credential_reads(), 2);
+    cluster::apply_kit(&client, &spec(31), &settings, &Credentials::default(), &[])
+        .await
+        .unwrap();
+    assert!(
+        kit.cluster()
+            .get("v1", "Secret", "pr-web-31", "catalyst-git")
+            .is_some()
+    );
+
+    // A failed reading is not kept: the next one asks again.
+    let fresh = Credentials::new(Duration::from_secs(600));
+    kit.cluster().faults().fail_next(1, 500);
+    assert!(fresh.read(&client, &settings).await.is_err());
+    let before = credential_reads();
+    let read = fresh.read(&client, &settings).await.unwrap();
+    let mut names: Vec<_> = read
+        .iter()
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["catalyst-git", "catalyst-registry"]);
+    assert_eq!(credential_reads(), before + 2);
+}
+
+#[tokio::test]
 async fn a_missing_repository_secret_is_named() {
     let (_kit, client) = kit().await;
     seed_secrets(&client).await;
     let mut sp = spec(2);
     sp.secrets.names.push("nope".to_owned());
-    let err = cluster::apply_kit(&client, &sp, &ClusterSettings::default(), &[])
-        .await
-        .unwrap_err();
+    let err = cluster::apply_kit(
+        &client,
+        &sp,
+        &ClusterSettings::default(),
+        &Credentials::default(),
+        &[],
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(&err, ClusterError::SecretMissing { namespace, name } if namespace == "acme-secrets" && name == "nope"),
         "{err:?}"
@@ -254,7 +349,7 @@ async fn one_deploy_job_at_a_time_and_cancel_frees_the_namespace() {
     let (kit, client) = kit().await;
     seed_secrets(&client).await;
     let (sp, settings) = (spec(3), ClusterSettings::default());
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
     kit.cluster()
@@ -273,6 +368,12 @@ async fn one_deploy_job_at_a_time_and_cancel_frees_the_namespace() {
         (again.job.as_str(), again.created),
         (first.as_str(), false),
         "idempotent"
+    );
+    let created_again = pr_pod::create(&client, &sp, 1, &settings).await.unwrap();
+    assert_eq!(
+        (created_again.job.as_str(), created_again.created),
+        (first.as_str(), false),
+        "creating a Job that exists finds it"
     );
     // The Job it found comes back with its pods, so its outcome needs no second read.
     let found = again.existing.expect("the existing Job, as listed");
@@ -332,7 +433,7 @@ async fn a_failed_job_reports_its_reason_and_last_log_lines() {
     let (kit, client) = kit().await;
     seed_secrets(&client).await;
     let (sp, settings) = (spec(4), ClusterSettings::default());
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
     kit.cluster().on_job(
@@ -361,7 +462,7 @@ async fn an_unschedulable_deploy_pod_is_a_capacity_problem() {
     let (kit, client) = kit().await;
     seed_secrets(&client).await;
     let (sp, settings) = (spec(5), ClusterSettings::default());
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
     kit.cluster().set_node_capacity("100m", "64Mi", 110);
@@ -381,7 +482,7 @@ async fn health_passes_after_rollout_and_fails_with_the_failing_check() {
     let (kit, client) = kit().await;
     seed_secrets(&client).await;
     let (sp, settings) = (spec(6), ClusterSettings::default());
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
     kit.cluster().on_job(
@@ -456,7 +557,7 @@ async fn crash_looping_pods_fail_readiness_with_their_logs() {
     let (kit, client) = kit().await;
     seed_secrets(&client).await;
     let (sp, settings) = (spec(7), ClusterSettings::default());
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
     kit.cluster().on_workload(
@@ -498,7 +599,7 @@ async fn deleted_namespaces_terminate_then_vanish_and_drift_lists_managed_ones()
     kit.cluster()
         .set_namespace_deletion_delay(Duration::from_millis(300));
     for pr in [8, 9] {
-        cluster::apply_kit(&client, &spec(pr), &settings, &[])
+        cluster::apply_kit(&client, &spec(pr), &settings, &Credentials::default(), &[])
             .await
             .unwrap();
     }
@@ -527,7 +628,7 @@ async fn deleted_namespaces_terminate_then_vanish_and_drift_lists_managed_ones()
         namespaces::state(&client, "pr-web-8").await.unwrap(),
         NamespaceState::Terminating
     );
-    let err = cluster::apply_kit(&client, &spec(8), &settings, &[])
+    let err = cluster::apply_kit(&client, &spec(8), &settings, &Credentials::default(), &[])
         .await
         .unwrap_err();
     assert!(
@@ -546,6 +647,13 @@ async fn deleted_namespaces_terminate_then_vanish_and_drift_lists_managed_ones()
         namespaces::delete(&client, "pr-web-8").await.unwrap(),
         NamespaceState::Absent
     );
+    let recreated = cluster::apply_kit(&client, &spec(8), &settings, &Credentials::default(), &[])
+        .await
+        .unwrap();
+    assert!(
+        recreated.namespace_created,
+        "a namespace made again after deletion is new"
+    );
 }
 
 #[tokio::test]
@@ -553,7 +661,7 @@ async fn logs_can_be_tailed_followed_and_pods_summarised() {
     let (kit, client) = kit().await;
     seed_secrets(&client).await;
     let (sp, settings) = (spec(10), ClusterSettings::default());
-    cluster::apply_kit(&client, &sp, &settings, &[])
+    cluster::apply_kit(&client, &sp, &settings, &Credentials::default(), &[])
         .await
         .unwrap();
     kit.cluster().on_job(

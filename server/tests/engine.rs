@@ -22,6 +22,33 @@ fn job_pattern(head: &str) -> String {
     format!("catalyst-deploy-{}-*", &head[..12])
 }
 
+/// The paths of the Kubernetes requests about namespace `ns` sent before the POST that
+/// created deploy Job `job`, oldest first.
+fn requests_in_before_job(h: &Harness, ns: &str, job: &str) -> Vec<String> {
+    let in_ns = [
+        format!("/api/v1/namespaces/{ns}/"),
+        format!("/apis/batch/v1/namespaces/{ns}/"),
+        format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/"),
+        format!("/apis/networking.k8s.io/v1/namespaces/{ns}/"),
+    ];
+    let mut seen = Vec::new();
+    for r in h.kit.requests() {
+        if r.method == "POST"
+            && r.path == format!("/apis/batch/v1/namespaces/{ns}/jobs")
+            && r.json().is_some_and(|b| b["metadata"]["name"] == job)
+        {
+            return seen;
+        }
+        if in_ns
+            .iter()
+            .any(|p| format!("{}/", r.path).starts_with(p.as_str()))
+        {
+            seen.push(format!("{} {}", r.method, r.path));
+        }
+    }
+    panic!("no POST created Job {job} in {ns}");
+}
+
 async fn open_and_wait_ready(h: &Harness, number: u64, head: &str) {
     h.open(number, head).await;
     h.wait_status(number, "ready").await;
@@ -120,7 +147,15 @@ async fn open_creates_the_kit_and_becomes_ready(backend: Backend) {
         .unwrap();
     assert_eq!(role["metadata"]["namespace"], ns);
 
-    // The pull request pod.
+    // The pull request pod, created without looking for an earlier one in the
+    // namespace the same reconcile had just created.
+    let before = requests_in_before_job(&h, ns, &format!("catalyst-deploy-{}-1", &head[..12]));
+    assert!(
+        !before
+            .iter()
+            .any(|r| r.starts_with("GET") && (r.ends_with("/jobs") || r.ends_with("/pods"))),
+        "{before:#?}"
+    );
     let jobs = h.jobs(ns);
     assert_eq!(jobs.len(), 1, "one deploy Job");
     let job = &jobs[0];
@@ -307,6 +342,20 @@ async fn a_push_mid_deploy_cancels_the_old_job_and_deploys_the_new_sha(backend: 
     .await;
     h.push(4, &new).await;
     h.wait_status(4, "ready").await;
+    // In a namespace that was there already, the new Job is started only after looking
+    // for other deploy Jobs and their pods.
+    let new_job = format!("catalyst-deploy-{}-2", &new[..12]);
+    let before = requests_in_before_job(&h, "pr-web-4", &new_job);
+    let mut last_two = before[before.len().saturating_sub(2)..].to_vec();
+    last_two.sort();
+    assert_eq!(
+        last_two,
+        [
+            "GET /api/v1/namespaces/pr-web-4/pods",
+            "GET /apis/batch/v1/namespaces/pr-web-4/jobs"
+        ],
+        "{before:#?}"
+    );
     let attempts = h.attempts(4).await;
     assert_eq!(attempts.len(), 2, "{attempts:#?}");
     assert_eq!(attempts[0].phase, "superseded");

@@ -11,16 +11,25 @@ use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::credentials::{Credentials, get_optional};
 use super::objects::{self, secret_copy};
 use super::settings::ClusterSettings;
 use super::spec::EnvironmentSpec;
-use super::{ClusterError, Result, is_not_found};
+use super::{ClusterError, Result};
+
+/// What [`apply_kit`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KitApplied {
+    /// This apply created the Namespace (`201 Created`): it did not exist a moment ago,
+    /// so it holds nothing but the kit — no earlier deploy Job or pod.
+    pub namespace_created: bool,
+}
 
 /// Applies, in order: the Namespace; ResourceQuota and LimitRange (before anything can
 /// start a pod); NetworkPolicies; the deployer's ServiceAccount, Role and RoleBinding;
 /// the repository's secrets copied from its secret-store namespace; the registry and
 /// Git credentials from [`ClusterSettings::credentials_namespace`] when they exist
-/// there; and `extra_secrets` the engine supplies itself (e.g. a short-lived Git token
+/// there (as `credentials` last read them); and `extra_secrets` the engine supplies itself (e.g. a short-lived Git token
 /// as [`ClusterSettings::git_secret`], which then wins over the copied one).
 ///
 /// Fails with [`ClusterError::NamespaceTerminating`] when the namespace is still being
@@ -29,14 +38,15 @@ pub async fn apply_kit(
     client: &kube::Client,
     spec: &EnvironmentSpec,
     settings: &ClusterSettings,
+    credentials: &Credentials,
     extra_secrets: &[Secret],
-) -> Result<()> {
+) -> Result<KitApplied> {
     spec.validate()?;
     let ns = spec.namespace.as_str();
     let pp = PatchParams::apply(&settings.field_manager).force();
 
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let applied = apply(&namespaces, &objects::namespace(spec, settings), &pp).await?;
+    let (applied, namespace_created) =
+        apply_namespace(client, &objects::namespace(spec, settings), &pp).await?;
     if applied.metadata.deletion_timestamp.is_some() {
         return Err(ClusterError::NamespaceTerminating {
             namespace: ns.to_owned(),
@@ -69,7 +79,7 @@ pub async fn apply_kit(
         },
         apply_in(client, ns, &account, &pp),
         apply_in(client, ns, &role, &pp),
-        secrets_to_copy(client, spec, settings, extra_secrets),
+        secrets_to_copy(client, spec, settings, credentials, extra_secrets),
     )?;
     let copies = copies.iter().map(|source| secret_copy(source, ns));
     let extra = extra_secrets.iter().map(|secret| {
@@ -84,8 +94,49 @@ pub async fn apply_kit(
         apply_in(client, ns, &binding, &pp),
         futures::future::try_join_all(secrets.iter().map(|s| apply_in(client, ns, s, &pp))),
     )?;
-    tracing::debug!(namespace = ns, "namespace kit applied");
-    Ok(())
+    tracing::debug!(namespace = ns, namespace_created, "namespace kit applied");
+    Ok(KitApplied { namespace_created })
+}
+
+/// Server-side applies the Namespace, and tells whether this request created it. The
+/// status code is the API server's own answer to that (`201` created, `200` existed);
+/// `Api::patch` keeps only the body, so the request is sent as it would send it.
+async fn apply_namespace(
+    client: &kube::Client,
+    namespace: &Namespace,
+    pp: &PatchParams,
+) -> Result<(Namespace, bool)> {
+    let name = namespace.metadata.name.clone().unwrap_or_default();
+    let action = || format!("applying Namespace {name}");
+    let request = kube::core::Request::new(Namespace::url_path(&(), None))
+        .patch(&name, pp, &Patch::Apply(namespace))
+        .map_err(|e| ClusterError::api(action(), kube::Error::BuildRequest(e)))?;
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .map_err(|e| ClusterError::api(action(), e))?;
+    let status = response.status();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map_err(|e| ClusterError::api(action(), e))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(ClusterError::api(action(), api_error(status, &body)));
+    }
+    let applied = serde_json::from_slice(&body)
+        .map_err(|e| ClusterError::api(action(), kube::Error::SerdeError(e)))?;
+    Ok((applied, status == http::StatusCode::CREATED))
+}
+
+/// The error `kube` makes of a failed response: the API server's `Status`, or one made
+/// from the status code and text when the body is not one (a proxy's page).
+fn api_error(status: http::StatusCode, body: &[u8]) -> kube::Error {
+    let parsed = serde_json::from_slice::<kube::core::Status>(body).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(body);
+        kube::core::Status::failure(text.trim(), "Failed to parse error data")
+            .with_code(status.as_u16())
+    });
+    kube::Error::Api(parsed.boxed())
 }
 
 /// The secrets to copy into the namespace, read side by side: the repository's (each
@@ -97,13 +148,14 @@ async fn secrets_to_copy(
     client: &kube::Client,
     spec: &EnvironmentSpec,
     settings: &ClusterSettings,
+    credentials: &Credentials,
     extra_secrets: &[Secret],
 ) -> Result<Vec<Secret>> {
     let store: Api<Secret> = Api::namespaced(client.clone(), &spec.secrets.store_namespace);
     let required = spec.secrets.names.iter().map(|name| {
         let store = &store;
         async move {
-            get_secret(store, name)
+            get_optional(store, name)
                 .await?
                 .ok_or_else(|| ClusterError::SecretMissing {
                     namespace: spec.secrets.store_namespace.clone(),
@@ -116,26 +168,13 @@ async fn secrets_to_copy(
             .iter()
             .any(|s| s.metadata.name.as_deref() == Some(name))
     };
-    let credentials: Api<Secret> = Api::namespaced(client.clone(), &settings.credentials_namespace);
-    let optional = [&settings.registry_secret, &settings.git_secret]
-        .into_iter()
-        .filter(|name| !supplied(name))
-        .map(|name| get_secret(&credentials, name));
     let (mut copies, optional) = tokio::try_join!(
         futures::future::try_join_all(required),
-        futures::future::try_join_all(optional),
+        credentials.read(client, settings),
     )?;
+    copies.extend(optional);
     copies.retain(|s| !supplied(s.metadata.name.as_deref().unwrap_or_default()));
-    copies.extend(optional.into_iter().flatten());
     Ok(copies)
-}
-
-async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>> {
-    match api.get(name).await {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(ClusterError::api(format!("reading secret {name}"), e)),
-    }
 }
 
 /// Server-side applies one namespaced object into `namespace`.

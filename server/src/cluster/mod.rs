@@ -6,13 +6,14 @@
 //!
 //! Shape: pure builders ([`objects`], [`deploy_job`], [`shell`], [`capacity`]) turn an
 //! [`EnvironmentSpec`] and [`ClusterSettings`] into Kubernetes objects and are unit-tested
-//! without a cluster; the I/O modules ([`apply`], [`pr_pod`], [`health`], [`probe`],
+//! without a cluster; the I/O modules ([`apply`], [`credentials`], [`pr_pod`], [`health`], [`probe`],
 //! [`namespaces`], [`logs`], [`diagnostics`]) are small async functions over a
 //! `kube::Client`, so the engine can call them from an idempotent, level-triggered
 //! reconcile loop.
 
 pub mod apply;
 pub mod capacity;
+pub mod credentials;
 pub mod deploy_job;
 pub mod diagnostics;
 pub mod health;
@@ -27,7 +28,8 @@ pub mod shell;
 pub mod spec;
 pub mod usage;
 
-pub use apply::apply_kit;
+pub use apply::{KitApplied, apply_kit};
+pub use credentials::Credentials;
 pub use deploy_job::{job_name, pr_job};
 pub use diagnostics::{ContainerLogTail, WarningEvent};
 pub use health::{FailedCheck, HealthOutcome, HealthReport};

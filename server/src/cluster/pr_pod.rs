@@ -159,7 +159,32 @@ pub async fn start(
                 .to_owned(),
         });
     }
-    match api
+    create_job(client, spec, attempt, settings).await
+}
+
+/// Creates the deploy Job of `attempt` without looking for other deploy Jobs first: for
+/// a namespace known to hold none, one that [`super::apply_kit`] has just created
+/// ([`super::KitApplied::namespace_created`]). Anywhere else, [`start`] keeps the one
+/// Job at a time. A Job of that name already there is found, not an error.
+pub async fn create(
+    client: &kube::Client,
+    spec: &EnvironmentSpec,
+    attempt: u32,
+    settings: &ClusterSettings,
+) -> Result<Started> {
+    spec.validate()?;
+    create_job(client, spec, attempt, settings).await
+}
+
+async fn create_job(
+    client: &kube::Client,
+    spec: &EnvironmentSpec,
+    attempt: u32,
+    settings: &ClusterSettings,
+) -> Result<Started> {
+    let ns = spec.namespace.as_str();
+    let name = job_name(spec, attempt);
+    match jobs(client, ns)
         .create(&PostParams::default(), &pr_job(spec, attempt, settings))
         .await
     {

@@ -54,6 +54,10 @@ pub struct ClusterSettings {
     pub git_secret: String,
     /// Where the registry and Git secrets live (usually Catalyst's own namespace).
     pub credentials_namespace: String,
+    /// How long one reading of the registry and Git secrets serves the namespaces being
+    /// provisioned (see [`super::Credentials`]): a new or rotated credential reaches
+    /// new previews at most this much later.
+    pub credentials_window: Duration,
     /// Images built by Catalyst are pushed as `{registry_prefix}/{repo-slug}:{sha}`.
     pub registry_prefix: String,
     /// How long rollouts, readiness and the health probe may take after the Job.
@@ -124,6 +128,7 @@ impl Default for ClusterSettings {
             registry_secret: "catalyst-registry".to_owned(),
             git_secret: "catalyst-git".to_owned(),
             credentials_namespace: "catalyst".to_owned(),
+            credentials_window: Duration::from_secs(10),
             registry_prefix: "registry.catalyst.svc.cluster.local:5000/previews".to_owned(),
             health_timeout: Duration::from_secs(300),
             preview_host_template: "{namespace}.preview.localhost".to_owned(),

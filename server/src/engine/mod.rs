@@ -151,6 +151,8 @@ pub struct Context {
     pub leader: crate::leadership::Leadership,
     /// Work leases claimed recently (saves a round trip per poll of in-flight work).
     pub(crate) held: claim::HeldLeases,
+    /// The registry and Git credentials as last read, shared by every kit apply.
+    pub(crate) credentials: crate::cluster::Credentials,
 }
 
 impl Context {
@@ -252,6 +254,7 @@ impl Engine {
             db,
             client,
             notifier: OperatorNotifier::new(settings.notify_webhook_url.clone()),
+            credentials: crate::cluster::Credentials::new(settings.cluster.credentials_window),
             settings,
             events,
             metrics: EngineMetrics {

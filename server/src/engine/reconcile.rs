@@ -210,6 +210,17 @@ fn since(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (now - t).to_std().unwrap_or_default()
 }
 
+/// What one reconcile learnt from the cluster that the database does not record, for
+/// its later steps.
+#[derive(Default)]
+struct Learnt {
+    /// The attempt whose provisioning created its namespace in this reconcile: the
+    /// namespace holds no deploy Job, so its deploy step need not look for one (two list
+    /// requests on every new pull request's way to its Job). A later reconcile, which
+    /// cannot know, looks.
+    created_namespace_for: Option<String>,
+}
+
 enum Step {
     /// The world changed; look again at once.
     Continue,
@@ -235,6 +246,7 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
         .reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut waiting = None;
+    let mut learnt = Learnt::default();
     for _ in 0..MAX_STEPS {
         let Some(world) = World::read(ctx, environment_id).await? else {
             return Ok(Next::Done);
@@ -254,7 +266,7 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
         if let Some(next) = waiting {
             return Ok(next);
         }
-        match step(ctx, &world).await? {
+        match step(ctx, &world, &mut learnt).await? {
             Step::Continue => {}
             Step::Wait(next) => waiting = Some(next),
             Step::Idle(next) => return Ok(next),
@@ -263,7 +275,7 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
     Ok(waiting.unwrap_or(Next::After(Duration::ZERO)))
 }
 
-async fn step(ctx: &Context, w: &World) -> Result<Step> {
+async fn step(ctx: &Context, w: &World, learnt: &mut Learnt) -> Result<Step> {
     if !w.wanted(&ctx.settings.default_policy) {
         return remove(ctx, w).await;
     }
@@ -303,8 +315,8 @@ async fn step(ctx: &Context, w: &World) -> Result<Step> {
             }
             queued(ctx, w, latest).await
         }
-        Phase::Provisioning => provision(ctx, w, latest).await,
-        Phase::Deploying => deploy(ctx, w, latest).await,
+        Phase::Provisioning => provision(ctx, w, latest, learnt).await,
+        Phase::Deploying => deploy(ctx, w, latest, learnt).await,
         Phase::Verifying => verify(ctx, w, latest).await,
         Phase::Succeeded => succeeded(ctx, w).await,
         Phase::Failed { stage } => failed(ctx, w, latest, stage).await,
@@ -561,7 +573,12 @@ async fn fail(
     Ok(Step::Continue)
 }
 
-async fn provision(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
+async fn provision(
+    ctx: &Context,
+    w: &World,
+    row: &deployment::Model,
+    learnt: &mut Learnt,
+) -> Result<Step> {
     let spec = match spec_of(ctx, w) {
         Ok(s) => s,
         Err(reason) => {
@@ -574,8 +591,19 @@ async fn provision(ctx: &Context, w: &World, row: &deployment::Model) -> Result<
             .await;
         }
     };
-    match crate::cluster::apply_kit(&ctx.client, &spec, &ctx.settings.cluster, &[]).await {
-        Ok(()) => {
+    let applied = crate::cluster::apply_kit(
+        &ctx.client,
+        &spec,
+        &ctx.settings.cluster,
+        &ctx.credentials,
+        &[],
+    )
+    .await;
+    match applied {
+        Ok(applied) => {
+            if applied.namespace_created {
+                learnt.created_namespace_for = Some(row.id.clone());
+            }
             advance(ctx, row, Event::Provisioned, Details::default()).await?;
             Ok(Step::Continue)
         }
@@ -615,7 +643,12 @@ async fn provision(ctx: &Context, w: &World, row: &deployment::Model) -> Result<
     }
 }
 
-async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
+async fn deploy(
+    ctx: &Context,
+    w: &World,
+    row: &deployment::Model,
+    learnt: &mut Learnt,
+) -> Result<Step> {
     let spec = match spec_of(ctx, w) {
         Ok(s) => s,
         Err(reason) => {
@@ -632,7 +665,12 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
     let attempt = u32::try_from(row.attempt).unwrap_or_default();
     let cs = &ctx.settings.cluster;
     let poll = Step::Idle(Next::After(ctx.settings.poll_interval));
-    let outcome = match pr_pod::start(&ctx.client, &spec, attempt, cs).await {
+    let started = if learnt.created_namespace_for.take().as_ref() == Some(&row.id) {
+        pr_pod::create(&ctx.client, &spec, attempt, cs).await
+    } else {
+        pr_pod::start(&ctx.client, &spec, attempt, cs).await
+    };
+    let outcome = match started {
         // Created this instant: its pod cannot have run, so reading its state now (three
         // more requests while a worker waits) would only say "running". The Job watch
         // wakes the environment when it ends; the poll is the fallback.
@@ -668,7 +706,12 @@ async fn deploy(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Ste
                     namespace = ns,
                     "namespace vanished during the deployment; re-applying the kit"
                 );
-                crate::cluster::apply_kit(&ctx.client, &spec, cs, &[]).await?;
+                let applied =
+                    crate::cluster::apply_kit(&ctx.client, &spec, cs, &ctx.credentials, &[])
+                        .await?;
+                if applied.namespace_created {
+                    learnt.created_namespace_for = Some(row.id.clone());
+                }
                 return Ok(Step::Continue);
             }
             return Err(e.into());
