@@ -2,9 +2,10 @@
 //! equal to what the database says, without the engine calling GitHub.
 //!
 //! It is level-triggered like the engine: each pass reads environments, their newest
-//! deployment attempt and queue position, renders the [`CommentView`] and the deployment
-//! status they imply, and hands to the [`PrPublisher`] only what differs from what was last
-//! published (a fingerprint of both, stored per pull request). Many changes between two
+//! deployment attempt and queue position, renders the
+//! [`CommentView`](crate::core::comment::CommentView) and the deployment status they imply,
+//! and hands to the [`PrPublisher`](super::PrPublisher) only what differs from what was
+//! last published (a fingerprint of both, stored per pull request). Many changes between two
 //! passes coalesce into one edit; a restart loses nothing, because the comment id, the
 //! attempt's GitHub deployment and the fingerprint are stored once GitHub has them.
 //!
