@@ -29,8 +29,9 @@ pub struct KitApplied {
 /// start a pod); NetworkPolicies; the deployer's ServiceAccount, Role and RoleBinding;
 /// the repository's secrets copied from its secret-store namespace; the registry and
 /// Git credentials from [`ClusterSettings::credentials_namespace`] when they exist
-/// there (as `credentials` last read them); and `extra_secrets` the engine supplies itself (e.g. a short-lived Git token
-/// as [`ClusterSettings::git_secret`], which then wins over the copied one).
+/// there (as `credentials` last read them); and `extra_secrets` the engine supplies
+/// itself (e.g. a short-lived Git token as [`ClusterSettings::git_secret`], which then
+/// wins over the copied one).
 ///
 /// Fails with [`ClusterError::NamespaceTerminating`] when the namespace is still being
 /// deleted (a PR closed and reopened quickly): the engine waits and tries again.

@@ -18,6 +18,7 @@ use super::settings::ClusterSettings;
 use super::{ClusterError, Result, is_not_found};
 
 /// One reading of the credentials, shared by the kit applies within its window.
+/// `Credentials::default()` keeps none: every apply reads them.
 #[derive(Debug, Default)]
 pub struct Credentials {
     window: Duration,

@@ -6,8 +6,8 @@
 //!
 //! Shape: pure builders ([`objects`], [`deploy_job`], [`shell`], [`capacity`]) turn an
 //! [`EnvironmentSpec`] and [`ClusterSettings`] into Kubernetes objects and are unit-tested
-//! without a cluster; the I/O modules ([`apply`], [`credentials`], [`pr_pod`], [`health`], [`probe`],
-//! [`namespaces`], [`logs`], [`diagnostics`]) are small async functions over a
+//! without a cluster; the I/O modules ([`apply`], [`credentials`], [`pr_pod`], [`health`],
+//! [`probe`], [`namespaces`], [`logs`], [`diagnostics`]) are small async functions over a
 //! `kube::Client`, so the engine can call them from an idempotent, level-triggered
 //! reconcile loop.
 
