@@ -251,6 +251,12 @@ async fn one_reading_of_the_credentials_serves_the_applies_within_its_window() {
             })
             .count()
     };
+    let copied = |ns: &str, name: &str| kit.cluster().get("v1", "Secret", ns, name).is_some();
+    let names = |read: Vec<Secret>| {
+        let mut names: Vec<String> = read.into_iter().filter_map(|s| s.metadata.name).collect();
+        names.sort();
+        names
+    };
     let credentials = Credentials::new(Duration::from_secs(600));
     let specs: Vec<EnvironmentSpec> = (20..30).map(spec).collect();
     let applied = futures::future::try_join_all(
@@ -268,22 +274,17 @@ async fn one_reading_of_the_credentials_serves_the_applies_within_its_window() {
     );
     for sp in &specs {
         let ns = sp.namespace.as_str();
-        assert!(
-            kit.cluster()
-                .get("v1", "Secret", ns, "catalyst-registry")
-                .is_some(),
-            "{ns}"
-        );
-        assert!(
-            kit.cluster()
-                .get("v1", "Secret", ns, "catalyst-git")
-                .is_none(),
-            "{ns}"
-        );
+        assert!(copied(ns, "catalyst-registry"), "{ns}");
+        assert!(!copied(ns, "catalyst-git"), "{ns}");
     }
 
-    // A credential added within the window reaches new namespaces once it ends; an
+    // A credential added within the window is not copied until the window ends; an
     // uncached reading sees it at once.
+    let brief = Credentials::new(Duration::from_millis(500));
+    assert_eq!(
+        names(brief.read(&client, &settings).await.unwrap()),
+        ["catalyst-registry"]
+    );
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "catalyst");
     let git: Secret = serde_json::from_value(json!({"metadata": {"name": "catalyst-git"},
         "stringData": {"username": "x-access-token", "password": "t"}}))
@@ -292,19 +293,17 @@ async fn one_reading_of_the_credentials_serves_the_applies_within_its_window() {
     cluster::apply_kit(&client, &spec(30), &settings, &credentials, &[])
         .await
         .unwrap();
-    assert!(
-        kit.cluster()
-            .get("v1", "Secret", "pr-web-30", "catalyst-git")
-            .is_none()
-    );
-    assert_eq!(credential_reads(), 2);
+    assert!(!copied("pr-web-30", "catalyst-git"));
+    assert_eq!(credential_reads(), 4);
     cluster::apply_kit(&client, &spec(31), &settings, &Credentials::default(), &[])
         .await
         .unwrap();
-    assert!(
-        kit.cluster()
-            .get("v1", "Secret", "pr-web-31", "catalyst-git")
-            .is_some()
+    assert!(copied("pr-web-31", "catalyst-git"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        names(brief.read(&client, &settings).await.unwrap()),
+        ["catalyst-git", "catalyst-registry"],
+        "once its window ended"
     );
 
     // A failed reading is not kept: the next one asks again.
@@ -312,13 +311,10 @@ async fn one_reading_of_the_credentials_serves_the_applies_within_its_window() {
     kit.cluster().faults().fail_next(1, 500);
     assert!(fresh.read(&client, &settings).await.is_err());
     let before = credential_reads();
-    let read = fresh.read(&client, &settings).await.unwrap();
-    let mut names: Vec<_> = read
-        .iter()
-        .filter_map(|s| s.metadata.name.clone())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["catalyst-git", "catalyst-registry"]);
+    assert_eq!(
+        names(fresh.read(&client, &settings).await.unwrap()),
+        ["catalyst-git", "catalyst-registry"]
+    );
     assert_eq!(credential_reads(), before + 2);
 }
 

@@ -31,18 +31,17 @@ fn requests_in_before_job(h: &Harness, ns: &str, job: &str) -> Vec<String> {
         format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/"),
         format!("/apis/networking.k8s.io/v1/namespaces/{ns}/"),
     ];
+    let jobs = format!("/apis/batch/v1/namespaces/{ns}/jobs");
     let mut seen = Vec::new();
     for r in h.kit.requests() {
         if r.method == "POST"
-            && r.path == format!("/apis/batch/v1/namespaces/{ns}/jobs")
+            && r.path == jobs
             && r.json().is_some_and(|b| b["metadata"]["name"] == job)
         {
             return seen;
         }
-        if in_ns
-            .iter()
-            .any(|p| format!("{}/", r.path).starts_with(p.as_str()))
-        {
+        let path = format!("{}/", r.path);
+        if in_ns.iter().any(|p| path.starts_with(p.as_str())) {
             seen.push(format!("{} {}", r.method, r.path));
         }
     }
