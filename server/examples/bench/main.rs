@@ -58,7 +58,7 @@ struct Cli {
     /// Longest wait for deployments, in seconds.
     #[arg(long)]
     settle_timeout_secs: Option<u64>,
-    /// Run only these scenarios: ack, pipeline, fleet, bundle, load (comma-separated).
+    /// Run only these scenarios: ack, pipeline, floor, fleet, bundle, load (comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Minutes of sustained load (issue 9).
@@ -87,6 +87,15 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // `bench floor {job|comment} serve`: the harness starting the wire floor as its own
+    // process, the way it starts `catalyst serve`.
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, floor, work, serve] = args.as_slice()
+        && floor == "floor"
+        && serve == "serve"
+    {
+        return harness::floor::serve_process(harness::floor::Work::parse(work)?).await;
+    }
     let cli = Cli::parse();
     let temp = tempfile::tempdir()?;
     let work_dir = cli
@@ -99,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         harness::Options::full(cli.catalyst, work_dir)
     };
     opts.site_root = cli.site_root;
+    opts.floor_binary = Some(std::env::current_exe()?);
     if let Some(v) = cli.ack_rates {
         opts.ack_rates = v;
     }

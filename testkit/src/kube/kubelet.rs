@@ -41,12 +41,14 @@ pub(crate) fn alive(
     ns: &str,
     name: &str,
     uid: &str,
-) -> Option<Value> {
+) -> Option<Arc<Value>> {
+    // Shared with the store, not copied: the simulated controllers call this on every
+    // pass, and copying whole objects here was about 8 % of the doubles' CPU in a
+    // 500-pull-request benchmark.
     st.store
         .lock()
-        .get(rt, ns, name)
+        .get_shared(rt, ns, name)
         .filter(|o| o["metadata"]["uid"] == uid)
-        .cloned()
 }
 
 pub(crate) fn containers(pod: &Value) -> Vec<(String, String)> {

@@ -485,6 +485,12 @@ pub fn mutate(
         .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
     let mut new = Value::clone(&old);
     f(&mut new);
+    // A write that changes nothing keeps the stored object, as `finalize` concludes after
+    // all its work (the managedFields bookkeeping first): the controllers rewrite the same
+    // status on many passes, so they are answered here.
+    if new == *old {
+        return Ok(new);
+    }
     finalize(inner, rt, Some(&old), new, opts, false)
 }
 
@@ -724,5 +730,53 @@ mod status_write_tests {
         let mut want = stored();
         want.as_object_mut().unwrap().remove("status");
         assert_eq!(new, want);
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use serde_json::json;
+
+    use super::super::resources::find;
+    use super::super::store::Store;
+    use super::{WriteOpts, create, mutate};
+
+    #[test]
+    fn a_controller_write_that_changes_nothing_keeps_the_version_and_sends_no_event() {
+        let store = Store::new();
+        let mut inner = store.lock();
+        let nss = find("", "v1", "namespaces").unwrap();
+        let made = create(
+            &mut inner,
+            nss,
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                   "metadata": {"name": "n", "labels": {"a": "1"}}}),
+            WriteOpts::by("test"),
+        )
+        .unwrap();
+        let rv = made["metadata"]["resourceVersion"].clone();
+        let events = inner.events_since(0).unwrap().len();
+
+        let same = mutate(&mut inner, nss, "", "n", WriteOpts::by("ctl"), |n| {
+            n["metadata"]["labels"]["a"] = json!("1");
+        })
+        .unwrap();
+        assert_eq!(same, made);
+        assert_eq!(inner.events_since(0).unwrap().len(), events);
+
+        let changed = mutate(&mut inner, nss, "", "n", WriteOpts::by("ctl"), |n| {
+            n["metadata"]["labels"]["a"] = json!("2");
+        })
+        .unwrap();
+        assert_ne!(changed["metadata"]["resourceVersion"], rv);
+        assert_eq!(inner.events_since(0).unwrap().len(), events + 1);
+        let managers: Vec<&str> = changed["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert!(managers.contains(&"ctl"), "{managers:?}");
     }
 }

@@ -13,6 +13,8 @@ use tokio::process::{Child, Command};
 #[derive(Clone, Debug)]
 pub struct Launch {
     pub binary: PathBuf,
+    /// Arguments before the subcommand (`floor job` for the wire floor; none for Catalyst).
+    pub args: Vec<String>,
     /// `CATALYST_*`, `KUBECONFIG`, `LEPTOS_SITE_ROOT`, `RUST_LOG` …
     pub env: Vec<(String, String)>,
     /// Holds the database and the logs.
@@ -22,6 +24,7 @@ pub struct Launch {
 impl Launch {
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
+        cmd.args(&self.args);
         // The harness's own CATALYST_* (a developer's shell) must not leak in.
         for (k, _) in std::env::vars() {
             if k.starts_with("CATALYST_") {

@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod catalyst;
 pub mod doubles;
 pub mod fleet;
+pub mod floor;
 pub mod load;
 pub mod pipeline;
 pub mod report;
@@ -35,29 +36,32 @@ use self::report::Report;
 pub enum Scenario {
     Ack,
     Pipeline,
+    Floor,
     Fleet,
     Bundle,
     Load,
 }
 
 impl Scenario {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Ack,
         Self::Pipeline,
+        Self::Floor,
         Self::Fleet,
         Self::Bundle,
         Self::Load,
     ];
 
-    /// `ack`, `pipeline`, `fleet`, `bundle` or `load`.
+    /// `ack`, `pipeline`, `floor`, `fleet`, `bundle` or `load`.
     pub fn parse(name: &str) -> anyhow::Result<Self> {
         Ok(match name {
             "ack" => Self::Ack,
             "pipeline" => Self::Pipeline,
+            "floor" => Self::Floor,
             "fleet" => Self::Fleet,
             "bundle" => Self::Bundle,
             "load" => Self::Load,
-            other => bail!("no scenario {other:?} (ack, pipeline, fleet, bundle, load)"),
+            other => bail!("no scenario {other:?} (ack, pipeline, floor, fleet, bundle, load)"),
         })
     }
 }
@@ -67,6 +71,9 @@ impl Scenario {
 pub struct Options {
     /// The `catalyst` binary under test.
     pub catalyst: PathBuf,
+    /// The `bench` binary, which runs the wire floor as its own process (`bench floor
+    /// …`); without it (the smoke test) the floor runs as a task of this process.
+    pub floor_binary: Option<PathBuf>,
     /// The site (`target/site`): `LEPTOS_SITE_ROOT` and the WASM bundle to measure.
     pub site_root: Option<PathBuf>,
     /// Databases and logs of every scenario.
@@ -97,6 +104,7 @@ impl Options {
     pub fn full(catalyst: PathBuf, work_dir: PathBuf) -> Self {
         Self {
             catalyst,
+            floor_binary: None,
             site_root: None,
             work_dir,
             ack_rates: vec![100, 500],
@@ -160,7 +168,15 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Instance {
+    /// A Catalyst scenario: its database migrated and an operator token made.
     pub async fn new(opts: &Options, name: &str) -> anyhow::Result<Self> {
+        let mut inst = Self::unprepared(opts, name).await?;
+        inst.token = inst.launch.prepare().await?;
+        Ok(inst)
+    }
+
+    /// The doubles and the launch settings only (the wire floor has no database).
+    pub async fn unprepared(opts: &Options, name: &str) -> anyhow::Result<Self> {
         let doubles = Doubles::start().await?;
         let dir = opts.work_dir.join(name);
         std::fs::create_dir_all(&dir)?;
@@ -189,14 +205,14 @@ impl Instance {
         }
         let launch = Launch {
             binary: opts.catalyst.clone(),
+            args: Vec::new(),
             env,
             dir,
         };
-        let token = launch.prepare().await?;
         Ok(Self {
             doubles,
             launch,
-            token,
+            token: String::new(),
             http: reqwest::Client::new(),
         })
     }
@@ -291,10 +307,19 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     } else {
         None
     };
-    if runs(Scenario::Pipeline) {
-        pipeline::run(opts, &mut report)
+    let bursts = if runs(Scenario::Pipeline) {
+        Some(
+            pipeline::run(opts, &mut report)
+                .await
+                .context("webhook → Job / comment")?,
+        )
+    } else {
+        None
+    };
+    if runs(Scenario::Floor) {
+        pipeline::run_floor(opts, bursts.as_deref(), &mut report)
             .await
-            .context("webhook → Job / comment")?;
+            .context("the wire floor")?;
     }
     let fleet_rss = if runs(Scenario::Fleet) {
         Some(

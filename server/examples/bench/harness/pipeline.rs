@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use chrono::{DateTime, Utc};
 
+use super::catalyst::{Catalyst, Launch};
+use super::floor::{self, Work};
 use super::report::{Report, Row};
 use super::stats::{Summary, ms, summarize};
 use super::webhooks::Sender;
@@ -18,15 +20,92 @@ const COMMENT_TARGET: Duration = Duration::from_millis(500);
 /// p95 with the largest burst may be at most this many times p95 with the smallest.
 const RATIO_TARGET: f64 = 1.5;
 
-struct Burst {
+/// What a burst's webhooks are sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Subject {
+    Catalyst,
+    Floor(Work),
+}
+
+impl Subject {
+    fn waits_for_jobs(self) -> bool {
+        self != Self::Floor(Work::Comment)
+    }
+
+    fn waits_for_comments(self) -> bool {
+        self != Self::Floor(Work::Job)
+    }
+}
+
+/// The process (or, for the floor in the smoke test, the task) a burst is sent to.
+enum Served {
+    Process(Box<Catalyst>),
+    Task {
+        base: String,
+        task: tokio::task::JoinHandle<()>,
+    },
+}
+
+impl Served {
+    async fn start(opts: &Options, inst: &Instance, subject: Subject) -> anyhow::Result<Self> {
+        let work = match subject {
+            Subject::Catalyst => {
+                return Ok(Self::Process(Box::new(
+                    inst.launch.serve("catalyst.log").await?,
+                )));
+            }
+            Subject::Floor(work) => work,
+        };
+        let env = inst.launch.env.clone();
+        Ok(match &opts.floor_binary {
+            Some(binary) => {
+                let launch = Launch {
+                    binary: binary.clone(),
+                    args: vec!["floor".to_owned(), work.name().to_owned()],
+                    env,
+                    ..inst.launch.clone()
+                };
+                Self::Process(Box::new(launch.serve("floor.log").await?))
+            }
+            None => {
+                let (addr, task) = floor::spawn_task(&env, work).await?;
+                Self::Task {
+                    base: format!("http://{addr}"),
+                    task,
+                }
+            }
+        })
+    }
+
+    fn base(&self) -> &str {
+        match self {
+            Self::Process(c) => &c.base,
+            Self::Task { base, .. } => base,
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Self::Process(c) => c.stop().await,
+            Self::Task { task, .. } => {
+                task.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One burst's figures; a figure the subject does not produce (the floor's other
+/// work) is `None`.
+pub struct Burst {
     size: usize,
-    job: Summary,
-    comment: Summary,
+    job: Option<Summary>,
+    comment: Option<Summary>,
     /// Pull requests without a Job / comment when the wait ended (counted as `cutoff`).
     jobs_missing: usize,
     comments_missing: usize,
     cutoff: Duration,
-    /// GitHub API requests Catalyst made by the time every Job and comment was seen.
+    /// GitHub API requests made by the time every Job and comment was seen.
     github_calls: u64,
 }
 
@@ -44,18 +123,23 @@ fn since(sent: DateTime<Utc>, at: DateTime<Utc>) -> Duration {
     (at - sent).to_std().unwrap_or(Duration::ZERO)
 }
 
-async fn burst(opts: &Options, size: usize) -> anyhow::Result<Burst> {
-    let inst = Instance::new(opts, &format!("burst-{size}")).await?;
+async fn burst(opts: &Options, size: usize, subject: Subject) -> anyhow::Result<Burst> {
+    let inst = match subject {
+        Subject::Catalyst => Instance::new(opts, &format!("burst-{size}")).await?,
+        Subject::Floor(work) => {
+            Instance::unprepared(opts, &format!("floor-{}-{size}", work.name())).await?
+        }
+    };
     // 500 pull requests of one installation at once need more than github.com's 5,000
     // requests per hour (the preview file, the comment and its edits, the deployment and
     // its statuses); the calls are reported.
     inst.doubles.lift_github_rate_limit();
-    let catalyst = inst.launch.serve("catalyst.log").await?;
+    let served = Served::start(opts, &inst, subject).await?;
     let repos: Vec<String> = (0..opts.burst_repos.clamp(1, size.max(1)))
         .map(|i| format!("{}/svc-{i:03}", super::doubles::OWNER))
         .collect();
     for r in &repos {
-        inst.configure(&catalyst.base, r).await?;
+        inst.configure(served.base(), r).await?;
     }
     let prs = (0..size)
         .map(|k| inst.doubles.open(&repos[k % repos.len()]))
@@ -63,7 +147,7 @@ async fn burst(opts: &Options, size: usize) -> anyhow::Result<Burst> {
     // Let start-up work (first sweep, configuration) finish before the burst.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let sender = Sender::new(&catalyst.base, inst.doubles.webhook_secret());
+    let sender = Sender::new(served.base(), inst.doubles.webhook_secret());
     let deliveries: Vec<_> = prs.iter().map(|p| p.delivery.clone()).collect();
     let sent = sender.burst(&deliveries).await?;
 
@@ -72,7 +156,9 @@ async fn burst(opts: &Options, size: usize) -> anyhow::Result<Burst> {
         let jobs = inst.doubles.jobs_created();
         let comments = inst.doubles.first_comments();
         let done = prs.iter().all(|p| {
-            jobs.contains_key(&p.namespace) && comments.contains_key(&(p.repo.clone(), p.number))
+            (!subject.waits_for_jobs() || jobs.contains_key(&p.namespace))
+                && (!subject.waits_for_comments()
+                    || comments.contains_key(&(p.repo.clone(), p.number)))
         });
         // Past the deadline, what is missing counts as the deadline (a lower bound).
         if done || Instant::now() > deadline {
@@ -105,16 +191,24 @@ async fn burst(opts: &Options, size: usize) -> anyhow::Result<Burst> {
         .filter(|p| !comments.contains_key(&(p.repo.clone(), p.number)))
         .count();
     let github_calls = inst.doubles.github_calls();
-    catalyst.stop().await?;
-    let (Some(job), Some(comment)) = (summarize(job), summarize(comment)) else {
+    served.stop().await?;
+    if size == 0 {
         bail!("an empty burst");
-    };
+    }
     Ok(Burst {
         size,
-        job,
-        comment,
-        jobs_missing,
-        comments_missing,
+        job: summarize(job).filter(|_| subject.waits_for_jobs()),
+        comment: summarize(comment).filter(|_| subject.waits_for_comments()),
+        jobs_missing: if subject.waits_for_jobs() {
+            jobs_missing
+        } else {
+            0
+        },
+        comments_missing: if subject.waits_for_comments() {
+            comments_missing
+        } else {
+            0
+        },
         cutoff,
         github_calls,
     })
@@ -124,33 +218,35 @@ fn ratio(large: Duration, small: Duration) -> f64 {
     large.as_secs_f64() / small.as_secs_f64().max(1e-9)
 }
 
-pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<()> {
+fn latency(s: &Summary, missing: usize, cutoff: Duration) -> String {
+    format!(
+        "p50 {}, p95 {} (max {}{})",
+        ms(s.p50),
+        ms(s.p95),
+        ms(s.max),
+        Burst::missing(missing, cutoff)
+    )
+}
+
+/// Catalyst's bursts, one per size; returned for the floor's comparison.
+pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<Vec<Burst>> {
     let mut results = Vec::new();
     for &size in &opts.bursts {
-        let b = burst(opts, size).await?;
+        let b = burst(opts, size, Subject::Catalyst).await?;
+        let (Some(job), Some(comment)) = (&b.job, &b.comment) else {
+            bail!("a Catalyst burst without both figures");
+        };
         report.push(Row::new(
             format!("webhook → pull request pod Job, {size} PRs at once"),
-            format!(
-                "p50 {}, p95 {} (max {}{})",
-                ms(b.job.p50),
-                ms(b.job.p95),
-                ms(b.job.max),
-                Burst::missing(b.jobs_missing, b.cutoff)
-            ),
+            latency(job, b.jobs_missing, b.cutoff),
             "p95 ≤ 250 ms",
-            Some(b.job.p95 <= JOB_TARGET && b.jobs_missing == 0),
+            Some(job.p95 <= JOB_TARGET && b.jobs_missing == 0),
         ));
         report.push(Row::new(
             format!("webhook → first PR comment, {size} PRs at once"),
-            format!(
-                "p50 {}, p95 {} (max {}{})",
-                ms(b.comment.p50),
-                ms(b.comment.p95),
-                ms(b.comment.max),
-                Burst::missing(b.comments_missing, b.cutoff)
-            ),
+            latency(comment, b.comments_missing, b.cutoff),
             "p95 ≤ 500 ms",
-            Some(b.comment.p95 <= COMMENT_TARGET && b.comments_missing == 0),
+            Some(comment.p95 <= COMMENT_TARGET && b.comments_missing == 0),
         ));
         #[allow(clippy::cast_precision_loss)]
         let per_pr = b.github_calls as f64 / size.max(1) as f64;
@@ -164,16 +260,91 @@ pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<()> {
         && results.len() > 1
     {
         for (what, l, s) in [
-            ("Job", large.job.p95, small.job.p95),
-            ("comment", large.comment.p95, small.comment.p95),
+            ("Job", large.job, small.job),
+            ("comment", large.comment, small.comment),
         ] {
-            let r = ratio(l, s);
+            let (Some(l), Some(s)) = (l, s) else { continue };
+            let r = ratio(l.p95, s.p95);
             report.push(Row::new(
                 format!("{what} p95 at {} PRs ÷ p95 at {}", large.size, small.size),
                 format!("{r:.2}×"),
                 "≤ 1.5×",
                 Some(r <= RATIO_TARGET),
             ));
+        }
+    }
+    Ok(results)
+}
+
+/// The wire floor's bursts (see `floor`): for each size, one run that only creates the
+/// Jobs and one that only posts the comments. Shown for context, with Catalyst's
+/// figures over the floor's when `catalyst` holds a burst of the same size.
+pub async fn run_floor(
+    opts: &Options,
+    catalyst: Option<&[Burst]>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut floors: Vec<(usize, Summary, Summary)> = Vec::new();
+    for &size in &opts.bursts {
+        let jobs = burst(opts, size, Subject::Floor(Work::Job)).await?;
+        let comments = burst(opts, size, Subject::Floor(Work::Comment)).await?;
+        let (Some(job), Some(comment)) = (jobs.job, comments.comment) else {
+            bail!("a floor burst without its figure");
+        };
+        report.push(Row::info(
+            format!("wire floor: webhook → Job, {size} PRs at once"),
+            latency(&job, jobs.jobs_missing, jobs.cutoff),
+        ));
+        report.push(Row::info(
+            format!("wire floor: webhook → comment, {size} PRs at once"),
+            latency(&comment, comments.comments_missing, comments.cutoff),
+        ));
+        if let Some(c) = catalyst.and_then(|c| c.iter().find(|b| b.size == size))
+            && let (Some(cj), Some(cc)) = (c.job, c.comment)
+        {
+            let over = |catalyst: Duration, floor: Duration| {
+                let sign = if catalyst >= floor { "+" } else { "−" };
+                format!("{sign}{}", ms(catalyst.abs_diff(floor)))
+            };
+            report.push(Row::info(
+                format!("Catalyst over the wire floor, {size} PRs: Job p95, comment p95"),
+                format!("{}, {}", over(cj.p95, job.p95), over(cc.p95, comment.p95)),
+            ));
+        }
+        floors.push((size, job, comment));
+    }
+    if let (Some(small), Some(large)) = (floors.first(), floors.last())
+        && floors.len() > 1
+    {
+        for (what, l, s) in [("Job", large.1, small.1), ("comment", large.2, small.2)] {
+            report.push(Row::info(
+                format!(
+                    "wire floor: {what} p95 at {} PRs ÷ p95 at {}",
+                    large.0, small.0
+                ),
+                format!("{:.2}×", ratio(l.p95, s.p95)),
+            ));
+        }
+        // With the small burst within its target, the ratio allows the large one at
+        // most 1.5 × that target; the floor alone above it rules out meeting both.
+        for (what, floor_large, target) in [
+            ("Job", large.1.p95, JOB_TARGET),
+            ("comment", large.2.p95, COMMENT_TARGET),
+        ] {
+            let ceiling = target.mul_f64(RATIO_TARGET);
+            if floor_large > ceiling {
+                report.note(format!(
+                    "the wire floor alone has a {what} p95 of {} at {} PRs, above {} (1.5 × \
+                     the {} target at {} PRs): on this machine no implementation meets both \
+                     the {what} target at {} PRs and the {what} ratio",
+                    ms(floor_large),
+                    large.0,
+                    ms(ceiling),
+                    ms(target),
+                    small.0,
+                    small.0,
+                ));
+            }
         }
     }
     Ok(())
