@@ -63,8 +63,9 @@ pub struct Inner {
     history_limit: usize,
     /// Highest `resourceVersion` whose event was dropped from `history`.
     compacted: u64,
-    /// The newest `resourceVersion` written in each namespace, so the simulated
-    /// controllers can tell "nothing changed here" without reading their objects.
+    /// The newest `resourceVersion` written in each namespace (Events not counted), so
+    /// the simulated controllers can tell "nothing changed here" without reading their
+    /// objects.
     namespace_versions: HashMap<String, u64>,
     /// What the pods bound to the node request, kept up to date on every pod write as
     /// the real scheduler's node cache is, so placing a pod does not re-read every pod
@@ -143,7 +144,8 @@ impl Inner {
         self.rv
     }
 
-    /// The newest `resourceVersion` written in namespace `ns` (0: nothing yet).
+    /// The newest `resourceVersion` written in namespace `ns` (0: nothing yet), Events
+    /// not counted.
     pub fn namespace_version(&self, ns: &str) -> u64 {
         self.namespace_versions.get(ns).copied().unwrap_or(0)
     }
@@ -221,10 +223,15 @@ impl Inner {
             .to_string();
         let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
         let k = key(rt, &ns, &name);
-        match self.namespace_versions.get_mut(&ns) {
-            Some(v) => *v = rv,
-            None => {
-                self.namespace_versions.insert(ns.clone(), rv);
+        // Events aside: no simulated controller reads them, and the kubelet and the
+        // controllers record several for each pod, each of which woke every controller
+        // loop of the namespace for a pass that found nothing to do.
+        if rt.plural != "events" {
+            match self.namespace_versions.get_mut(&ns) {
+                Some(v) => *v = rv,
+                None => {
+                    self.namespace_versions.insert(ns.clone(), rv);
+                }
             }
         }
         let obj = Arc::new(obj);
@@ -308,6 +315,31 @@ mod tests {
             },
             "status": {"phase": phase}
         })
+    }
+
+    #[test]
+    fn a_namespace_version_moves_with_its_objects_but_not_with_its_events() {
+        let store = Store::new();
+        let mut inner = store.lock();
+        assert_eq!(inner.namespace_version("a"), 0);
+        let pods = find("", "v1", "pods").unwrap();
+        inner.put(pods, pod("a", "x", None, "Pending", "1"), EventType::Added);
+        let after_pod = inner.namespace_version("a");
+        assert_eq!(after_pod, inner.current_rv());
+        let events = find("", "v1", "events").unwrap();
+        for name in ["x.1", "x.2"] {
+            let event = json!({"metadata": {"namespace": "a", "name": name}, "reason": "Pulled"});
+            inner.put(events, event, EventType::Added);
+        }
+        assert_eq!(inner.namespace_version("a"), after_pod);
+        assert!(inner.current_rv() > after_pod);
+        inner.put(
+            pods,
+            pod("a", "x", None, "Running", "1"),
+            EventType::Modified,
+        );
+        assert_eq!(inner.namespace_version("a"), inner.current_rv());
+        assert_eq!(inner.namespace_version("b"), 0);
     }
 
     #[test]
