@@ -42,6 +42,7 @@ use catalyst_server::core::domain::{CommitSha, PullRequestNumber, RepositoryName
 use catalyst_server::core::naming;
 use catalyst_server::core::signature;
 use catalyst_server::engine::settings::EngineSettings;
+use catalyst_server::engine::spec::DEFAULT_CHART_PATH;
 use catalyst_server::github::{
     GithubClient, GithubSettings, InstallationId, MemoryTokenStore, PullRequestRef,
 };
@@ -114,12 +115,13 @@ impl Floor {
             &naming::slug_for_new_repository(&pr.repo, false),
             PullRequestNumber(pr.number),
         );
+        let preview_host = self.engine.cluster.preview_host(namespace.as_str());
         EnvironmentSpec {
-            preview_host: self.engine.cluster.preview_host(namespace.as_str()),
             preview_url: self
                 .engine
                 .preview_url(namespace.as_str())
-                .unwrap_or_default(),
+                .unwrap_or_else(|| format!("https://{preview_host}")),
+            preview_host,
             clone_url: format!(
                 "{}/{}.git",
                 self.engine.git_web_url.trim_end_matches('/'),
@@ -131,7 +133,7 @@ impl Floor {
             head_sha: CommitSha(pr.sha.clone()),
             head_ref: pr.head_ref.clone(),
             chart: ChartSource::InRepository {
-                path: "chart".to_owned(),
+                path: DEFAULT_CHART_PATH.to_owned(),
             },
             values_yaml: None,
             values_files: Vec::new(),

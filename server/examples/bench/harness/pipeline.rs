@@ -56,19 +56,17 @@ impl Served {
             }
             Subject::Floor(work) => work,
         };
-        let env = inst.launch.env.clone();
         Ok(match &opts.floor_binary {
             Some(binary) => {
                 let launch = Launch {
                     binary: binary.clone(),
                     args: vec!["floor".to_owned(), work.name().to_owned()],
-                    env,
                     ..inst.launch.clone()
                 };
                 Self::Process(Box::new(launch.serve("floor.log").await?))
             }
             None => {
-                let (addr, task) = floor::spawn_task(&env, work).await?;
+                let (addr, task) = floor::spawn_task(&inst.launch.env, work).await?;
                 Self::Task {
                     base: format!("http://{addr}"),
                     task,
