@@ -10,7 +10,8 @@
 //! Catalyst's own request builders (`cluster::apply_kit`, `pr_pod::create`,
 //! `GithubClient`), so each request costs the doubles what Catalyst's does. Catalyst's
 //! figure minus the floor's is Catalyst's own overhead, and a target the floor itself
-//! misses cannot be met by any implementation on that machine.
+//! misses is out of reach on that machine for any implementation that must make these
+//! requests (the floor is the fastest way found to make them, not a proven minimum).
 //!
 //! The two kinds of work are measured in separate runs ([`Work`]), because an
 //! implementation could put one before the other: the Job run is the least any
