@@ -221,6 +221,15 @@ struct Learnt {
     created_namespace_for: Option<String>,
 }
 
+impl Learnt {
+    /// Notes what an apply of `row`'s namespace kit found.
+    fn kit_applied(&mut self, row: &deployment::Model, applied: crate::cluster::KitApplied) {
+        if applied.namespace_created {
+            self.created_namespace_for = Some(row.id.clone());
+        }
+    }
+}
+
 enum Step {
     /// The world changed; look again at once.
     Continue,
@@ -601,9 +610,7 @@ async fn provision(
     .await;
     match applied {
         Ok(applied) => {
-            if applied.namespace_created {
-                learnt.created_namespace_for = Some(row.id.clone());
-            }
+            learnt.kit_applied(row, applied);
             advance(ctx, row, Event::Provisioned, Details::default()).await?;
             Ok(Step::Continue)
         }
@@ -709,9 +716,7 @@ async fn deploy(
                 let applied =
                     crate::cluster::apply_kit(&ctx.client, &spec, cs, &ctx.credentials, &[])
                         .await?;
-                if applied.namespace_created {
-                    learnt.created_namespace_for = Some(row.id.clone());
-                }
+                learnt.kit_applied(row, applied);
                 return Ok(Step::Continue);
             }
             return Err(e.into());

@@ -9,6 +9,7 @@ use anyhow::bail;
 use chrono::{DateTime, Utc};
 
 use super::catalyst::{Catalyst, Launch};
+use super::doubles::OpenedPr;
 use super::floor::{self, Work};
 use super::report::{Report, Row};
 use super::stats::{Summary, ms, summarize};
@@ -166,28 +167,13 @@ async fn burst(opts: &Options, size: usize, subject: Subject) -> anyhow::Result<
     };
     inst.doubles.write_request_logs(&inst.launch.dir)?;
     let cutoff = opts.settle_timeout;
-    let job: Vec<Duration> = prs
-        .iter()
-        .zip(&sent)
-        .map(|(p, &t)| jobs.get(&p.namespace).map_or(cutoff, |&at| since(t, at)))
-        .collect();
-    let comment: Vec<Duration> = prs
-        .iter()
-        .zip(&sent)
-        .map(|(p, &t)| {
-            comments
-                .get(&(p.repo.clone(), p.number))
-                .map_or(cutoff, |&at| since(t, at))
-        })
-        .collect();
-    let jobs_missing = prs
-        .iter()
-        .filter(|p| !jobs.contains_key(&p.namespace))
-        .count();
-    let comments_missing = prs
-        .iter()
-        .filter(|p| !comments.contains_key(&(p.repo.clone(), p.number)))
-        .count();
+    let (job, jobs_missing) = figure(subject.waits_for_jobs(), &prs, &sent, cutoff, |p| {
+        jobs.get(&p.namespace).copied()
+    });
+    let (comment, comments_missing) =
+        figure(subject.waits_for_comments(), &prs, &sent, cutoff, |p| {
+            comments.get(&(p.repo.clone(), p.number)).copied()
+        });
     let github_calls = inst.doubles.github_calls();
     served.stop().await?;
     if size == 0 {
@@ -195,21 +181,36 @@ async fn burst(opts: &Options, size: usize, subject: Subject) -> anyhow::Result<
     }
     Ok(Burst {
         size,
-        job: summarize(job).filter(|_| subject.waits_for_jobs()),
-        comment: summarize(comment).filter(|_| subject.waits_for_comments()),
-        jobs_missing: if subject.waits_for_jobs() {
-            jobs_missing
-        } else {
-            0
-        },
-        comments_missing: if subject.waits_for_comments() {
-            comments_missing
-        } else {
-            0
-        },
+        job,
+        comment,
+        jobs_missing,
+        comments_missing,
         cutoff,
         github_calls,
     })
+}
+
+/// One kind of record's latencies (`at`: when the doubles recorded a pull request's Job
+/// or comment) and how many pull requests had none by the end of the wait, each counted
+/// as `cutoff`; `None` and 0 for a kind the subject does not make.
+fn figure(
+    wanted: bool,
+    prs: &[OpenedPr],
+    sent: &[DateTime<Utc>],
+    cutoff: Duration,
+    at: impl Fn(&OpenedPr) -> Option<DateTime<Utc>>,
+) -> (Option<Summary>, usize) {
+    if !wanted {
+        return (None, 0);
+    }
+    let found: Vec<Option<DateTime<Utc>>> = prs.iter().map(at).collect();
+    let missing = found.iter().filter(|f| f.is_none()).count();
+    let sample = found
+        .iter()
+        .zip(sent)
+        .map(|(f, &t)| f.map_or(cutoff, |at| since(t, at)))
+        .collect();
+    (summarize(sample), missing)
 }
 
 fn ratio(large: Duration, small: Duration) -> f64 {
