@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::errors::Cause;
 use super::fieldpath::{
-    FieldSet, display, field_set, from_fields_v1, remove_at, status_field_set, to_fields_v1,
-    value_at,
+    FieldSet, display, field_set, from_fields_v1, remove_at, set_and_changed, status_field_set,
+    to_fields_v1, trie_holds, value_at,
 };
 use super::patch::apply_merge;
 
@@ -22,7 +22,9 @@ struct Entry {
     api_version: String,
     subresource: Option<String>,
     time: String,
+    /// The owned paths; empty until [`Entry::parse`] while `parsed` is false.
     set: FieldSet,
+    parsed: bool,
     /// The entry as stored, while nothing above changed: written back as it is instead
     /// of re-encoding the set (most writes change one manager's fields, and encoding
     /// every other set again was a tenth of the doubles' CPU in the benchmark).
@@ -32,27 +34,67 @@ struct Entry {
 impl Entry {
     /// Keeps the fields `keep` accepts; the stored form is stale once one is dropped.
     fn retain(&mut self, keep: impl FnMut(&super::fieldpath::Path) -> bool) {
+        self.parse();
         let before = self.set.len();
         self.set.retain(keep);
         if self.set.len() != before {
             self.stored = None;
         }
     }
+
+    /// Decodes the stored `fieldsV1` into the set, once.
+    fn parse(&mut self) {
+        if !self.parsed {
+            self.parsed = true;
+            if let Some(stored) = &self.stored {
+                self.set = from_fields_v1(&stored["fieldsV1"]);
+            }
+        }
+    }
+
+    /// Whether the entry owns any of `paths`; an entry not decoded yet is asked in its
+    /// stored trie, without decoding it.
+    fn owns_any(&self, paths: &FieldSet) -> bool {
+        match (&self.stored, self.parsed) {
+            (Some(stored), false) => paths.iter().any(|p| trie_holds(&stored["fieldsV1"], p)),
+            _ => paths.iter().any(|p| self.set.contains(p)),
+        }
+    }
 }
 
+/// Every entry of an object, each set decoded (apply compares them all).
 fn read(obj: &Value) -> Vec<Entry> {
+    let mut entries = read_lazily(obj);
+    for e in &mut entries {
+        e.parse();
+    }
+    entries
+}
+
+/// Every entry of an object, the sets left encoded until a write needs them: a status
+/// write by a controller has no use for the spec owners' sets, the largest of a pod's.
+fn read_lazily(obj: &Value) -> Vec<Entry> {
     obj["metadata"]["managedFields"]
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|e| Entry {
-                    manager: e["manager"].as_str().unwrap_or("").to_string(),
-                    operation: e["operation"].as_str().unwrap_or("Update").to_string(),
-                    api_version: e["apiVersion"].as_str().unwrap_or("").to_string(),
-                    subresource: e["subresource"].as_str().map(str::to_string),
-                    time: e["time"].as_str().unwrap_or("").to_string(),
-                    set: from_fields_v1(&e["fieldsV1"]),
-                    stored: Some(e.clone()),
+                .map(|e| {
+                    let mut entry = Entry {
+                        manager: e["manager"].as_str().unwrap_or("").to_string(),
+                        operation: e["operation"].as_str().unwrap_or("Update").to_string(),
+                        api_version: e["apiVersion"].as_str().unwrap_or("").to_string(),
+                        subresource: e["subresource"].as_str().map(str::to_string),
+                        time: e["time"].as_str().unwrap_or("").to_string(),
+                        set: FieldSet::new(),
+                        parsed: false,
+                        stored: Some(e.clone()),
+                    };
+                    // An entry stored without fields is dropped on the next write, as
+                    // the API server drops it: decoding says so.
+                    if e["fieldsV1"].as_object().is_none_or(|m| m.is_empty()) {
+                        entry.parse();
+                    }
+                    entry
                 })
                 .collect()
         })
@@ -62,7 +104,7 @@ fn read(obj: &Value) -> Vec<Entry> {
 fn write(obj: &mut Value, entries: Vec<Entry>) {
     let arr: Vec<Value> = entries
         .into_iter()
-        .filter(|e| !e.set.is_empty())
+        .filter(|e| !e.parsed || !e.set.is_empty())
         .map(|e| {
             if let Some(stored) = e.stored {
                 return stored;
@@ -119,20 +161,17 @@ pub fn record_update(
     api_version: &str,
     subresource: Option<&str>,
 ) {
-    let mut entries = old.map(read).unwrap_or_default();
-    let new_set = fields_for(new, subresource);
-    let changed: FieldSet = new_set
-        .iter()
-        .filter(|p| old.and_then(|o| value_at(o, p)) != value_at(new, p))
-        .cloned()
-        .collect();
+    let mut entries = old.map(read_lazily).unwrap_or_default();
+    let (new_set, changed) = set_and_changed(old, new, subresource == Some("status"));
     let sub_matches = |e: &Entry| e.subresource.as_deref() == subresource;
     for e in entries.iter_mut() {
         // Fields removed by this write are owned by nobody any more.
         if sub_matches(e) {
             e.retain(|p| new_set.contains(p));
         }
-        e.retain(|p| !changed.contains(p));
+        if e.owns_any(&changed) {
+            e.retain(|p| !changed.contains(p));
+        }
     }
     // An entry this write leaves alone is written back as stored, times included, as on
     // the API server (`Entry::stored`): a write that moves no field keeps them all.
@@ -142,6 +181,7 @@ pub fn record_update(
             .find(|e| e.manager == manager && e.operation == "Update" && sub_matches(e))
         {
             Some(e) => {
+                e.parse();
                 e.set.extend(changed);
                 e.time = now();
                 e.api_version = api_version.to_string();
@@ -154,6 +194,7 @@ pub fn record_update(
                 subresource: subresource.map(str::to_string),
                 time: now(),
                 set: changed,
+                parsed: true,
                 stored: None,
             }),
         }
@@ -251,6 +292,7 @@ pub fn apply(
         subresource: subresource.map(str::to_string),
         time: now(),
         set: new_set,
+        parsed: true,
         stored: None,
     });
     write(&mut result, entries);
@@ -284,6 +326,54 @@ mod tests {
         assert_eq!(mf["manager"], "alice");
         assert!(mf["fieldsV1"]["f:data"].get("f:j").is_none(), "{mf}");
         assert!(mf["fieldsV1"]["f:data"].get("f:k").is_some(), "{mf}");
+    }
+
+    #[test]
+    fn a_status_write_leaves_the_spec_owners_entry_as_stored_and_a_spec_write_moves_fields() {
+        let pod = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"n"},
+            "spec":{"containers":[{"name":"app","image":"i:1"}]},"status":{"phase":"Pending"}});
+        let mut created = pod.clone();
+        record_update(None, &mut created, "job-controller", "v1", None);
+        created["metadata"]["managedFields"][0]["time"] = json!("2020-01-01T00:00:00Z");
+        let spec_entry = created["metadata"]["managedFields"][0].clone();
+
+        let mut running = created.clone();
+        running["status"]["phase"] = json!("Running");
+        record_update(
+            Some(&created),
+            &mut running,
+            "kubelet",
+            "v1",
+            Some("status"),
+        );
+        let mf = running["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(mf.len(), 2, "{mf:?}");
+        assert_eq!(mf[0], spec_entry, "untouched, time included");
+        assert_eq!(mf[1]["manager"], "kubelet");
+        assert_eq!(mf[1]["subresource"], "status");
+        assert_eq!(mf[1]["fieldsV1"], json!({"f:status":{"f:phase":{}}}));
+
+        let mut edited = running.clone();
+        edited["spec"]["containers"][0]["image"] = json!("i:2");
+        record_update(Some(&running), &mut edited, "bob", "v1", None);
+        let mf = edited["metadata"]["managedFields"].as_array().unwrap();
+        let app =
+            |e: &Value| e["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"].clone();
+        assert!(
+            app(&mf[0]).get("f:image").is_none(),
+            "moved to bob: {}",
+            mf[0]
+        );
+        assert!(app(&mf[0]).get("f:name").is_some());
+        assert_eq!(
+            mf[1], running["metadata"]["managedFields"][1],
+            "the status owner is untouched"
+        );
+        assert_eq!(mf[2]["manager"], "bob");
+        assert!(app(&mf[2]).get("f:image").is_some(), "{}", mf[2]);
     }
 
     #[test]
