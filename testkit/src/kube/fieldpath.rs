@@ -120,7 +120,8 @@ impl<'a> Sides<'a> {
 }
 
 /// Collects the paths of an object and, when `changed` is kept, those whose value
-/// differs between the two [`Sides`]; without `changed` the sides are never looked at.
+/// differs between the two [`Sides`]. A walk that keeps no `changed` starts with empty
+/// sides ([`field_set`]), so it looks nothing up in them.
 #[derive(Default)]
 struct Walk {
     set: FieldSet,
@@ -135,19 +136,19 @@ impl Walk {
                 "apiVersion" | "kind" | "status" => {}
                 "metadata" => {
                     let Some(meta) = v.as_object() else { continue };
-                    let meta_sides = self.child(sides, k);
+                    let meta_sides = sides.child(k);
                     for (mk, mv) in meta {
                         if matches!(
                             mk.as_str(),
                             "labels" | "annotations" | "finalizers" | "ownerReferences"
                         ) {
-                            let child = self.child(meta_sides, mk);
+                            let child = meta_sides.child(mk);
                             self.walk(vec![Step::Field(k.clone())], mk, mv, child);
                         }
                     }
                 }
                 _ => {
-                    let child = self.child(sides, k);
+                    let child = sides.child(k);
                     self.walk(Vec::new(), k, v, child);
                 }
             }
@@ -156,17 +157,8 @@ impl Walk {
 
     fn status(&mut self, obj: &Value, sides: Sides<'_>) {
         if let Some(v) = obj.get("status") {
-            let child = self.child(sides, "status");
+            let child = sides.child("status");
             self.walk(Vec::new(), "status", v, child);
-        }
-    }
-
-    /// The sides' children, looked up only when changes are collected.
-    fn child<'a>(&self, sides: Sides<'a>, key: &str) -> Sides<'a> {
-        if self.changed.is_some() {
-            sides.child(key)
-        } else {
-            Sides::default()
         }
     }
 
@@ -176,15 +168,14 @@ impl Walk {
         match v {
             Value::Object(m) if !m.is_empty() => {
                 for (k, child) in m {
-                    let child_sides = self.child(sides, k);
+                    let child_sides = sides.child(k);
                     self.walk(path.clone(), k, child, child_sides);
                 }
             }
             Value::Array(items) if !items.is_empty() => match list_keys(field, items) {
                 Some(keys) => {
-                    let tracked = self.changed.is_some();
-                    let old_members = sides.old.filter(|_| tracked).map(|o| members(field, o));
-                    let new_members = sides.new.filter(|_| tracked).map(|n| members(field, n));
+                    let old_members = sides.old.map(|o| members(field, o));
+                    let new_members = sides.new.map(|n| members(field, n));
                     for item in items {
                         let key = key_of(item, keys);
                         let item_sides = Sides {
@@ -195,7 +186,7 @@ impl Walk {
                         ip.push(Step::Key(key));
                         if let Some(m) = item.as_object() {
                             for (k, child) in m {
-                                let child_sides = self.child(item_sides, k);
+                                let child_sides = item_sides.child(k);
                                 self.walk(ip.clone(), k, child, child_sides);
                             }
                         }
