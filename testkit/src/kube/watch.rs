@@ -31,10 +31,19 @@ pub struct WatchParams {
     pub send_initial_events: bool,
 }
 
+/// One line of a watch stream as the API server writes it: `type` before `object` (Go
+/// encodes `metav1.WatchEvent`'s fields in declaration order). A JSON map sorts its keys
+/// and puts `object` first, which made kube's adjacently tagged `WatchEvent` buffer every
+/// object whole before decoding it: 6 % of Catalyst's CPU in the 500-PR burst.
 fn line(kind: &str, object: &Value) -> Bytes {
-    let mut s = json!({"type": kind, "object": object}).to_string();
-    s.push('\n');
-    Bytes::from(s)
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"{\"type\":");
+    // Neither a `&str` nor a `Value` can fail to serialise.
+    let _ = serde_json::to_writer(&mut out, kind);
+    out.extend_from_slice(b",\"object\":");
+    let _ = serde_json::to_writer(&mut out, object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 fn bookmark(rt: &ResourceType, rv: u64, initial_end: bool) -> Value {
@@ -174,4 +183,22 @@ pub fn serve(st: Arc<KubeState>, rt: &'static ResourceType, p: WatchParams) -> R
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line is one JSON object with `type` first, as the API server writes it, and
+    /// decodes as the event it carries.
+    #[test]
+    fn a_watch_line_leads_with_its_type() {
+        let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p\"q"}});
+        let bytes = line("MODIFIED", &pod);
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(text.starts_with("{\"type\":\"MODIFIED\",\"object\":{"), "{text}");
+        assert!(text.ends_with("}\n") && text.matches('\n').count() == 1, "{text}");
+        let back: Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(back, json!({"type": "MODIFIED", "object": pod}));
+    }
 }
