@@ -153,7 +153,7 @@ fn resulting_object(
     };
     ops::patch(inner, rt, &info.namespace, &info.name, ptype, patch, opts)
         .ok()
-        .map(|(obj, _)| obj)
+        .map(|(obj, _)| std::sync::Arc::unwrap_or_clone(obj))
 }
 
 /// The escalation check of the RBAC registry: a role may only grant what its writer

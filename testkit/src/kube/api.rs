@@ -338,7 +338,7 @@ async fn resource(
                 .collect();
             let mut items = Vec::new();
             for n in names {
-                items.push(ops::delete(
+                items.push(std::sync::Arc::unwrap_or_clone(ops::delete(
                     &mut inner,
                     rt,
                     &ns,
@@ -346,7 +346,7 @@ async fn resource(
                     policy.as_deref(),
                     &pre,
                     dry || dry_run,
-                )?);
+                )?));
             }
             let rv = inner.current_rv().to_string();
             Ok(json_response(

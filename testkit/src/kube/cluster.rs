@@ -165,6 +165,7 @@ impl Cluster {
             obj,
             WriteOpts::by("catalyst-testkit"),
         )
+        .map(std::sync::Arc::unwrap_or_clone)
     }
 
     /// Deletes an object (background propagation).
@@ -186,6 +187,7 @@ impl Cluster {
             &Preconditions::default(),
             false,
         )
+        .map(std::sync::Arc::unwrap_or_clone)
     }
 
     /// Waits until an object satisfies `pred` (or `None` after `timeout`).

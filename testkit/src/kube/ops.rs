@@ -3,6 +3,8 @@
 //! optimistic concurrency and garbage collection. Both the HTTP layer and the simulated
 //! controllers write through here, so the rules hold for every writer.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::admission::{apply_limit_ranges, check_quota};
@@ -177,7 +179,7 @@ fn finalize(
     mut new: Value,
     opts: WriteOpts<'_>,
     managed: bool,
-) -> ApiResult<Value> {
+) -> ApiResult<Arc<Value>> {
     let create = old.is_none();
     if let Some(old) = old {
         let new_rv = new["metadata"]["resourceVersion"].as_str().unwrap_or("");
@@ -266,10 +268,10 @@ fn finalize(
     if let Some(old) = old
         && unchanged(old, &new)
     {
-        return Ok(old.clone());
+        return Ok(Arc::new(old.clone()));
     }
     if opts.dry_run {
-        return Ok(new);
+        return Ok(Arc::new(new));
     }
     let finalizers_done = new["metadata"]["finalizers"]
         .as_array()
@@ -346,7 +348,7 @@ pub fn create(
     ns: &str,
     mut body: Value,
     opts: WriteOpts<'_>,
-) -> ApiResult<Value> {
+) -> ApiResult<Arc<Value>> {
     check_kind(rt, &mut body)?;
     if rt.namespaced {
         match body["metadata"]["namespace"].as_str() {
@@ -393,7 +395,7 @@ pub fn replace(
     name: &str,
     mut body: Value,
     opts: WriteOpts<'_>,
-) -> ApiResult<Value> {
+) -> ApiResult<Arc<Value>> {
     check_kind(rt, &mut body)?;
     if body["metadata"]["name"].as_str().is_some_and(|n| n != name) {
         return Err(ApiError::bad_request(
@@ -401,8 +403,7 @@ pub fn replace(
         ));
     }
     let old = inner
-        .get(rt, ns, name)
-        .cloned()
+        .get_shared(rt, ns, name)
         .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
     finalize(inner, rt, Some(&old), body, opts, false)
 }
@@ -416,11 +417,11 @@ pub fn patch(
     ptype: PatchType,
     body: Value,
     opts: WriteOpts<'_>,
-) -> ApiResult<(Value, bool)> {
-    let old = inner.get(rt, ns, name).cloned();
+) -> ApiResult<(Arc<Value>, bool)> {
+    let old = inner.get_shared(rt, ns, name);
     let PatchType::Apply { force } = ptype else {
         let old = old.ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
-        let mut new = old.clone();
+        let mut new = Value::clone(&old);
         match ptype {
             PatchType::Merge => merge_patch(&mut new, &body),
             PatchType::Strategic => strategic_merge_patch(&mut new, &body),
@@ -457,7 +458,7 @@ pub fn patch(
         check_namespace(inner, rt, ns, name)?;
     }
     let merged = apply(
-        old.as_ref(),
+        old.as_deref(),
         &applied,
         opts.manager,
         force,
@@ -466,7 +467,7 @@ pub fn patch(
     )
     .map_err(|causes| ApiError::apply_conflict(rt.group, rt.plural, name, causes))?;
     let created = old.is_none();
-    finalize(inner, rt, old.as_ref(), merged, opts, true).map(|v| (v, created))
+    finalize(inner, rt, old.as_deref(), merged, opts, true).map(|v| (v, created))
 }
 
 /// Reads an object, changes it with `f`, and writes it back through the rules (controllers).
@@ -477,7 +478,7 @@ pub fn mutate(
     name: &str,
     opts: WriteOpts<'_>,
     f: impl FnOnce(&mut Value),
-) -> ApiResult<Value> {
+) -> ApiResult<Arc<Value>> {
     // The stored state is shared, not copied: the one copy is the one `f` changes (the
     // simulated controllers and kubelet write through here, several times a pod).
     let old = inner
@@ -489,7 +490,7 @@ pub fn mutate(
     // all its work (the managedFields bookkeeping first): the controllers rewrite the same
     // status on many passes, so they are answered here.
     if new == *old {
-        return Ok(new);
+        return Ok(old);
     }
     finalize(inner, rt, Some(&old), new, opts, false)
 }
@@ -510,10 +511,9 @@ pub fn delete(
     policy: Option<&str>,
     pre: &Preconditions,
     dry_run: bool,
-) -> ApiResult<Value> {
+) -> ApiResult<Arc<Value>> {
     let obj = inner
-        .get(rt, ns, name)
-        .cloned()
+        .get_shared(rt, ns, name)
         .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
     let uid = obj["metadata"]["uid"].as_str().unwrap_or("").to_string();
     if let Some(want) = &pre.uid
@@ -546,7 +546,7 @@ pub fn delete(
         if is_terminating(&obj) {
             return Ok(obj);
         }
-        let mut new = obj.clone();
+        let mut new = Value::clone(&obj);
         new["metadata"]["deletionTimestamp"] = json!(now());
         new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         new["status"]["phase"] = json!("Terminating");
@@ -557,7 +557,7 @@ pub fn delete(
         .is_some_and(|f| !f.is_empty())
     {
         if obj["metadata"]["deletionTimestamp"].is_null() {
-            let mut new = obj.clone();
+            let mut new = Value::clone(&obj);
             new["metadata"]["deletionTimestamp"] = json!(now());
             new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             return Ok(inner.put(rt, new, EventType::Modified));
@@ -572,7 +572,7 @@ pub fn delete(
     };
     let policy = policy.unwrap_or(default);
     collect_dependents(inner, ns, &uid, policy);
-    Ok(inner.put(rt, obj, EventType::Deleted))
+    Ok(inner.put(rt, Value::clone(&obj), EventType::Deleted))
 }
 
 fn collect_dependents(inner: &mut Inner, ns: &str, owner_uid: &str, policy: &str) {

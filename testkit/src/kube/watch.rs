@@ -196,8 +196,14 @@ mod tests {
         let pod = json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p\"q"}});
         let bytes = line("MODIFIED", &pod);
         let text = std::str::from_utf8(&bytes).unwrap();
-        assert!(text.starts_with("{\"type\":\"MODIFIED\",\"object\":{"), "{text}");
-        assert!(text.ends_with("}\n") && text.matches('\n').count() == 1, "{text}");
+        assert!(
+            text.starts_with("{\"type\":\"MODIFIED\",\"object\":{"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("}\n") && text.matches('\n').count() == 1,
+            "{text}"
+        );
         let back: Value = serde_json::from_str(text.trim_end()).unwrap();
         assert_eq!(back, json!({"type": "MODIFIED", "object": pod}));
     }

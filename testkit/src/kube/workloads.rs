@@ -98,7 +98,7 @@ fn create_pod(
     template: &Value,
     name: Option<String>,
     extra_labels: &Value,
-) -> Option<Value> {
+) -> Option<Arc<Value>> {
     let mut meta = template["metadata"].clone();
     if !meta.is_object() {
         meta = json!({});
