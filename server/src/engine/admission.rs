@@ -33,7 +33,10 @@ pub enum Admission {
 
 /// Starts `row` (queued) if there is room, else records its place in the line.
 pub(crate) async fn admit(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Admission> {
-    let mut positions = ctx.admission.lock().await;
+    let mut positions = {
+        let _waiting = ctx.admission_queue.enter();
+        ctx.admission.lock().await
+    };
     let Some(shared) = claim::admission_lock(ctx).await? else {
         // Another replica is deciding; stay in line and ask again.
         let position = w
@@ -44,7 +47,13 @@ pub(crate) async fn admit(ctx: &Context, w: &World, row: &deployment::Model) -> 
         return Ok(Admission::Waiting { position });
     };
     let decided = decide(ctx, w, row, &mut positions).await;
-    shared.release().await;
+    // In a burst every reconcile decides in turn: the next in line takes the lease as
+    // this one leaves it; the last one gives it back.
+    if decided.is_ok() && ctx.admission_queue.any() {
+        shared.keep();
+    } else {
+        shared.release().await;
+    }
     decided
 }
 

@@ -10,7 +10,9 @@
 //! environment while it is in flight) and released when the environment is settled.
 //!
 //! Deployment slots are shared too: [`admission_lock`] makes the slot hand-out one
-//! critical section across replicas.
+//! critical section across replicas. A replica keeps that lease from one decision to
+//! the next while decisions wait in line behind it, and releases it when its line is
+//! empty.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -188,24 +190,69 @@ pub(crate) struct AdmissionLock<'a> {
 }
 
 impl AdmissionLock<'_> {
+    /// Gives the lease back, for other replicas to decide.
     pub(crate) async fn release(self) {
         let c = self.ctx;
+        c.held.forget(ADMISSION_LEASE);
         if let Err(e) = leases::release(&c.db, ADMISSION_LEASE, &c.claims.holder).await {
             tracing::debug!(error = %e, "cannot release the admission lease");
         }
     }
+
+    /// Leaves the lease held for the next decision of this replica. A release and a
+    /// claim for each decision were three writes inside the critical section that every
+    /// reconcile of a burst waits for in turn (BENCHMARKS.md). Should nobody take it on,
+    /// it expires within its duration, as a dead replica's would.
+    pub(crate) fn keep(self) {}
 }
+
+/// How many tasks wait for something, counted while they wait (see [`Waiting::enter`]).
+#[derive(Debug, Default)]
+pub struct Waiting(std::sync::atomic::AtomicUsize);
+
+impl Waiting {
+    /// Counts the caller as waiting until the returned guard is dropped (also when the
+    /// waiting future is dropped midway).
+    pub(crate) fn enter(&self) -> WaitingGuard<'_> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        WaitingGuard(self)
+    }
+
+    /// Whether anyone waits right now.
+    pub(crate) fn any(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+}
+
+/// One waiter of a [`Waiting`].
+pub(crate) struct WaitingGuard<'a>(&'a Waiting);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// How long the admission lease lasts: long enough for a few decisions; a replica dying
+/// while it holds the lease blocks slots this long.
+const ADMISSION_TTL: Duration = Duration::from_secs(10);
 
 /// Waits (a few seconds at most) for the admission lease; `None` when another replica
 /// kept it all that time, in which case the caller stays in line and tries again later.
+/// A lease kept by the decision before this one ([`AdmissionLock::keep`]) and claimed
+/// within the last third of its duration is taken as it is, without a round trip.
 pub(crate) async fn admission_lock(ctx: &Context) -> Result<Option<AdmissionLock<'_>>> {
     const PATIENCE: Duration = Duration::from_secs(5);
-    // Long enough for one decision; a replica dying inside one blocks slots this long.
-    const TTL: Duration = Duration::from_secs(10);
+    if ctx.held.fresh(ADMISSION_LEASE, ADMISSION_TTL).is_some() {
+        return Ok(Some(AdmissionLock { ctx }));
+    }
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let claim = leases::claim(&ctx.db, ADMISSION_LEASE, &ctx.claims.holder, TTL).await?;
+        let asked = Instant::now();
+        let claim =
+            leases::claim(&ctx.db, ADMISSION_LEASE, &ctx.claims.holder, ADMISSION_TTL).await?;
         if claim.is_held() {
+            ctx.held.record(ADMISSION_LEASE, asked);
             return Ok(Some(AdmissionLock { ctx }));
         }
         if Instant::now() >= deadline {

@@ -136,6 +136,9 @@ pub struct Context {
     pub metrics: EngineMetrics,
     /// Serialises slot hand-out; holds every waiting environment's last position.
     pub(crate) admission: tokio::sync::Mutex<HashMap<String, Option<u32>>>,
+    /// Decisions waiting for `admission` (they take the shared lease as the decision
+    /// before them leaves it, see [`admission::admit`]).
+    pub(crate) admission_queue: claim::Waiting,
     /// The last event sent per environment, so only changes are sent.
     pub(crate) last_events: Mutex<HashMap<String, events::EventKey>>,
     /// Namespace → environment id, learnt by reconciles, so watch events can wake
@@ -262,6 +265,7 @@ impl Engine {
                 ..EngineMetrics::default()
             },
             admission: tokio::sync::Mutex::new(HashMap::new()),
+            admission_queue: claim::Waiting::default(),
             last_events: Mutex::new(HashMap::new()),
             namespaces: Mutex::new(HashMap::new()),
             kicks,
