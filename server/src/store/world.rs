@@ -7,9 +7,9 @@
 //! `SELECT`s per read were most of the statements a new pull request costs; one
 //! `LEFT JOIN` gives the same rows.
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use std::sync::OnceLock;
 
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
     QueryResult, Statement,
@@ -121,8 +121,8 @@ fn rows_query(id: &str) -> SelectStatement {
 
 /// [`rows_query`]'s SQL text for `backend`, rendered once: the id is its one bound value.
 /// Building the hundred aliased columns, rendering and dropping them again on each of a
-/// reconcile's reads (one per step, several per pull request) was about 6 % of Catalyst's
-/// CPU in the 500-PR burst (BENCHMARKS.md).
+/// reconcile's reads (one per step, several per pull request) was about 6 % of the
+/// samples of Catalyst's async threads in the 500-PR burst (BENCHMARKS.md).
 fn rows_sql(backend: DbBackend) -> &'static str {
     static SQL: [OnceLock<String>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = match backend {
