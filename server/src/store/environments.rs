@@ -45,6 +45,19 @@ pub async fn ensure_pending(
         active.update(db).await?;
         return Ok(());
     }
+    insert_pending(db, repo, pr, preview_domain).await
+}
+
+/// Records a pending environment for `pr`, which has none: a pull request whose row was
+/// created in the same transaction cannot have one yet (an environment points at its
+/// pull request's id), so webhook intake skips [`ensure_pending`]'s lookup for it.
+pub async fn insert_pending(
+    db: &impl ConnectionTrait,
+    repo: &repository::Model,
+    pr: &pull_request::Model,
+    preview_domain: Option<&str>,
+) -> Result<()> {
+    let now = Utc::now();
     let slug = NamespaceSlug::from_stored(repo.namespace_slug.clone());
     let namespace = naming::namespace(&slug, PullRequestNumber(pr_number(pr.number)?));
     let url = preview_domain.map(|d| naming::public_url(&namespace, d));

@@ -11,6 +11,8 @@
 //! one transaction at a time, so a burst of deliveries waited in line for a `BEGIN` and
 //! a `COMMIT` each.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -65,7 +67,14 @@ pub async fn record(
     preview_domain: Option<&str>,
 ) -> Result<DeliveryOutcome> {
     let txn = db.begin().await?;
-    let outcome = record_in(&txn, delivery, event, preview_domain).await?;
+    let outcome = record_in(
+        &txn,
+        delivery,
+        event,
+        preview_domain,
+        &mut Repositories::new(),
+    )
+    .await?;
     // A duplicate wrote nothing: committing it ends the transaction as a rollback would.
     txn.commit().await?;
     Ok(outcome)
@@ -81,18 +90,26 @@ pub async fn record_batch(
 ) -> Result<Vec<DeliveryOutcome>> {
     let txn = db.begin().await?;
     let mut outcomes = Vec::with_capacity(deliveries.len());
+    // Intake never writes repositories, so one reading per repository serves the batch.
+    let mut repositories = Repositories::new();
     for (delivery, event) in deliveries {
-        outcomes.push(record_in(&txn, *delivery, event, preview_domain).await?);
+        outcomes.push(record_in(&txn, *delivery, event, preview_domain, &mut repositories).await?);
     }
     txn.commit().await?;
     Ok(outcomes)
 }
+
+/// Repositories read in one transaction, by key (`None`: not configured), so that a batch
+/// of deliveries reads each once: a burst's deliveries come from a few repositories, and
+/// every statement of the batch is a round trip to SQLite's one writer thread.
+type Repositories = HashMap<String, Option<repository::Model>>;
 
 async fn record_in(
     txn: &DatabaseTransaction,
     delivery: Delivery<'_>,
     event: &WebhookEvent,
     preview_domain: Option<&str>,
+    repositories: &mut Repositories,
 ) -> Result<DeliveryOutcome> {
     let (outcome, action, repository, pr_number) = match event {
         WebhookEvent::Ping => (DeliveryOutcome::Ping, None, None, None),
@@ -131,7 +148,7 @@ async fn record_in(
     }
     Ok(match event {
         WebhookEvent::PullRequest(e) => {
-            let applied = apply_pull_request(txn, e, preview_domain).await?;
+            let applied = apply_pull_request(txn, e, preview_domain, repositories).await?;
             if applied {
                 DeliveryOutcome::Applied
             } else {
@@ -159,7 +176,7 @@ pub async fn apply_snapshot(
     preview_domain: Option<&str>,
 ) -> Result<bool> {
     let txn = db.begin().await?;
-    let applied = apply_pull_request(&txn, event, preview_domain).await?;
+    let applied = apply_pull_request(&txn, event, preview_domain, &mut Repositories::new()).await?;
     txn.commit().await?;
     Ok(applied)
 }
@@ -169,9 +186,17 @@ async fn apply_pull_request(
     txn: &DatabaseTransaction,
     e: &PullRequestEvent,
     preview_domain: Option<&str>,
+    repositories: &mut Repositories,
 ) -> Result<bool> {
     let key = e.repository.key();
-    let repo = repositories::find_by_key(txn, &key).await?;
+    let repo = match repositories.get(&key) {
+        Some(known) => known.clone(),
+        None => {
+            let read = repositories::find_by_key(txn, &key).await?;
+            repositories.insert(key.clone(), read.clone());
+            read
+        }
+    };
     let number = i64::try_from(e.pull_request.number.0).map_err(|_| {
         StoreError::Corrupt(format!("pull request number {}", e.pull_request.number))
     })?;
@@ -183,9 +208,10 @@ async fn apply_pull_request(
             // whose single connection already serialises them).
             .lock_exclusive()
     };
-    let row = match find().one(txn).await? {
+    // The row, and whether this transaction created it.
+    let (row, created) = match find().one(txn).await? {
         Some(stored) => match update_if_newer(txn, stored, e, repo.as_ref()).await? {
-            Some(row) => row,
+            Some(row) => (row, false),
             None => return Ok(false),
         },
         None => {
@@ -202,7 +228,7 @@ async fn apply_pull_request(
                 // SQLite's one connection runs one transaction at a time: no concurrent
                 // first delivery can exist, so no savepoint (two statements fewer on the
                 // webhook path).
-                fresh.insert(txn).await?
+                (fresh.insert(txn).await?, true)
             } else {
                 // A concurrent first delivery for the same PR (Postgres) makes this insert
                 // wait, then conflict; the savepoint lets the transaction go on with the
@@ -211,7 +237,7 @@ async fn apply_pull_request(
                 match fresh.insert(&savepoint).await {
                     Ok(row) => {
                         savepoint.commit().await?;
-                        row
+                        (row, true)
                     }
                     Err(err)
                         if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
@@ -219,7 +245,7 @@ async fn apply_pull_request(
                         savepoint.rollback().await?;
                         let stored = find().one(txn).await?.ok_or(StoreError::Db(err))?;
                         match update_if_newer(txn, stored, e, repo.as_ref()).await? {
-                            Some(row) => row,
+                            Some(row) => (row, false),
                             None => return Ok(false),
                         }
                     }
@@ -228,8 +254,15 @@ async fn apply_pull_request(
             }
         }
     };
-    if let (Some(repo), true) = (repo, e.pull_request.open) {
-        environments::ensure_pending(txn, &repo, &row, preview_domain).await?;
+    match (repo, e.pull_request.open) {
+        // A pull request created just now has no environment to look up.
+        (Some(repo), true) if created => {
+            environments::insert_pending(txn, &repo, &row, preview_domain).await?;
+        }
+        (Some(repo), true) => {
+            environments::ensure_pending(txn, &repo, &row, preview_domain).await?
+        }
+        _ => {}
     }
     Ok(true)
 }
