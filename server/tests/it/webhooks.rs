@@ -567,6 +567,9 @@ async fn a_batch_applies_its_deliveries_in_order_or_none_of_them(b: Backend) {
         ]
     );
     assert_eq!(s.count("webhook_deliveries").await, 4);
+    // One environment per pull request: the push later in the batch found the one its
+    // pull request's creation made, rather than making a second.
+    assert_eq!(s.count("preview_environments").await, 2);
     let mut heads: Vec<String> = s
         .environments()
         .await
