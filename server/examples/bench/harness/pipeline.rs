@@ -98,6 +98,8 @@ impl Served {
 /// work) is `None`.
 pub struct Burst {
     size: usize,
+    /// Each delivery's send → its whole acknowledgement read (for Catalyst: recorded).
+    acknowledged: Option<Summary>,
     job: Option<Summary>,
     comment: Option<Summary>,
     /// Pull requests without a Job / comment when the wait ended (counted as `cutoff`).
@@ -148,7 +150,9 @@ async fn burst(opts: &Options, size: usize, subject: Subject) -> anyhow::Result<
 
     let sender = Sender::new(served.base(), inst.doubles.webhook_secret());
     let deliveries: Vec<_> = prs.iter().map(|p| p.delivery.clone()).collect();
-    let sent = sender.burst(&deliveries).await?;
+    let answered = sender.burst(&deliveries).await?;
+    let sent: Vec<DateTime<Utc>> = answered.iter().map(|&(at, _)| at).collect();
+    let acknowledged = summarize(answered.iter().map(|&(_, took)| took).collect());
 
     let deadline = Instant::now() + opts.settle_timeout;
     let (jobs, comments) = loop {
@@ -166,6 +170,7 @@ async fn burst(opts: &Options, size: usize, subject: Subject) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     inst.doubles.write_request_logs(&inst.launch.dir)?;
+    write_deliveries(&inst.launch.dir, &prs, &answered)?;
     let cutoff = opts.settle_timeout;
     let (job, jobs_missing) = figure(subject.waits_for_jobs(), &prs, &sent, cutoff, |p| {
         jobs.get(&p.namespace).copied()
@@ -181,6 +186,7 @@ async fn burst(opts: &Options, size: usize, subject: Subject) -> anyhow::Result<
     }
     Ok(Burst {
         size,
+        acknowledged,
         job,
         comment,
         jobs_missing,
@@ -188,6 +194,26 @@ async fn burst(opts: &Options, size: usize, subject: Subject) -> anyhow::Result<
         cutoff,
         github_calls,
     })
+}
+
+/// `deliveries.jsonl` beside the request logs: each pull request's delivery, when it was
+/// sent and how long its acknowledgement took, to lay beside the doubles' logs.
+fn write_deliveries(
+    dir: &std::path::Path,
+    prs: &[OpenedPr],
+    answered: &[(DateTime<Utc>, Duration)],
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("deliveries.jsonl"))?);
+    for (pr, (sent, took)) in prs.iter().zip(answered) {
+        let line = serde_json::json!({
+            "repository": pr.repo, "number": pr.number, "sent": sent,
+            "acknowledged_ms": took.as_secs_f64() * 1e3,
+        });
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// One kind of record's latencies (`at`: when the doubles recorded a pull request's Job
@@ -235,6 +261,13 @@ pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<Vec<Burs
         let (Some(job), Some(comment)) = (&b.job, &b.comment) else {
             bail!("a Catalyst burst without both figures");
         };
+        if let Some(ack) = &b.acknowledged {
+            // The first comments wait for their deliveries to be recorded.
+            report.push(Row::info(
+                format!("webhook acknowledged (recorded), {size} PRs at once"),
+                latency(ack, 0, b.cutoff),
+            ));
+        }
         report.push(Row::new(
             format!("webhook → pull request pod Job, {size} PRs at once"),
             latency(job, b.jobs_missing, b.cutoff),

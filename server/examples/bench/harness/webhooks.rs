@@ -56,18 +56,22 @@ impl Sender {
         Ok((sent_at, took))
     }
 
-    /// Sends every delivery at once (each on its own task); send times in input order.
-    pub async fn burst(&self, deliveries: &[Delivery]) -> anyhow::Result<Vec<DateTime<Utc>>> {
+    /// Sends every delivery at once (each on its own task); in input order, when each
+    /// was sent and how long its acknowledgement took.
+    pub async fn burst(
+        &self,
+        deliveries: &[Delivery],
+    ) -> anyhow::Result<Vec<(DateTime<Utc>, Duration)>> {
         let mut set = JoinSet::new();
         for (i, d) in deliveries.iter().enumerate() {
             let sender = self.clone();
             let d = d.clone();
             set.spawn(async move { (i, sender.send(&d).await) });
         }
-        let mut out = vec![Utc::now(); deliveries.len()];
+        let mut out = vec![(Utc::now(), Duration::ZERO); deliveries.len()];
         while let Some(done) = set.join_next().await {
             let (i, r) = done?;
-            out[i] = r?.0;
+            out[i] = r?;
         }
         Ok(out)
     }
