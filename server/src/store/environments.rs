@@ -57,15 +57,29 @@ pub async fn insert_pending(
     pr: &pull_request::Model,
     preview_domain: Option<&str>,
 ) -> Result<()> {
+    pending(repo, pr.id.clone(), pr.number, preview_domain)?
+        .insert(db)
+        .await?;
+    Ok(())
+}
+
+/// The row of a new pending environment for pull request `pull_request_id` (number
+/// `number`) of `repo`.
+pub(super) fn pending(
+    repo: &repository::Model,
+    pull_request_id: String,
+    number: i64,
+    preview_domain: Option<&str>,
+) -> Result<preview_environment::ActiveModel> {
     let now = Utc::now();
     let slug = NamespaceSlug::from_stored(repo.namespace_slug.clone());
-    let namespace = naming::namespace(&slug, PullRequestNumber(pr_number(pr.number)?));
+    let namespace = naming::namespace(&slug, PullRequestNumber(pr_number(number)?));
     let url = preview_domain.map(|d| naming::public_url(&namespace, d));
-    preview_environment::ActiveModel {
+    Ok(preview_environment::ActiveModel {
         id: Set(new_id()),
         repository_id: Set(repo.id.clone()),
-        pull_request_id: Set(pr.id.clone()),
-        pr_number: Set(pr.number),
+        pull_request_id: Set(pull_request_id),
+        pr_number: Set(number),
         namespace: Set(namespace.into_string()),
         url: Set(url),
         status: Set(EnvironmentStatus::Pending.as_str().to_owned()),
@@ -75,10 +89,7 @@ pub async fn insert_pending(
         updated_at: Set(now),
         ready_at: Set(None),
         deleted_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+    })
 }
 
 /// One summary per open pull request of a configured repository, newest first.

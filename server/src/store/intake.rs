@@ -9,7 +9,9 @@
 //! On SQLite, deliveries that arrive together are committed together
 //! ([`IntakeQueue`](super::intake_queue::IntakeQueue)): its one writer connection runs
 //! one transaction at a time, so a burst of deliveries waited in line for a `BEGIN` and
-//! a `COMMIT` each.
+//! a `COMMIT` each. A batch writes the rows of new deliveries and new pull requests with
+//! one statement per table ([`intake_batch`](super::intake_batch)) and takes the path
+//! here for the rest.
 
 use std::collections::HashMap;
 
@@ -80,63 +82,24 @@ pub async fn record(
     Ok(outcome)
 }
 
-/// Records several deliveries in one transaction, in order (a later one sees what an
-/// earlier one wrote, as if each had committed on its own). Any error rolls all of them
-/// back: the caller records them one by one instead, so one bad delivery fails alone.
-pub async fn record_batch(
-    db: &Db,
-    deliveries: &[(Delivery<'_>, &WebhookEvent)],
-    preview_domain: Option<&str>,
-) -> Result<Vec<DeliveryOutcome>> {
-    let txn = db.begin().await?;
-    let mut outcomes = Vec::with_capacity(deliveries.len());
-    // Intake never writes repositories, so one reading per repository serves the batch.
-    let mut repositories = Repositories::new();
-    for (delivery, event) in deliveries {
-        outcomes.push(record_in(&txn, *delivery, event, preview_domain, &mut repositories).await?);
-    }
-    txn.commit().await?;
-    Ok(outcomes)
-}
-
 /// Repositories read in one transaction, by key (`None`: not configured), so that a batch
 /// of deliveries reads each once: a burst's deliveries come from a few repositories, and
 /// every statement of the batch is a round trip to SQLite's one writer thread.
-type Repositories = HashMap<String, Option<repository::Model>>;
+pub(super) type Repositories = HashMap<String, Option<repository::Model>>;
 
-async fn record_in(
+pub(super) async fn record_in(
     txn: &DatabaseTransaction,
     delivery: Delivery<'_>,
     event: &WebhookEvent,
     preview_domain: Option<&str>,
     repositories: &mut Repositories,
 ) -> Result<DeliveryOutcome> {
-    let (outcome, action, repository, pr_number) = match event {
-        WebhookEvent::Ping => (DeliveryOutcome::Ping, None, None, None),
-        WebhookEvent::Ignored(i) => (
-            DeliveryOutcome::Ignored,
-            i.action.clone(),
-            i.repository.clone(),
-            i.pr_number,
-        ),
-        WebhookEvent::PullRequest(e) => (
-            DeliveryOutcome::Applied,
-            Some(e.action.as_str().to_owned()),
-            Some(e.repository.to_string()),
-            Some(e.pull_request.number.0),
-        ),
+    let outcome = match event {
+        WebhookEvent::Ping => DeliveryOutcome::Ping,
+        WebhookEvent::Ignored(_) => DeliveryOutcome::Ignored,
+        WebhookEvent::PullRequest(_) => DeliveryOutcome::Applied,
     };
-    let row = webhook_delivery::ActiveModel {
-        id: Set(new_id()),
-        delivery_id: Set(delivery.id.to_owned()),
-        event: Set(delivery.event.to_owned()),
-        action: Set(action),
-        repository: Set(repository),
-        pr_number: Set(pr_number.and_then(|n| i64::try_from(n).ok())),
-        received_at: Set(Utc::now()),
-        outcome: Set(outcome.as_str().to_owned()),
-    };
-    let inserted = webhook_delivery::Entity::insert(row)
+    let inserted = webhook_delivery::Entity::insert(delivery_row(delivery, event, outcome))
         .on_conflict_do_nothing_on([webhook_delivery::Column::DeliveryId])
         .exec_without_returning(txn)
         .await?;
@@ -167,6 +130,33 @@ async fn record_in(
     })
 }
 
+/// The delivery's row, recorded with `outcome`.
+pub(super) fn delivery_row(
+    delivery: Delivery<'_>,
+    event: &WebhookEvent,
+    outcome: DeliveryOutcome,
+) -> webhook_delivery::ActiveModel {
+    let (action, repository, pr_number) = match event {
+        WebhookEvent::Ping => (None, None, None),
+        WebhookEvent::Ignored(i) => (i.action.clone(), i.repository.clone(), i.pr_number),
+        WebhookEvent::PullRequest(e) => (
+            Some(e.action.as_str().to_owned()),
+            Some(e.repository.to_string()),
+            Some(e.pull_request.number.0),
+        ),
+    };
+    webhook_delivery::ActiveModel {
+        id: Set(new_id()),
+        delivery_id: Set(delivery.id.to_owned()),
+        event: Set(delivery.event.to_owned()),
+        action: Set(action),
+        repository: Set(repository),
+        pr_number: Set(pr_number.and_then(|n| i64::try_from(n).ok())),
+        received_at: Set(Utc::now()),
+        outcome: Set(outcome.as_str().to_owned()),
+    }
+}
+
 /// Applies a pull request snapshot that did not come from a webhook (the reconciliation
 /// sweep read it from GitHub's API), under the same rules as a delivery: a snapshot older
 /// than the stored one is not applied. Returns whether it was.
@@ -189,14 +179,7 @@ async fn apply_pull_request(
     repositories: &mut Repositories,
 ) -> Result<bool> {
     let key = e.repository.key();
-    let repo = match repositories.get(&key) {
-        Some(known) => known.clone(),
-        None => {
-            let read = repositories::find_by_key(txn, &key).await?;
-            repositories.insert(key.clone(), read.clone());
-            read
-        }
-    };
+    let repo = repository(txn, &key, repositories).await?;
     let number = i64::try_from(e.pull_request.number.0).map_err(|_| {
         StoreError::Corrupt(format!("pull request number {}", e.pull_request.number))
     })?;
@@ -215,15 +198,7 @@ async fn apply_pull_request(
             None => return Ok(false),
         },
         None => {
-            let mut fresh = pull_request::ActiveModel {
-                id: Set(new_id()),
-                repository_key: Set(key.clone()),
-                number: Set(number),
-                config_missing_notified_at: Set(None),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            };
-            fill(&mut fresh, e, repo.as_ref());
+            let fresh = new_pull_request(new_id(), key.clone(), number, e, repo.as_ref());
             if txn.get_database_backend() == DbBackend::Sqlite {
                 // SQLite's one connection runs one transaction at a time: no concurrent
                 // first delivery can exist, so no savepoint (two statements fewer on the
@@ -265,6 +240,40 @@ async fn apply_pull_request(
         _ => {}
     }
     Ok(true)
+}
+
+/// The repository stored under `key`, read once per transaction.
+pub(super) async fn repository(
+    txn: &DatabaseTransaction,
+    key: &str,
+    repositories: &mut Repositories,
+) -> Result<Option<repository::Model>> {
+    if let Some(known) = repositories.get(key) {
+        return Ok(known.clone());
+    }
+    let read = repositories::find_by_key(txn, key).await?;
+    repositories.insert(key.to_owned(), read.clone());
+    Ok(read)
+}
+
+/// The row of a pull request seen for the first time, every column set.
+pub(super) fn new_pull_request(
+    id: String,
+    key: String,
+    number: i64,
+    e: &PullRequestEvent,
+    repo: Option<&repository::Model>,
+) -> pull_request::ActiveModel {
+    let mut fresh = pull_request::ActiveModel {
+        id: Set(id),
+        repository_key: Set(key),
+        number: Set(number),
+        config_missing_notified_at: Set(None),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    fill(&mut fresh, e, repo);
+    fresh
 }
 
 /// Applies the snapshot to a stored pull request unless the stored one is newer.

@@ -3,7 +3,7 @@
 //! statements and a `COMMIT`, each a round trip to the connection's thread, and its
 //! acknowledgement (and every first PR comment, which waits for intake) waited for all
 //! the deliveries ahead of it. Here one task takes every delivery waiting when the
-//! writer is free and records them in one transaction ([`intake::record_batch`]); each
+//! writer is free and records them in one transaction ([`intake_batch::record_batch`]); each
 //! is still acknowledged only once its batch is committed, so nothing is acknowledged
 //! that is not stored.
 //!
@@ -12,6 +12,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::intake::{self, Delivery, DeliveryOutcome};
+use super::intake_batch;
 use super::{Db, Result, StoreError};
 use crate::core::webhook_event::WebhookEvent;
 
@@ -85,7 +86,7 @@ async fn commit(db: Db, preview_domain: Option<String>, queued: Vec<Queued>) {
     let domain = preview_domain.as_deref();
     let deliveries: Vec<(Delivery<'_>, &WebhookEvent)> =
         queued.iter().map(|q| (delivery_of(q), &q.event)).collect();
-    let recorded = intake::record_batch(&db, &deliveries, domain).await;
+    let recorded = intake_batch::record_batch(&db, &deliveries, domain).await;
     drop(deliveries);
     match recorded {
         Ok(outcomes) => {

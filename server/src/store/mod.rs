@@ -9,6 +9,7 @@ pub mod entities;
 pub mod environments;
 pub mod github;
 pub mod intake;
+pub mod intake_batch;
 pub mod intake_queue;
 pub mod leases;
 pub mod operator_requests;

@@ -28,6 +28,7 @@ both_backends!(
     concurrent_deliveries_for_one_new_pull_request_all_succeed,
     a_burst_gets_each_deliverys_outcome_and_a_bad_delivery_fails_alone,
     a_batch_applies_its_deliveries_in_order_or_none_of_them,
+    a_batch_stores_what_recording_one_by_one_stores,
 );
 
 async fn unsigned_and_badly_signed_deliveries_are_refused_and_not_stored(b: Backend) {
@@ -487,7 +488,8 @@ async fn a_burst_gets_each_deliverys_outcome_and_a_bad_delivery_fails_alone(b: B
 /// and all or nothing.
 async fn a_batch_applies_its_deliveries_in_order_or_none_of_them(b: Backend) {
     use catalyst_server::core::webhook_event;
-    use catalyst_server::store::intake::{self, Delivery, DeliveryOutcome};
+    use catalyst_server::store::intake::{Delivery, DeliveryOutcome};
+    use catalyst_server::store::intake_batch;
 
     let s = start(b).await;
     s.configure("acme/web").await;
@@ -538,12 +540,13 @@ async fn a_batch_applies_its_deliveries_in_order_or_none_of_them(b: Backend) {
     };
 
     // A failing delivery rolls back the whole batch, the good ones before it included.
-    let failed = intake::record_batch(s.db(), &[(d("x1"), &other), (d("x2"), &bad)], None).await;
+    let failed =
+        intake_batch::record_batch(s.db(), &[(d("x1"), &other), (d("x2"), &bad)], None).await;
     assert!(failed.is_err());
     assert_eq!(s.count("webhook_deliveries").await, 0);
     assert_eq!(s.count("pull_requests").await, 0);
 
-    let outcomes = intake::record_batch(
+    let outcomes = intake_batch::record_batch(
         s.db(),
         &[
             (d("a"), &opened),
@@ -579,4 +582,149 @@ async fn a_batch_applies_its_deliveries_in_order_or_none_of_them(b: Backend) {
     heads.sort();
     assert_eq!(heads, ["bbbb", "cccc"]);
     s.finish().await;
+}
+
+/// The batch's appended rows (new deliveries and new pull requests, written with one
+/// statement per table) and its one-by-one path together store exactly what recording
+/// each delivery in its own transaction stores, whatever the mix: duplicates within the
+/// batch and of stored deliveries, pull requests stored before the batch, created in it
+/// and then updated, stale, closed, of unconfigured repositories, pings and ignored
+/// events.
+async fn a_batch_stores_what_recording_one_by_one_stores(b: Backend) {
+    use catalyst_server::core::webhook_event::{self, WebhookEvent};
+    use catalyst_server::store::intake::{self, Delivery, DeliveryOutcome};
+    use catalyst_server::store::intake_batch;
+
+    let event = |name: &str, body: &[u8]| webhook_event::parse(name, body).unwrap();
+    let pr = |action: &str, repo: &str, n: u64, sha: &str, at: &str, open: bool| {
+        event("pull_request", &pr_payload(action, repo, n, sha, at, open))
+    };
+    let t0 = "2026-03-01T00:00:00Z";
+    let t1 = "2026-03-01T00:05:00Z";
+    let before: Vec<(&str, WebhookEvent)> = vec![
+        ("s1", pr("opened", "acme/web", 5, "5555", t0, true)),
+        ("s2", pr("opened", "acme/web", 6, "6666", t0, true)),
+        ("s3", pr("closed", "acme/web", 6, "6666", t1, false)),
+    ];
+    let batch: Vec<(&str, WebhookEvent)> = vec![
+        ("b1", pr("opened", "acme/web", 1, "1111", t0, true)),
+        ("b2", pr("opened", "acme/other", 2, "2222", t0, true)),
+        ("b3", event("ping", br#"{"zen":"Design for failure."}"#)),
+        (
+            "b4",
+            event(
+                "issues",
+                br#"{"action":"opened","repository":{"full_name":"acme/web"},"number":9}"#,
+            ),
+        ),
+        ("b1", pr("opened", "acme/web", 1, "1111", t0, true)),
+        ("b5", pr("opened", "acme/web", 3, "3333", t0, true)),
+        ("b6", pr("synchronize", "acme/web", 1, "1112", t1, true)),
+        ("b7", pr("opened", "acme/web", 1, "1111", t0, true)),
+        ("s1", pr("opened", "acme/web", 5, "5555", t0, true)),
+        ("b8", pr("synchronize", "acme/web", 5, "5556", t1, true)),
+        ("b9", pr("closed", "acme/web", 4, "4444", t1, false)),
+        (
+            "b10",
+            pr(
+                "reopened",
+                "acme/web",
+                6,
+                "6666",
+                "2026-03-01T00:09:00Z",
+                true,
+            ),
+        ),
+        ("b11", pr("opened", "acme/web", 7, "7777", t0, true)),
+        ("b12", pr("opened", "acme/other", 2, "2222", t0, true)),
+    ];
+    // The delivery `id` of `e`, under the event name GitHub gives it.
+    fn d<'a>(id: &'a str, e: &WebhookEvent) -> Delivery<'a> {
+        let event = match e {
+            WebhookEvent::Ping => "ping",
+            WebhookEvent::Ignored(_) => "issues",
+            WebhookEvent::PullRequest(_) => "pull_request",
+        };
+        Delivery { id, event }
+    }
+
+    let one_by_one = start(b).await;
+    let batched = start(b).await;
+    let mut stored = Vec::new();
+    for s in [&one_by_one, &batched] {
+        s.configure("acme/web").await;
+        for (id, e) in &before {
+            intake::record(s.db(), d(id, e), e, Some("preview.example.com"))
+                .await
+                .unwrap();
+        }
+    }
+    let mut expected = Vec::new();
+    for (id, e) in &batch {
+        expected.push(
+            intake::record(one_by_one.db(), d(id, e), e, Some("preview.example.com"))
+                .await
+                .unwrap(),
+        );
+    }
+    let deliveries: Vec<(Delivery<'_>, &WebhookEvent)> =
+        batch.iter().map(|(id, e)| (d(id, e), e)).collect();
+    let outcomes =
+        intake_batch::record_batch(batched.db(), &deliveries, Some("preview.example.com"))
+            .await
+            .unwrap();
+    assert_eq!(outcomes, expected);
+    assert!(outcomes.contains(&DeliveryOutcome::Duplicate));
+    assert!(outcomes.contains(&DeliveryOutcome::Stale));
+    for s in [&one_by_one, &batched] {
+        stored.push(stored_state(s).await);
+    }
+    assert_eq!(stored[0], stored[1]);
+    assert_eq!(stored[0].len(), 3);
+    assert_eq!(stored[0][1].len(), 7, "pull requests: {:?}", stored[0][1]);
+    one_by_one.finish().await;
+    batched.finish().await;
+}
+
+/// Every delivery, pull request and environment row of `s`, as text, without the ids and
+/// times that differ between two recordings of the same deliveries.
+async fn stored_state(s: &crate::support::TestServer) -> Vec<Vec<String>> {
+    use sea_orm::ConnectionTrait;
+
+    let queries = [
+        "SELECT delivery_id, event, COALESCE(action, '-'), COALESCE(repository, '-'), \
+         COALESCE(CAST(pr_number AS TEXT), '-'), outcome FROM webhook_deliveries",
+        "SELECT repository_key, CAST(number AS TEXT), repository_full_name, title, head_sha, \
+         head_ref, base_ref, author, CAST(is_fork AS TEXT), CAST(draft AS TEXT), labels, \
+         state, CAST(merged AS TEXT), CAST(github_updated_at AS TEXT), \
+         COALESCE(CAST(installation_id AS TEXT), '-'), CAST(configured AS TEXT), \
+         CASE WHEN repository_id IS NULL THEN 'no repository' ELSE 'repository' END, \
+         CASE WHEN config_missing_notified_at IS NULL THEN '-' ELSE 'notified' END \
+         FROM pull_requests",
+        "SELECT p.repository_key, CAST(e.pr_number AS TEXT), e.namespace, \
+         COALESCE(e.url, '-'), e.status, CAST(e.deletion_stuck AS TEXT), \
+         CASE WHEN e.deleted_at IS NULL THEN '-' ELSE 'deleted' END \
+         FROM preview_environments e JOIN pull_requests p ON p.id = e.pull_request_id",
+    ];
+    let backend = s.db().get_database_backend();
+    let mut tables = Vec::new();
+    for sql in queries {
+        let rows = s
+            .db()
+            .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+            .await
+            .unwrap();
+        let mut lines: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                (0..)
+                    .map_while(|i| row.try_get_by_index::<String>(i).ok())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect();
+        lines.sort();
+        tables.push(lines);
+    }
+    tables
 }
