@@ -178,7 +178,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    axum::serve(listener, build_router(state))
+    // A router as its own make-service would apply its state to every route again for
+    // each accepted connection (axum's `Service<IncomingStream>` for `Router`), in the
+    // accept loop: with the dashboard's, the API's and MCP's routes that was a seventh
+    // of Catalyst's CPU while 500 webhooks arrived at once, each on a new connection.
+    // `into_make_service` applies it once and hands each connection a shared copy.
+    axum::serve(listener, build_router(state).into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Serve)

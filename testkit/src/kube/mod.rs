@@ -151,8 +151,9 @@ impl KubeServer {
         let app = api::router(state.clone());
         let listener = FaultyListener::new(listener, state.faults.clone());
         let server = tokio::spawn(async move {
-            // Serving only ends with the task being aborted.
-            let _ = axum::serve(listener, app).await;
+            // Serving only ends with the task being aborted. As a make-service the router
+            // is readied once, not again for every connection a client opens.
+            let _ = axum::serve(listener, app.into_make_service()).await;
         });
         Ok(Self {
             state,

@@ -280,7 +280,7 @@ pub async fn bind(env: &[(String, String)], work: Work) -> anyhow::Result<(TcpLi
 pub async fn serve_process(work: Work) -> anyhow::Result<()> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let (listener, router) = bind(&env, work).await?;
-    axum::serve(listener, router).await?;
+    axum::serve(listener, router.into_make_service()).await?;
     Ok(())
 }
 
@@ -292,7 +292,7 @@ pub async fn spawn_task(
     let (listener, router) = bind(env, work).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = axum::serve(listener, router.into_make_service()).await {
             eprintln!("floor: {e}");
         }
     });
