@@ -572,6 +572,68 @@ async fn an_unchanged_repository_costs_no_rate_limit(backend: Backend) {
     s.finish().await;
 }
 
+/// The sweep's `calls` are its own: calls through the same client on other tasks (the
+/// publisher's) while it runs are not among them, though the client's totals hold them.
+async fn the_sweep_counts_only_its_own_calls(backend: Backend) {
+    use catalyst_server::github::client::tallied;
+    use catalyst_server::github::{InstallationId, PullRequestRef};
+
+    let s = setup(backend).await;
+    s.gh.open_pr(REPO, PrSpec::new().number(6)).unwrap();
+    // Mints the token and stores the list's ETag: the next sweep is one `304`.
+    s.sync.sweep_once().await;
+    let client = s.sync.client().clone();
+    let pr = PullRequestRef {
+        installation: InstallationId(s.gh.installation_id()),
+        repo: RepositoryName::parse(REPO).unwrap(),
+        number: catalyst_server::core::domain::PullRequestNumber(6),
+    };
+
+    // Looks the app's own login up once (`GET /app`), so each call below is one request.
+    client.find_sticky_comment(&pr).await.unwrap();
+    // A call on a task of its own is not the awaiting task's; a call made on it is.
+    let before = client.stats().requests;
+    let elsewhere = {
+        let (client, pr) = (client.clone(), pr.clone());
+        tokio::spawn(async move { client.find_sticky_comment(&pr).await.unwrap() })
+    };
+    let ((), tally) = tallied(async {
+        client.find_sticky_comment(&pr).await.unwrap();
+        elsewhere.await.unwrap();
+    })
+    .await;
+    assert_eq!(tally.requests, 1, "{tally:?}");
+    assert_eq!(client.stats().requests - before, 2);
+
+    // The publisher's calls go on beside the sweep.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publisher = {
+        let (client, pr, stop) = (client.clone(), pr.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut calls = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                client.find_sticky_comment(&pr).await.unwrap();
+                calls += 1;
+                tokio::task::yield_now().await;
+            }
+            calls
+        })
+    };
+    let before = client.stats().requests;
+    let report = s.sync.sweep_once().await;
+    let during = client.stats().requests - before;
+    stop.store(true, Ordering::SeqCst);
+    let others = publisher.await.unwrap();
+    assert_eq!(report.not_modified, 1, "{report:?}");
+    assert_eq!(
+        report.calls, 1,
+        "{report:?}; the client sent {during} meanwhile"
+    );
+    assert_eq!(report.rate_limited_calls, 0, "{report:?}");
+    assert!(others >= 1);
+    s.finish().await;
+}
+
 async fn a_rate_limited_sweep_is_counted_and_changes_nothing(backend: Backend) {
     let s = setup(backend).await;
     s.gh.open_pr(REPO, PrSpec::new().number(8)).unwrap();
@@ -815,6 +877,7 @@ both_backends!(
     the_sweep_heals_missed_open_push_and_close,
     an_unchanged_repository_costs_no_rate_limit,
     a_rate_limited_sweep_is_counted_and_changes_nothing,
+    the_sweep_counts_only_its_own_calls,
     a_fork_pull_request_waits_for_the_label,
     tokens_are_stored_sealed_and_a_wrong_key_stops_start_up,
     a_pass_over_changes_reads_only_what_moved,

@@ -52,6 +52,41 @@ pub struct ClientStats {
     pub tokens_minted: u64,
 }
 
+/// The calls one piece of work made, apart from everyone else's: the client's
+/// [`ClientStats`] are shared by every task, so the sweep's own count taken as their
+/// difference also held the publisher's calls made meanwhile. See [`tallied`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallTally {
+    /// Requests sent (each retry counts).
+    pub requests: u64,
+    /// Answers that were a rate limit, and calls refused by an open breaker.
+    pub rate_limited: u64,
+}
+
+tokio::task_local! {
+    static TALLY: std::cell::Cell<CallTally>;
+}
+
+/// Runs `work`, counting the calls it makes on its own task (not on tasks it spawns or
+/// merely awaits), through any client.
+pub async fn tallied<F: std::future::Future>(work: F) -> (F::Output, CallTally) {
+    TALLY
+        .scope(std::cell::Cell::new(CallTally::default()), async {
+            let out = work.await;
+            (out, TALLY.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// Adds to the running task's tally, if it keeps one.
+fn tally(add: impl FnOnce(&mut CallTally)) {
+    let _ = TALLY.try_with(|cell| {
+        let mut t = cell.get();
+        add(&mut t);
+        cell.set(t);
+    });
+}
+
 #[derive(Default)]
 struct Counters {
     requests: AtomicU64,
@@ -318,6 +353,7 @@ impl GithubClient {
                     .counters
                     .rejected_by_breaker
                     .fetch_add(1, Ordering::Relaxed);
+                tally(|t| t.rate_limited += 1);
                 if breaker.rate_limited_until().is_some() {
                     Err(GithubError::RateLimited {
                         installation,
@@ -373,6 +409,7 @@ impl GithubClient {
     ) -> Result<Step> {
         let counters = &self.inner.counters;
         counters.requests.fetch_add(1, Ordering::Relaxed);
+        tally(|t| t.requests += 1);
         let outcome = self.execute(request, credential).await;
         let now = Utc::now();
         let response = match outcome {
@@ -426,6 +463,7 @@ impl GithubClient {
                 | GithubFailure::SecondaryRateLimited { .. }),
             ) => {
                 counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                tally(|t| t.rate_limited += 1);
                 let until = installation
                     .and_then(|id| self.with_breaker(id, |b| b.rate_limited_until()))
                     .or_else(|| f.retry_at(now))

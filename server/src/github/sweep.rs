@@ -23,7 +23,7 @@ use crate::store::{decode_list, github as store, intake};
 
 use super::pulls::{OpenPullRequest, OpenPulls};
 use super::sync::{GithubSync, SyncError};
-use super::{GithubError, InstallationId};
+use super::{GithubError, InstallationId, client};
 
 /// Repositories swept at once. GitHub asks integrators to keep concurrent requests per
 /// installation low (its secondary rate limits punish bursts), so the sweep overlaps a
@@ -46,9 +46,10 @@ pub struct SweepReport {
     pub closed: u32,
     /// Repositories that could not be swept (no installation, GitHub or database errors).
     pub errors: u32,
-    /// Requests sent to GitHub while the sweep ran (the publisher's included).
+    /// Requests the sweep sent to GitHub (not the publisher's, made meanwhile).
     pub calls: u64,
-    /// Requests answered with a rate limit, or refused by the open breaker, meanwhile.
+    /// Of the sweep's calls, those answered with a rate limit or refused by the open
+    /// breaker.
     pub rate_limited_calls: u64,
 }
 
@@ -71,11 +72,25 @@ impl GithubSync {
     /// that cannot be swept is counted and logged, and the others go on.
     pub async fn sweep_once(&self) -> SweepReport {
         let started = Instant::now();
-        let before = self.adapter.client.stats();
         let mut report = SweepReport {
             started_at: Some(Utc::now()),
             ..SweepReport::default()
         };
+        // Counted on this task: the publisher's calls meanwhile run on others.
+        let ((), calls) = client::tallied(self.sweep_repositories(&mut report)).await;
+        report.calls = calls.requests;
+        report.rate_limited_calls = calls.rate_limited;
+        report.duration = started.elapsed();
+        if report.changes() > 0 {
+            (self.wake_engine)();
+            self.signal.wake();
+        }
+        *self.last_sweep.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
+        report
+    }
+
+    /// Sweeps every configured repository, a few at a time, into `report`.
+    async fn sweep_repositories(&self, report: &mut SweepReport) {
         match store::configured_repositories(&self.db).await {
             Ok(repos) => {
                 let mut outcomes = futures::stream::iter(repos)
@@ -105,17 +120,6 @@ impl GithubSync {
                 tracing::warn!(error = %e, "cannot list configured repositories for the sweep");
             }
         }
-        let after = self.adapter.client.stats();
-        report.calls = after.requests.saturating_sub(before.requests);
-        report.rate_limited_calls = (after.rate_limited + after.rejected_by_breaker)
-            .saturating_sub(before.rate_limited + before.rejected_by_breaker);
-        report.duration = started.elapsed();
-        if report.changes() > 0 {
-            (self.wake_engine)();
-            self.signal.wake();
-        }
-        *self.last_sweep.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
-        report
     }
 
     async fn installation(&self, repo: &repository::Model) -> Result<InstallationId, SyncError> {
