@@ -30,7 +30,7 @@ enum Subject {
 
 impl Subject {
     fn waits_for_jobs(self) -> bool {
-        self != Self::Floor(Work::Comment)
+        matches!(self, Self::Catalyst | Self::Floor(Work::Job))
     }
 
     fn waits_for_comments(self) -> bool {
@@ -316,11 +316,17 @@ pub async fn run_floor(
     catalyst: Option<&[Burst]>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let mut floors: Vec<(usize, Summary, Summary)> = Vec::new();
+    let mut floors: Vec<(usize, Summary, Summary, Summary)> = Vec::new();
     for &size in &opts.bursts {
         let jobs = burst(opts, size, Subject::Floor(Work::Job)).await?;
         let comments = burst(opts, size, Subject::Floor(Work::Comment)).await?;
-        let (Some(job), Some(comment)) = (jobs.job, comments.comment) else {
+        let recorded = burst(opts, size, Subject::Floor(Work::RecordedComment)).await?;
+        let (Some(job), Some(comment), Some(recorded_comment), Some(recorded_ack)) = (
+            jobs.job,
+            comments.comment,
+            recorded.comment,
+            recorded.acknowledged,
+        ) else {
             bail!("a floor burst without its figure");
         };
         report.push(Row::info(
@@ -330,6 +336,18 @@ pub async fn run_floor(
         report.push(Row::info(
             format!("wire floor: webhook → comment, {size} PRs at once"),
             latency(&comment, comments.comments_missing, comments.cutoff),
+        ));
+        report.push(Row::info(
+            format!("wire floor, each delivery recorded first: acknowledged, {size} PRs"),
+            latency(&recorded_ack, 0, recorded.cutoff),
+        ));
+        report.push(Row::info(
+            format!("wire floor, each delivery recorded first: webhook → comment, {size} PRs"),
+            latency(
+                &recorded_comment,
+                recorded.comments_missing,
+                recorded.cutoff,
+            ),
         ));
         if let Some(c) = catalyst.and_then(|c| c.iter().find(|b| b.size == size))
             && let (Some(cj), Some(cc)) = (c.job, c.comment)
@@ -343,12 +361,16 @@ pub async fn run_floor(
                 format!("{}, {}", over(cj.p95, job.p95), over(cc.p95, comment.p95)),
             ));
         }
-        floors.push((size, job, comment));
+        floors.push((size, job, comment, recorded_comment));
     }
     if let (Some(small), Some(large)) = (floors.first(), floors.last())
         && floors.len() > 1
     {
-        for (what, l, s) in [("Job", large.1, small.1), ("comment", large.2, small.2)] {
+        for (what, l, s) in [
+            ("Job", large.1, small.1),
+            ("comment", large.2, small.2),
+            ("comment (each delivery recorded first)", large.3, small.3),
+        ] {
             report.push(Row::info(
                 format!(
                     "wire floor: {what} p95 at {} PRs ÷ p95 at {}",
