@@ -582,7 +582,7 @@ async fn the_sweep_counts_only_its_own_calls(backend: Backend) {
     s.gh.open_pr(REPO, PrSpec::new().number(6)).unwrap();
     // Mints the token and stores the list's ETag: the next sweep is one `304`.
     s.sync.sweep_once().await;
-    let client = s.sync.client().clone();
+    let client = s.sync.adapter().client.clone();
     let pr = PullRequestRef {
         installation: InstallationId(s.gh.installation_id()),
         repo: RepositoryName::parse(REPO).unwrap(),

@@ -368,11 +368,6 @@ impl GithubSync {
         &self.adapter
     }
 
-    /// The GitHub client both loops call through.
-    pub fn client(&self) -> &super::GithubClient {
-        &self.adapter.client
-    }
-
     /// The figures of the latest sweep.
     pub fn last_sweep(&self) -> Option<SweepReport> {
         self.last_sweep
