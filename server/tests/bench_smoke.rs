@@ -56,6 +56,25 @@ async fn the_benchmark_runs_end_to_end_with_tiny_sizes() {
         .find(|r| r.figure.starts_with("load: lost events"))
         .unwrap();
     assert_eq!(lost.measured, "0", "{table}");
+    // Each ack rate's deliveries are written out in the order offered, each answered,
+    // beside the doubles' request logs.
+    let ack = dir.path().join("ack");
+    for &rate in &opts.ack_rates {
+        let path = ack.join(format!("acks-{rate}.jsonl"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), (rate * opts.ack_seconds) as usize, "{path:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["acknowledged_ms"].as_f64().is_some() && l["sent"].as_str().is_some()),
+            "{text}"
+        );
+    }
+    assert!(ack.join("github-requests.jsonl").is_file());
     assert!(
         started.elapsed() < std::time::Duration::from_secs(120),
         "the smoke run took {:?}",

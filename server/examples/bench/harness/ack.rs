@@ -40,7 +40,8 @@ pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<u64> {
             .map(|_| inst.doubles.open(REPO).map(|p| p.delivery))
             .collect::<anyhow::Result<_>>()?;
         let load = sender.offer(deliveries, rate).await?;
-        let Some(s) = summarize(load.latencies) else {
+        load.write(&inst.launch.dir, &format!("acks-{rate}.jsonl"))?;
+        let Some(s) = summarize(load.latencies()) else {
             anyhow::bail!("no delivery at {rate}/s was acknowledged");
         };
         #[allow(clippy::cast_precision_loss)]
@@ -72,5 +73,6 @@ pub async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<u64> {
         }
     }
     catalyst.stop().await?;
+    inst.doubles.write_request_logs(&inst.launch.dir)?;
     Ok(idle_rss)
 }

@@ -93,9 +93,10 @@ impl Sender {
         Ok(out)
     }
 
-    /// Offers `deliveries` at `rate` per second, open loop; every acknowledgement latency.
+    /// Offers `deliveries` at `rate` per second, open loop; how each was answered.
     pub async fn offer(&self, deliveries: Vec<Delivery>, rate: u32) -> anyhow::Result<Load> {
         let prepared: Vec<Prepared> = deliveries.into_iter().map(|d| self.prepare(d)).collect();
+        let count = prepared.len();
         let start = tokio::time::Instant::now();
         let interval = Duration::from_secs(1) / rate.max(1);
         let mut set = JoinSet::new();
@@ -105,19 +106,19 @@ impl Sender {
             tokio::time::sleep_until(due).await;
             late = late.max(tokio::time::Instant::now().saturating_duration_since(due));
             let sender = self.clone();
-            set.spawn(async move { sender.send_prepared(&d).await.map(|(_, took)| took) });
+            set.spawn(async move { (i, sender.send_prepared(&d).await) });
         }
         let offered_for = start.elapsed();
-        let mut latencies = Vec::with_capacity(set.len());
+        let mut answered = vec![None; count];
         let mut errors = 0;
         while let Some(done) = set.join_next().await {
             match done? {
-                Ok(took) => latencies.push(took),
-                Err(_) => errors += 1,
+                (i, Ok(answer)) => answered[i] = Some(answer),
+                (_, Err(_)) => errors += 1,
             }
         }
         Ok(Load {
-            latencies,
+            answered,
             errors,
             offered_for,
             max_lateness: late,
@@ -135,11 +136,43 @@ struct Prepared {
 
 /// The outcome of one load step.
 pub struct Load {
-    pub latencies: Vec<Duration>,
+    /// In the order offered: when each delivery was sent and how long its
+    /// acknowledgement took; `None` for one not acknowledged with 2xx.
+    pub answered: Vec<Option<(DateTime<Utc>, Duration)>>,
     /// Deliveries not acknowledged with 2xx.
     pub errors: usize,
     /// How long offering them took (≈ count / rate when the generator kept up).
     pub offered_for: Duration,
     /// How far behind schedule the generator ever was.
     pub max_lateness: Duration,
+}
+
+impl Load {
+    /// Every acknowledgement latency.
+    pub fn latencies(&self) -> Vec<Duration> {
+        self.answered
+            .iter()
+            .flatten()
+            .map(|&(_, took)| took)
+            .collect()
+    }
+
+    /// `name` in `dir`: one line per delivery offered, when it was sent and how long its
+    /// acknowledgement took (`null` when it was not acknowledged), to lay beside
+    /// Catalyst's log when the tail is looked into.
+    pub fn write(&self, dir: &std::path::Path, name: &str) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(name))?);
+        for answer in &self.answered {
+            let line = match answer {
+                Some((sent, took)) => serde_json::json!({
+                    "sent": sent, "acknowledged_ms": took.as_secs_f64() * 1e3,
+                }),
+                None => serde_json::json!({ "sent": null, "acknowledged_ms": null }),
+            };
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
 }
