@@ -59,6 +59,16 @@ impl DeliveryOutcome {
             Self::Duplicate => "duplicate",
         }
     }
+
+    /// What a new delivery of `event` is recorded as before it is applied (a pull
+    /// request's snapshot may still turn out [`Stale`](Self::Stale)).
+    pub(super) fn of(event: &WebhookEvent) -> Self {
+        match event {
+            WebhookEvent::Ping => Self::Ping,
+            WebhookEvent::Ignored(_) => Self::Ignored,
+            WebhookEvent::PullRequest(_) => Self::Applied,
+        }
+    }
 }
 
 /// Records `delivery` and applies `event`.
@@ -94,11 +104,7 @@ pub(super) async fn record_in(
     preview_domain: Option<&str>,
     repositories: &mut Repositories,
 ) -> Result<DeliveryOutcome> {
-    let outcome = match event {
-        WebhookEvent::Ping => DeliveryOutcome::Ping,
-        WebhookEvent::Ignored(_) => DeliveryOutcome::Ignored,
-        WebhookEvent::PullRequest(_) => DeliveryOutcome::Applied,
-    };
+    let outcome = DeliveryOutcome::of(event);
     let inserted = webhook_delivery::Entity::insert(delivery_row(delivery, event, outcome))
         .on_conflict_do_nothing_on([webhook_delivery::Column::DeliveryId])
         .exec_without_returning(txn)

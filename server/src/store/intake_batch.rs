@@ -134,38 +134,34 @@ impl Batch {
         if self.deliveries.contains(delivery.id) {
             return Ok(None);
         }
-        let outcome = match event {
-            WebhookEvent::Ping => DeliveryOutcome::Ping,
-            WebhookEvent::Ignored(_) => DeliveryOutcome::Ignored,
-            WebhookEvent::PullRequest(e) => {
-                let Ok(number) = i64::try_from(e.pull_request.number.0) else {
-                    return Ok(None);
-                };
-                let key = e.repository.key();
-                if self.pull_requests.contains(&(key.clone(), number)) {
-                    return Ok(None);
-                }
-                let repo = intake::repository(txn, &key, repositories).await?;
-                let id = new_id();
-                if let Some(repo) = repo.as_ref().filter(|_| e.pull_request.open) {
-                    self.new_environments.push(environments::pending(
-                        repo,
-                        id.clone(),
-                        number,
-                        preview_domain,
-                    )?);
-                }
-                self.new_pull_requests.push(intake::new_pull_request(
-                    id,
-                    key.clone(),
-                    number,
-                    e,
-                    repo.as_ref(),
-                ));
-                self.pull_requests.insert((key, number));
-                DeliveryOutcome::Applied
+        let outcome = DeliveryOutcome::of(event);
+        if let WebhookEvent::PullRequest(e) = event {
+            let Ok(number) = i64::try_from(e.pull_request.number.0) else {
+                return Ok(None);
+            };
+            let key = e.repository.key();
+            if self.pull_requests.contains(&(key.clone(), number)) {
+                return Ok(None);
             }
-        };
+            let repo = intake::repository(txn, &key, repositories).await?;
+            let id = new_id();
+            if let Some(repo) = repo.as_ref().filter(|_| e.pull_request.open) {
+                self.new_environments.push(environments::pending(
+                    repo,
+                    id.clone(),
+                    number,
+                    preview_domain,
+                )?);
+            }
+            self.new_pull_requests.push(intake::new_pull_request(
+                id,
+                key.clone(),
+                number,
+                e,
+                repo.as_ref(),
+            ));
+            self.pull_requests.insert((key, number));
+        }
         self.new_deliveries
             .push(intake::delivery_row(delivery, event, outcome));
         self.deliveries.insert(delivery.id.to_owned());
