@@ -135,7 +135,6 @@ impl Doubles {
     /// status, when received and when answered; no bodies) to `kube-requests.jsonl` and
     /// `github-requests.jsonl` in `dir`: where a figure's time went, request by request.
     pub fn write_request_logs(&self, dir: &std::path::Path) -> anyhow::Result<()> {
-        use std::io::Write as _;
         let logs = [
             (
                 "kube-requests.jsonl",
@@ -147,15 +146,15 @@ impl Doubles {
             ),
         ];
         for (file, requests) in logs {
-            let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(file))?);
-            for r in requests {
-                let line = json!({
-                    "method": r.method, "path": r.path, "status": r.status,
-                    "received": r.received, "at": r.at,
-                });
-                writeln!(out, "{line}")?;
-            }
-            out.flush()?;
+            super::write_jsonl(
+                &dir.join(file),
+                requests.into_iter().map(|r| {
+                    json!({
+                        "method": r.method, "path": r.path, "status": r.status,
+                        "received": r.received, "at": r.at,
+                    })
+                }),
+            )?;
         }
         Ok(())
     }

@@ -273,6 +273,23 @@ pub fn sum_samples(metrics: &str, name: &str, label: &str) -> f64 {
         .sum()
 }
 
+/// Writes `lines` to `path`, one JSON object a line: the logs a run leaves beside
+/// `catalyst.log` to lay its figures beside, request by request.
+pub fn write_jsonl(
+    path: &std::path::Path,
+    lines: impl IntoIterator<Item = serde_json::Value>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 /// The machine load while the benchmark ran, for the notes.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -203,17 +203,15 @@ fn write_deliveries(
     prs: &[OpenedPr],
     answered: &[(DateTime<Utc>, Duration)],
 ) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("deliveries.jsonl"))?);
-    for (pr, (sent, took)) in prs.iter().zip(answered) {
-        let line = serde_json::json!({
-            "repository": pr.repo, "number": pr.number, "sent": sent,
-            "acknowledged_ms": took.as_secs_f64() * 1e3,
-        });
-        writeln!(out, "{line}")?;
-    }
-    out.flush()?;
-    Ok(())
+    super::write_jsonl(
+        &dir.join("deliveries.jsonl"),
+        prs.iter().zip(answered).map(|(pr, (sent, took))| {
+            serde_json::json!({
+                "repository": pr.repo, "number": pr.number, "sent": sent,
+                "acknowledged_ms": took.as_secs_f64() * 1e3,
+            })
+        }),
+    )
 }
 
 /// One kind of record's latencies (`at`: when the doubles recorded a pull request's Job

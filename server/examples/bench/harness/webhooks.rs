@@ -161,18 +161,14 @@ impl Load {
     /// acknowledgement took (`null` when it was not acknowledged), to lay beside
     /// Catalyst's log when the tail is looked into.
     pub fn write(&self, dir: &std::path::Path, name: &str) -> anyhow::Result<()> {
-        use std::io::Write as _;
-        let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join(name))?);
-        for answer in &self.answered {
-            let line = match answer {
+        super::write_jsonl(
+            &dir.join(name),
+            self.answered.iter().map(|answer| match answer {
                 Some((sent, took)) => serde_json::json!({
                     "sent": sent, "acknowledged_ms": took.as_secs_f64() * 1e3,
                 }),
                 None => serde_json::json!({ "sent": null, "acknowledged_ms": null }),
-            };
-            writeln!(out, "{line}")?;
-        }
-        out.flush()?;
-        Ok(())
+            }),
+        )
     }
 }
