@@ -22,6 +22,7 @@ mod m20261127_000031_create_work_leases;
 mod m20261127_000032_index_unfinished_work;
 mod m20261127_000033_index_pull_request_changes;
 mod m20261128_000034_index_publishing_changes;
+mod m20261129_000035_pull_request_opened_by_webhook;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000032_index_unfinished_work::Migration),
             Box::new(m20261127_000033_index_pull_request_changes::Migration),
             Box::new(m20261128_000034_index_publishing_changes::Migration),
+            Box::new(m20261129_000035_pull_request_opened_by_webhook::Migration),
         ]
     }
 }

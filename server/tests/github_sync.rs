@@ -852,6 +852,183 @@ async fn a_pass_over_changes_reads_only_what_moved(backend: Backend) {
     s.finish().await;
 }
 
+/// A pull request opening as it happens, with the publisher's term started before it:
+/// its first comment is created without listing the pull request's comments. The term
+/// starts with the first pass; rows must be younger by more than its clock margin.
+async fn start_term(s: &Setup) {
+    assert_eq!(s.publish().await, 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+/// `delivery` as GitHub would redeliver it, its pull request last updated `at`.
+fn updated_at(
+    delivery: &catalyst_testkit::Delivery,
+    at: chrono::DateTime<Utc>,
+) -> catalyst_testkit::Delivery {
+    let mut payload: serde_json::Value = serde_json::from_slice(&delivery.body).unwrap();
+    payload["pull_request"]["updated_at"] = serde_json::json!(at.to_rfc3339());
+    catalyst_testkit::Delivery {
+        body: serde_json::to_vec(&payload).unwrap(),
+        ..delivery.clone()
+    }
+}
+
+async fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn only_a_pull_request_seen_opening_skips_the_listing(backend: Backend) {
+    let s = setup(backend).await;
+    start_term(&s).await;
+    // 1: opened, delivered as it happens.
+    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
+        .await;
+    // 2: its opening never delivered; stored by the sweep.
+    s.gh.open_pr(REPO, PrSpec::new().number(2)).unwrap();
+    assert_eq!(s.sync.sweep_once().await.opened, 1);
+    // 3: first seen through a push.
+    s.gh.open_pr(REPO, PrSpec::new().number(3)).unwrap();
+    s.record(&s.gh.push(REPO, 3, None).unwrap()).await;
+    // 4: an opening redelivered hours later (a restored database, say).
+    let opened = s.gh.open_pr(REPO, PrSpec::new().number(4)).unwrap();
+    s.record(&updated_at(&opened, Utc::now() - TimeDelta::hours(3)))
+        .await;
+    // 5: opened in an unconfigured repository (its one "configuration missing" comment).
+    let other = "acme/unconfigured";
+    s.record(&s.gh.open_pr(other, PrSpec::new().number(5)).unwrap())
+        .await;
+
+    assert_eq!(s.publish().await, 5);
+    let seen: Vec<bool> = futures::future::join_all((1..=4).map(|n| s.pr(n)))
+        .await
+        .iter()
+        .map(|pr| pr.opened_by_webhook)
+        .collect();
+    assert_eq!(seen, [true, false, false, false]);
+    for n in 1..=4 {
+        assert_eq!(s.sticky(REPO, n).len(), 1, "PR {n} has its comment");
+    }
+    assert_eq!(s.sticky(other, 5).len(), 1);
+    let listed = |n: u64| s.count("GET", &format!("/issues/{n}/comments"));
+    assert_eq!(
+        (listed(1), listed(5)),
+        (0, 0),
+        "seen opening: created at once"
+    );
+    assert_eq!(
+        (listed(2), listed(3), listed(4)),
+        (1, 1, 1),
+        "not seen opening: listed first"
+    );
+    assert_eq!(s.count("POST", "/issues/1/comments"), 1);
+    s.finish().await;
+}
+
+async fn a_comment_whose_id_was_lost_is_found_after_a_restart(backend: Backend) {
+    let s = setup(backend).await;
+    start_term(&s).await;
+    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
+        .await;
+    // The comment is created, and the process stops before a pass stores its id.
+    assert_eq!(s.sync.publish_once().await.unwrap().handed, 1);
+    wait_for("the first comment", || s.sticky(REPO, 1).len() == 1).await;
+    assert_eq!(s.count("GET", "/issues/1/comments"), 0);
+    let pr = s.pr(1).await;
+    assert!(
+        pull_request_publication::Entity::find_by_id(pr.id.clone())
+            .one(&s.db)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing stored yet"
+    );
+
+    // The restarted publisher's term began after the pull request was stored: it lists
+    // the comments, finds the one created before the crash, and creates no second one.
+    let restarted = new_sync(&s.gh, &s.db, &s.engine_wakes);
+    s.set_status(1, "deploying").await;
+    assert_eq!(restarted.publish_once().await.unwrap().handed, 1);
+    restarted.settle(Duration::from_secs(10)).await.unwrap();
+    let comments = s.sticky(REPO, 1);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].body.contains("**Status: deploying.**"),
+        "{}",
+        comments[0].body
+    );
+    assert_eq!(s.count("GET", "/issues/1/comments"), 1);
+    let publication = pull_request_publication::Entity::find_by_id(pr.id)
+        .one(&s.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        publication.comment_id,
+        Some(i64::try_from(comments[0].id).unwrap())
+    );
+    s.finish().await;
+}
+
+async fn a_first_comment_that_failed_is_retried_after_a_listing(backend: Backend) {
+    let s = setup(backend).await;
+    start_term(&s).await;
+    // A first pull request fetches the installation token, so the failures below hit
+    // the comment's creation.
+    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
+        .await;
+    assert_eq!(s.publish().await, 1);
+    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(2)).unwrap())
+        .await;
+    // The create fails (the client does not retry a `POST`), and it may have reached
+    // GitHub for all Catalyst knows: the publisher's next round lists first.
+    s.gh.faults().fail_next(1, 502);
+    assert_eq!(s.publish().await, 1);
+    assert_eq!(s.sticky(REPO, 2).len(), 1);
+    assert_eq!(s.count("GET", "/issues/1/comments"), 0);
+    assert_eq!(s.count("GET", "/issues/2/comments"), 1);
+    s.finish().await;
+}
+
+async fn an_attempt_of_this_term_is_deployed_without_listing(backend: Backend) {
+    let s = setup(backend).await;
+    start_term(&s).await;
+    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
+        .await;
+    assert_eq!(s.publish().await, 1);
+    // The attempt was stored after the term began: its deployment is created at once.
+    s.set_attempt(1, "queued", None).await;
+    assert_eq!(s.sync.publish_once().await.unwrap().handed, 1);
+    wait_for("the deployment's first status", || {
+        s.deployment_states() == [["queued"]]
+    })
+    .await;
+    assert_eq!(s.count("GET", "/deployments"), 0);
+    assert_eq!(
+        s.count("POST", "/deployments"),
+        2,
+        "the deployment and its status"
+    );
+
+    // The process stops before a pass stores the deployment's id. The restarted
+    // publisher's term began after the attempt was stored: it lists the commit's
+    // deployments, finds the attempt's, and creates no second one.
+    let restarted = new_sync(&s.gh, &s.db, &s.engine_wakes);
+    s.set_status(1, "deploying").await;
+    s.set_attempt(1, "deploying", None).await;
+    assert_eq!(restarted.publish_once().await.unwrap().handed, 1);
+    restarted.settle(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(s.deployment_states(), [["queued", "in_progress"]]);
+    assert_eq!(s.count("GET", "/deployments"), 1);
+    s.finish().await;
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         $(
@@ -881,4 +1058,8 @@ both_backends!(
     a_fork_pull_request_waits_for_the_label,
     tokens_are_stored_sealed_and_a_wrong_key_stops_start_up,
     a_pass_over_changes_reads_only_what_moved,
+    only_a_pull_request_seen_opening_skips_the_listing,
+    a_comment_whose_id_was_lost_is_found_after_a_restart,
+    a_first_comment_that_failed_is_retried_after_a_listing,
+    an_attempt_of_this_term_is_deployed_without_listing,
 );

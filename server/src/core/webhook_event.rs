@@ -2,7 +2,7 @@
 //! Catalyst acts on are read; everything else in GitHub's large payloads is ignored, so
 //! new fields GitHub adds never break intake.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
 use super::domain::{CommitSha, PullRequestNumber, RepositoryName};
@@ -64,6 +64,22 @@ pub struct PullRequestEvent {
     pub repository: RepositoryName,
     pub installation_id: Option<i64>,
     pub pull_request: PullRequestSnapshot,
+}
+
+/// How soon after a pull request's opening its `opened` delivery must arrive for Catalyst
+/// to count as having seen it open. GitHub delivers within seconds; an `opened` arriving
+/// later is a redelivery (after a database was restored, say) of a pull request an
+/// earlier Catalyst may already have commented on.
+pub const OPENING_DELIVERED_WITHIN: TimeDelta = TimeDelta::minutes(10);
+
+impl PullRequestEvent {
+    /// Whether this event, received at `received`, is GitHub announcing the pull
+    /// request's opening as it happens (GitHub's `updated_at` of an opening is the
+    /// moment it opened). A clock running behind GitHub's counts as on time.
+    pub fn announces_opening(&self, received: DateTime<Utc>) -> bool {
+        self.action == PullRequestAction::Opened
+            && received - self.pull_request.updated_at <= OPENING_DELIVERED_WITHIN
+    }
 }
 
 /// The desired-state fields of a pull request.
@@ -262,6 +278,32 @@ mod tests {
               "head":{{"ref":"feature","sha":"abc123","repo":{{"full_name":"dev/web"}}}},
               "base":{{"ref":"main","sha":"def456","repo":{{"full_name":"acme/web"}}}}}}}}"#
         )
+    }
+
+    fn event(action: &str) -> PullRequestEvent {
+        match parse("pull_request", pr_body(action, "").as_bytes()).unwrap() {
+            WebhookEvent::PullRequest(e) => e,
+            other => panic!("not a pull request event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_a_timely_opened_announces_an_opening() {
+        let opened = event("opened");
+        let at = opened.pull_request.updated_at;
+        assert!(opened.announces_opening(at + TimeDelta::seconds(3)));
+        assert!(opened.announces_opening(at + OPENING_DELIVERED_WITHIN));
+        // Our clock behind GitHub's.
+        assert!(opened.announces_opening(at - TimeDelta::seconds(30)));
+        // A redelivery hours later.
+        assert!(!opened.announces_opening(at + OPENING_DELIVERED_WITHIN + TimeDelta::seconds(1)));
+        assert!(!opened.announces_opening(at + TimeDelta::hours(5)));
+        for action in ["reopened", "synchronize", "labeled", "ready_for_review"] {
+            assert!(
+                !event(action).announces_opening(at),
+                "{action} is not an opening"
+            );
+        }
     }
 
     #[test]

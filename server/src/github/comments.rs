@@ -1,7 +1,8 @@
 //! The sticky comment on GitHub: find Catalyst's comment on a PR by its hidden marker
 //! (and the app's bot as author), edit it in place, create it only when there is none.
 //! A lost comment id (a restart, a deleted comment) is recovered by listing every page
-//! of the PR's comments, so a PR never gets a second Catalyst comment from here.
+//! of the PR's comments, so a PR never gets a second Catalyst comment from here; only a
+//! comment the caller knows to be absent is created without listing.
 //! Serialising writes per PR is the [`super::publisher`]'s job.
 
 use serde::Deserialize;
@@ -30,6 +31,18 @@ pub struct CommentAuthor {
     pub login: String,
     #[serde(rename = "type", default)]
     pub kind: String,
+}
+
+/// What the writer knows of a PR's sticky comment before writing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownComment {
+    /// Its id, stored earlier; it may have been deleted since.
+    Id(CommentId),
+    /// There is none: Catalyst saw the pull request open and has not tried to comment
+    /// since. Listing would only confirm it, at a request on the way to the first comment.
+    Absent,
+    /// Nothing is known: the PR's comments are listed to find it.
+    Unknown,
 }
 
 /// What [`GithubClient::upsert_sticky_comment`] did.
@@ -125,21 +138,29 @@ impl GithubClient {
         ))
     }
 
-    /// Writes `body` into the PR's sticky comment: edits `known` if it still exists,
-    /// else the comment found by listing, else creates one.
+    /// Writes `body` into the PR's sticky comment: edits the known comment if it still
+    /// exists, else the comment found by listing, else creates one. A comment known to
+    /// be [`Absent`](KnownComment::Absent) is created without listing.
     pub async fn upsert_sticky_comment(
         &self,
         pr: &PullRequestRef,
-        known: Option<CommentId>,
+        known: KnownComment,
         body: &str,
     ) -> Result<CommentWrite> {
-        if let Some(id) = known {
-            match self.update_comment(pr, id, body).await {
+        match known {
+            KnownComment::Id(id) => match self.update_comment(pr, id, body).await {
                 Ok(id) => return Ok(CommentWrite::Updated(id)),
                 // Deleted by someone: find another, or create.
                 Err(GithubError::Api { status: 404, .. }) => {}
                 Err(e) => return Err(e),
+            },
+            KnownComment::Absent => {
+                return self
+                    .create_comment(pr, body)
+                    .await
+                    .map(CommentWrite::Created);
             }
+            KnownComment::Unknown => {}
         }
         match self.find_sticky_comment(pr).await? {
             Some(found) if found.body.as_deref() == Some(body) => {

@@ -34,7 +34,7 @@ use crate::core::domain::{PullRequestNumber, RepositoryName};
 
 pub use auth::{AppCredentials, MemoryTokenStore, SealedToken, TokenStore};
 pub use client::{ClientStats, GithubClient};
-pub use comments::CommentId;
+pub use comments::{CommentId, KnownComment};
 pub use deployments::{DeploymentId, DeploymentState, DeploymentStatusUpdate};
 pub use eligibility::{Eligibility, NotEligibleReason, PullRequestFacts, RepositoryPolicy};
 pub use publisher::{DeploymentIntent, PrPublisher, PublishState, PublisherTuning};

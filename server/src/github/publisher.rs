@@ -8,8 +8,10 @@
 //!
 //! The engine calls [`PrPublisher::publish`] (or the `publish_*` helpers) whenever an
 //! environment changes and never waits for GitHub. It may hand over a comment id it
-//! stored earlier ([`PrPublisher::remember_comment_id`]) and read the ids back from
-//! [`PublishState`] to store them.
+//! stored earlier ([`PrPublisher::remember_comment_id`]), or vouch that the PR has no
+//! comment yet ([`PrPublisher::assume_uncommented`]) or an attempt no deployment
+//! ([`PrPublisher::assume_new_attempt`]), and read the ids back from [`PublishState`] to
+//! store them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +24,7 @@ use crate::core::backoff;
 use crate::core::comment::{CommentView, render};
 use crate::core::domain::CommitSha;
 
-use super::comments::CommentId;
+use super::comments::{CommentId, KnownComment};
 use super::deployments::{DeploymentId, DeploymentState, DeploymentStatusUpdate};
 use super::{GithubClient, GithubError, PullRequestRef};
 
@@ -103,6 +105,14 @@ struct Slot {
     /// When the last round that sent something ended ([`PublisherTuning::edit_spacing`]).
     /// Kept in the slot, not the worker, so a worker started later still keeps the pace.
     written_at: Option<tokio::time::Instant>,
+    /// The PR certainly has no sticky comment ([`PrPublisher::assume_uncommented`]). Used
+    /// up by the first round that writes a comment, whatever becomes of it: a create
+    /// that failed may still have created the comment, so a retry lists first.
+    uncommented: bool,
+    /// An attempt that certainly has no GitHub deployment yet
+    /// ([`PrPublisher::assume_new_attempt`]), used up likewise by the first round that
+    /// creates its deployment.
+    new_attempt: Option<String>,
     state: watch::Sender<PublishState>,
 }
 
@@ -120,6 +130,8 @@ impl Slot {
             current: None,
             written_comment: None,
             written_at: None,
+            uncommented: false,
+            new_attempt: None,
             state: watch::Sender::new(PublishState::default()),
         }
     }
@@ -204,9 +216,30 @@ impl PrPublisher {
     pub fn remember_comment_id(&self, pr: &PullRequestRef, id: CommentId) {
         let mut slots = lock(&self.inner.slots);
         let slot = slots.entry(pr.clone()).or_insert_with(Slot::new);
+        slot.uncommented = false;
         slot.state.send_modify(|s| {
             s.comment_id.get_or_insert(id);
         });
+    }
+
+    /// The caller knows `pr` has no sticky comment (Catalyst saw it open and nothing has
+    /// tried to comment on it since), so its first comment is created without listing
+    /// the PR's comments. Ignored when a comment id is known already.
+    pub fn assume_uncommented(&self, pr: &PullRequestRef) {
+        let mut slots = lock(&self.inner.slots);
+        let slot = slots.entry(pr.clone()).or_insert_with(Slot::new);
+        slot.uncommented = slot.state.borrow().comment_id.is_none();
+    }
+
+    /// The caller knows no GitHub deployment carries `attempt` (it was created after the
+    /// caller began publishing, and not handed over before), so its deployment is created
+    /// without listing the commit's deployments. Ignored when the attempt's deployment
+    /// is known already.
+    pub fn assume_new_attempt(&self, pr: &PullRequestRef, attempt: String) {
+        let mut slots = lock(&self.inner.slots);
+        let slot = slots.entry(pr.clone()).or_insert_with(Slot::new);
+        let known = slot.current.as_ref().is_some_and(|c| c.attempt == attempt);
+        slot.new_attempt = (!known).then_some(attempt);
     }
 
     /// The GitHub deployment of `attempt` stored earlier (after a restart), and the last
@@ -271,6 +304,9 @@ impl PrPublisher {
         slots.retain(|_, slot| {
             slot.pending = Pending::default();
             slot.written_comment = None;
+            // Another replica may comment and deploy meanwhile.
+            slot.uncommented = false;
+            slot.new_attempt = None;
             // A running worker finds nothing pending and stops; its slot stays so no
             // second worker starts for the PR meanwhile.
             slot.running
@@ -296,8 +332,11 @@ struct Round {
     epoch: u64,
     comment: Option<String>,
     deployment: Option<DeploymentIntent>,
-    comment_id: Option<CommentId>,
+    /// What is known of the comment to write.
+    known_comment: KnownComment,
     deployment_id: Option<DeploymentId>,
+    /// The attempt's deployment is created without looking for one first.
+    new_deployment: bool,
     /// The previous attempt's deployment, still shown as queued or in progress: it is
     /// marked inactive before the new one is created, or GitHub would show it running
     /// forever (`auto_inactive` only retires successful deployments).
@@ -374,7 +413,13 @@ fn take(inner: &Inner, pr: &PullRequestRef) -> Option<Round> {
     if pending.comment.is_some() && pending.comment == slot.written_comment {
         pending.comment = None;
     }
+    let uncommented = pending.comment.is_some() && std::mem::take(&mut slot.uncommented);
     let state = slot.state.borrow();
+    let known_comment = match state.comment_id {
+        Some(id) => KnownComment::Id(id),
+        None if uncommented => KnownComment::Absent,
+        None => KnownComment::Unknown,
+    };
     let (deployment_id, superseded) = match (&pending.deployment, &slot.current) {
         (Some(intent), Some(current)) if current.attempt == intent.attempt => {
             (Some(current.id), None)
@@ -388,13 +433,21 @@ fn take(inner: &Inner, pr: &PullRequestRef) -> Option<Round> {
         }
         _ => (None, None),
     };
+    let new_deployment = match (&pending.deployment, deployment_id) {
+        (Some(intent), None) => slot
+            .new_attempt
+            .take_if(|attempt| *attempt == intent.attempt)
+            .is_some(),
+        _ => false,
+    };
     Some(Round {
         generation: state.requested,
         epoch: inner.epoch.load(std::sync::atomic::Ordering::SeqCst),
         comment: pending.comment,
         deployment: pending.deployment,
-        comment_id: state.comment_id,
+        known_comment,
         deployment_id,
+        new_deployment,
         superseded,
     })
 }
@@ -444,9 +497,9 @@ async fn write(inner: &Inner, pr: &PullRequestRef, round: &mut Round) -> Result<
     let client = &inner.client;
     if let Some(body) = &round.comment {
         let written = client
-            .upsert_sticky_comment(pr, round.comment_id, body)
+            .upsert_sticky_comment(pr, round.known_comment, body)
             .await?;
-        round.comment_id = Some(written.id());
+        round.known_comment = KnownComment::Id(written.id());
         let body = round.comment.take();
         if let Some(slot) = lock(&inner.slots).get_mut(pr) {
             slot.written_comment = body;
@@ -463,9 +516,15 @@ async fn write(inner: &Inner, pr: &PullRequestRef, round: &mut Round) -> Result<
                     round.superseded = None;
                 }
                 let description = format!("Catalyst preview of {}", short(&intent.sha));
-                let id = client
-                    .find_or_create_deployment(pr, &intent.sha, &intent.attempt, &description)
-                    .await?;
+                let id = if std::mem::take(&mut round.new_deployment) {
+                    client
+                        .create_deployment(pr, &intent.sha, Some(&intent.attempt), &description)
+                        .await?
+                } else {
+                    client
+                        .find_or_create_deployment(pr, &intent.sha, &intent.attempt, &description)
+                        .await?
+                };
                 round.deployment_id = Some(id);
                 if let Some(slot) = lock(&inner.slots).get_mut(pr) {
                     slot.current = Some(CurrentDeployment {

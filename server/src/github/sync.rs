@@ -37,10 +37,12 @@ use super::sweep::SweepReport;
 use super::{CommentId, GithubAdapter, InstallationId, PullRequestRef};
 
 mod plan;
+mod unseen;
 
 pub use super::eligibility::repository_policy;
 pub use plan::{Plan, plan, repository_web_url};
 use plan::{config_missing_plan, fingerprint};
+use unseen::Unseen;
 
 /// Least time between the starts of two publishing passes woken by signals.
 const PASS_SPACING: std::time::Duration = std::time::Duration::from_millis(50);
@@ -110,8 +112,14 @@ struct Inflight {
 #[derive(Default)]
 struct LoopState {
     inflight: HashMap<String, Inflight>,
-    /// Pull requests whose stored comment id / deployment were handed to the publisher.
+    /// Pull requests handed to the publisher in this term (with their stored comment id
+    /// and deployment, or the promise that they have no comment yet).
     primed: HashSet<String>,
+    /// Per pull request, the attempt this term vouched has no GitHub deployment yet.
+    vouched_attempts: HashMap<String, String>,
+    /// When this replica began publishing: its first pass since it started or became
+    /// the leader ([`unseen`]). Reset with the rest when it stands down.
+    term_started: Option<DateTime<Utc>>,
     /// When the last pass that went through every candidate finished.
     last_full_pass: Option<tokio::time::Instant>,
     /// When the last successful pass started, in the clock the stored change times use.
@@ -256,6 +264,7 @@ impl GithubSync {
     async fn publish_pass(&self, only_changes: bool) -> Result<PublishReport, SyncError> {
         let mut state = self.state.lock().await;
         let started = Utc::now();
+        let term_started = *state.term_started.get_or_insert(started);
         let full_pass_due = state
             .last_full_pass
             .is_none_or(|t| t.elapsed() >= self.tuning.publish_interval);
@@ -310,6 +319,11 @@ impl GithubSync {
             };
             let stored = candidate.publication.as_ref();
             let published = stored.and_then(|p| p.fingerprint.as_deref());
+            let unseen = Unseen::of(
+                &candidate.pull_request,
+                candidate.deployment.as_ref(),
+                term_started,
+            );
             if self.hand_over(
                 &mut state,
                 &candidate.pull_request.id,
@@ -317,6 +331,7 @@ impl GithubSync {
                 plan,
                 published,
                 stored.map(published_of).as_ref(),
+                &unseen,
                 false,
             ) {
                 report.handed += 1;
@@ -328,7 +343,9 @@ impl GithubSync {
             };
             let plan = config_missing_plan(&pull, settings);
             let stored = publication.as_ref().map(published_of);
-            if self.hand_over(&mut state, &pull.id, pr, plan, None, stored.as_ref(), true) {
+            let unseen = Unseen::of(&pull, None, term_started);
+            let stored = stored.as_ref();
+            if self.hand_over(&mut state, &pull.id, pr, plan, None, stored, &unseen, true) {
                 report.handed += 1;
             }
         }
@@ -387,6 +404,7 @@ impl GithubSync {
         plan: Plan,
         published_fingerprint: Option<&str>,
         stored: Option<&Published>,
+        unseen: &Unseen,
         config_missing: bool,
     ) -> bool {
         let body = render(&plan.view);
@@ -400,20 +418,26 @@ impl GithubSync {
             return false;
         }
         let publisher = &self.adapter.publisher;
-        if state.primed.insert(pull_request_id.to_owned())
-            && let Some(stored) = stored
-        {
-            if let Some(id) = stored.comment_id.and_then(|id| u64::try_from(id).ok()) {
-                publisher.remember_comment_id(&pr, CommentId(id));
-            }
-            if let (Some(attempt), Some(id)) = (
-                stored.deployment_attempt.clone(),
-                stored
-                    .github_deployment_id
-                    .and_then(|id| u64::try_from(id).ok()),
-            ) {
-                let posted = stored.deployment_state.as_deref().and_then(state_from_str);
-                publisher.remember_deployment(&pr, attempt, DeploymentId(id), posted);
+        if state.primed.insert(pull_request_id.to_owned()) {
+            match stored {
+                Some(stored) => {
+                    if let Some(id) = stored.comment_id.and_then(|id| u64::try_from(id).ok()) {
+                        publisher.remember_comment_id(&pr, CommentId(id));
+                    }
+                    if let (Some(attempt), Some(id)) = (
+                        stored.deployment_attempt.clone(),
+                        stored
+                            .github_deployment_id
+                            .and_then(|id| u64::try_from(id).ok()),
+                    ) {
+                        let posted = stored.deployment_state.as_deref().and_then(state_from_str);
+                        publisher.remember_deployment(&pr, attempt, DeploymentId(id), posted);
+                    }
+                }
+                // The first hand-over of the term vouches; a later one may follow a
+                // create that failed half-way.
+                None if unseen.comment => publisher.assume_uncommented(&pr),
+                None => {}
             }
         }
         // An attempt that GitHub never saw needs no "inactive" status, and a status
@@ -429,6 +453,17 @@ impl GithubSync {
             });
             (seen || intent.status.state != DeploymentState::Inactive) && !posted
         });
+        // Likewise the first hand-over of an attempt in this term.
+        if let Some(attempt) = unseen.attempt.as_ref().filter(|attempt| {
+            deployment.as_ref().is_some_and(|i| &i.attempt == *attempt)
+                && stored.is_none_or(|s| s.deployment_attempt.as_ref() != Some(*attempt))
+                && state.vouched_attempts.get(pull_request_id) != Some(*attempt)
+        }) {
+            state
+                .vouched_attempts
+                .insert(pull_request_id.to_owned(), attempt.clone());
+            publisher.assume_new_attempt(&pr, attempt.clone());
+        }
         let posted = deployment
             .as_ref()
             .map(|intent| (intent.attempt.clone(), intent.status.state));
@@ -509,6 +544,7 @@ impl GithubSync {
             if inflight.last {
                 publisher.forget(&inflight.pr);
                 state.primed.remove(id);
+                state.vouched_attempts.remove(id);
             }
         }
         Ok(done.len())

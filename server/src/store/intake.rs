@@ -117,7 +117,8 @@ pub(super) async fn record_in(
     }
     Ok(match event {
         WebhookEvent::PullRequest(e) => {
-            let applied = apply_pull_request(txn, e, preview_domain, repositories).await?;
+            let applied =
+                apply_pull_request(txn, e, Source::Webhook, preview_domain, repositories).await?;
             if applied {
                 DeliveryOutcome::Applied
             } else {
@@ -172,15 +173,32 @@ pub async fn apply_snapshot(
     preview_domain: Option<&str>,
 ) -> Result<bool> {
     let txn = db.begin().await?;
-    let applied = apply_pull_request(&txn, event, preview_domain, &mut Repositories::new()).await?;
+    let applied = apply_pull_request(
+        &txn,
+        event,
+        Source::Sweep,
+        preview_domain,
+        &mut Repositories::new(),
+    )
+    .await?;
     txn.commit().await?;
     Ok(applied)
+}
+
+/// Where a pull request snapshot came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    /// A webhook delivery: GitHub telling us as it happens.
+    Webhook,
+    /// The reconciliation sweep: a pull request read later, whatever happened meanwhile.
+    Sweep,
 }
 
 /// Writes the snapshot unless a newer one is stored; returns whether it was applied.
 async fn apply_pull_request(
     txn: &DatabaseTransaction,
     e: &PullRequestEvent,
+    source: Source,
     preview_domain: Option<&str>,
     repositories: &mut Repositories,
 ) -> Result<bool> {
@@ -204,7 +222,7 @@ async fn apply_pull_request(
             None => return Ok(false),
         },
         None => {
-            let fresh = new_pull_request(new_id(), key.clone(), number, e, repo.as_ref());
+            let fresh = new_pull_request(new_id(), key.clone(), number, e, source, repo.as_ref());
             if txn.get_database_backend() == DbBackend::Sqlite {
                 // SQLite's one connection runs one transaction at a time: no concurrent
                 // first delivery can exist, so no savepoint (two statements fewer on the
@@ -268,6 +286,7 @@ pub(super) fn new_pull_request(
     key: String,
     number: i64,
     e: &PullRequestEvent,
+    source: Source,
     repo: Option<&repository::Model>,
 ) -> pull_request::ActiveModel {
     let mut fresh = pull_request::ActiveModel {
@@ -275,6 +294,8 @@ pub(super) fn new_pull_request(
         repository_key: Set(key),
         number: Set(number),
         config_missing_notified_at: Set(None),
+        // The sweep's "opened" only means "not stored yet": the pull request may be old.
+        opened_by_webhook: Set(source == Source::Webhook && e.announces_opening(Utc::now())),
         created_at: Set(Utc::now()),
         ..Default::default()
     };

@@ -158,6 +158,7 @@ impl Batch {
                 key.clone(),
                 number,
                 e,
+                intake::Source::Webhook,
                 repo.as_ref(),
             ));
             self.pull_requests.insert((key, number));

@@ -30,6 +30,9 @@ pub struct Model {
     /// False when the repository had no configuration; a later issue comments on these.
     pub configured: bool,
     pub config_missing_notified_at: Option<DateTimeUtc>,
+    /// Created from GitHub's `opened` webhook: Catalyst saw the pull request open, so no
+    /// earlier Catalyst comment can be on it (not set by the sweep or by later events).
+    pub opened_by_webhook: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

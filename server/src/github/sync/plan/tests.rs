@@ -46,6 +46,7 @@ fn candidate(status: &str, fork: bool, labels: &[&str]) -> PublishCandidate {
             installation_id: Some(9),
             configured: true,
             config_missing_notified_at: None,
+            opened_by_webhook: false,
             created_at: at(0),
             updated_at: at(900),
         },
