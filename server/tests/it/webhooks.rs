@@ -601,6 +601,8 @@ async fn a_batch_stores_what_recording_one_by_one_stores(b: Backend) {
     };
     let t0 = "2026-03-01T00:00:00Z";
     let t1 = "2026-03-01T00:05:00Z";
+    // An opening delivered as it happens (the others are redeliveries, months late).
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let before: Vec<(&str, WebhookEvent)> = vec![
         ("s1", pr("opened", "acme/web", 5, "5555", t0, true)),
         ("s2", pr("opened", "acme/web", 6, "6666", t0, true)),
@@ -635,7 +637,7 @@ async fn a_batch_stores_what_recording_one_by_one_stores(b: Backend) {
                 true,
             ),
         ),
-        ("b11", pr("opened", "acme/web", 7, "7777", t0, true)),
+        ("b11", pr("opened", "acme/web", 7, "7777", &now, true)),
         ("b12", pr("opened", "acme/other", 2, "2222", t0, true)),
     ];
     // The delivery `id` of `e`, under the event name GitHub gives it.
@@ -682,6 +684,14 @@ async fn a_batch_stores_what_recording_one_by_one_stores(b: Backend) {
     assert_eq!(stored[0], stored[1]);
     assert_eq!(stored[0].len(), 3);
     assert_eq!(stored[0][1].len(), 7, "pull requests: {:?}", stored[0][1]);
+    let seen: Vec<&String> = stored[0][1]
+        .iter()
+        .filter(|row| row.ends_with("seen opening"))
+        .collect();
+    assert!(
+        seen.len() == 1 && seen[0].starts_with("acme/web | 7 |"),
+        "only the timely opening: {seen:?}"
+    );
     one_by_one.finish().await;
     batched.finish().await;
 }
@@ -699,7 +709,8 @@ async fn stored_state(s: &crate::support::TestServer) -> Vec<Vec<String>> {
          state, CAST(merged AS TEXT), CAST(github_updated_at AS TEXT), \
          COALESCE(CAST(installation_id AS TEXT), '-'), CAST(configured AS TEXT), \
          CASE WHEN repository_id IS NULL THEN 'no repository' ELSE 'repository' END, \
-         CASE WHEN config_missing_notified_at IS NULL THEN '-' ELSE 'notified' END \
+         CASE WHEN config_missing_notified_at IS NULL THEN '-' ELSE 'notified' END, \
+         CASE WHEN opened_by_webhook THEN 'seen opening' ELSE '-' END \
          FROM pull_requests",
         "SELECT p.repository_key, CAST(e.pr_number AS TEXT), e.namespace, \
          COALESCE(e.url, '-'), e.status, CAST(e.deletion_stuck AS TEXT), \
