@@ -188,6 +188,12 @@ impl Setup {
             .unwrap();
     }
 
+    /// Opens pull request `number` of `repo` on GitHub and records its `opened` delivery.
+    async fn open(&self, repo: &str, number: u64) {
+        self.record(&self.gh.open_pr(repo, PrSpec::new().number(number)).unwrap())
+            .await;
+    }
+
     fn sticky(&self, repo: &str, number: u64) -> Vec<Comment> {
         self.gh
             .comments(repo, number)
@@ -852,12 +858,14 @@ async fn a_pass_over_changes_reads_only_what_moved(backend: Backend) {
     s.finish().await;
 }
 
-/// A pull request opening as it happens, with the publisher's term started before it:
-/// its first comment is created without listing the pull request's comments. The term
-/// starts with the first pass; rows must be younger by more than its clock margin.
-async fn start_term(s: &Setup) {
+/// A setup whose publisher's term has begun: pull requests opened from now on were seen
+/// by no earlier publisher. The term starts with the first pass, and rows must be younger
+/// than its start by more than the clock margin (1 s).
+async fn setup_in_term(backend: Backend) -> Setup {
+    let s = setup(backend).await;
     assert_eq!(s.publish().await, 0);
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    s
 }
 
 /// `delivery` as GitHub would redeliver it, its pull request last updated `at`.
@@ -885,11 +893,9 @@ async fn wait_for(what: &str, done: impl Fn() -> bool) {
 }
 
 async fn only_a_pull_request_seen_opening_skips_the_listing(backend: Backend) {
-    let s = setup(backend).await;
-    start_term(&s).await;
+    let s = setup_in_term(backend).await;
     // 1: opened, delivered as it happens.
-    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
-        .await;
+    s.open(REPO, 1).await;
     // 2: its opening never delivered; stored by the sweep.
     s.gh.open_pr(REPO, PrSpec::new().number(2)).unwrap();
     assert_eq!(s.sync.sweep_once().await.opened, 1);
@@ -902,8 +908,7 @@ async fn only_a_pull_request_seen_opening_skips_the_listing(backend: Backend) {
         .await;
     // 5: opened in an unconfigured repository (its one "configuration missing" comment).
     let other = "acme/unconfigured";
-    s.record(&s.gh.open_pr(other, PrSpec::new().number(5)).unwrap())
-        .await;
+    s.open(other, 5).await;
 
     assert_eq!(s.publish().await, 5);
     let seen: Vec<bool> = futures::future::join_all((1..=4).map(|n| s.pr(n)))
@@ -932,10 +937,8 @@ async fn only_a_pull_request_seen_opening_skips_the_listing(backend: Backend) {
 }
 
 async fn a_comment_whose_id_was_lost_is_found_after_a_restart(backend: Backend) {
-    let s = setup(backend).await;
-    start_term(&s).await;
-    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
-        .await;
+    let s = setup_in_term(backend).await;
+    s.open(REPO, 1).await;
     // The comment is created, and the process stops before a pass stores its id.
     assert_eq!(s.sync.publish_once().await.unwrap().handed, 1);
     wait_for("the first comment", || s.sticky(REPO, 1).len() == 1).await;
@@ -977,15 +980,12 @@ async fn a_comment_whose_id_was_lost_is_found_after_a_restart(backend: Backend) 
 }
 
 async fn a_first_comment_that_failed_is_retried_after_a_listing(backend: Backend) {
-    let s = setup(backend).await;
-    start_term(&s).await;
+    let s = setup_in_term(backend).await;
     // A first pull request fetches the installation token, so the failures below hit
     // the comment's creation.
-    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
-        .await;
+    s.open(REPO, 1).await;
     assert_eq!(s.publish().await, 1);
-    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(2)).unwrap())
-        .await;
+    s.open(REPO, 2).await;
     // The create fails (the client does not retry a `POST`), and it may have reached
     // GitHub for all Catalyst knows: the publisher's next round lists first.
     s.gh.faults().fail_next(1, 502);
@@ -997,10 +997,8 @@ async fn a_first_comment_that_failed_is_retried_after_a_listing(backend: Backend
 }
 
 async fn an_attempt_of_this_term_is_deployed_without_listing(backend: Backend) {
-    let s = setup(backend).await;
-    start_term(&s).await;
-    s.record(&s.gh.open_pr(REPO, PrSpec::new().number(1)).unwrap())
-        .await;
+    let s = setup_in_term(backend).await;
+    s.open(REPO, 1).await;
     assert_eq!(s.publish().await, 1);
     // The attempt was stored after the term began: its deployment is created at once.
     s.set_attempt(1, "queued", None).await;
