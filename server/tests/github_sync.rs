@@ -220,6 +220,15 @@ impl Setup {
             .expect("the pull request is stored")
     }
 
+    /// What is stored of PR `number`'s publishing, if anything.
+    async fn publication(&self, number: i64) -> Option<pull_request_publication::Model> {
+        let pr = self.pr(number).await;
+        pull_request_publication::Entity::find_by_id(pr.id)
+            .one(&self.db)
+            .await
+            .unwrap()
+    }
+
     async fn environment(&self, number: i64) -> preview_environment::Model {
         let pr = self.pr(number).await;
         preview_environment::Entity::find()
@@ -370,12 +379,7 @@ async fn comment_follows_the_environment_and_is_edited_in_place(backend: Backend
         s.deployment_states(),
         [["queued", "in_progress", "success", "inactive"]]
     );
-    let pr = s.pr(1).await;
-    let publication = pull_request_publication::Entity::find_by_id(pr.id)
-        .one(&s.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let publication = s.publication(1).await.unwrap();
     assert_eq!(
         publication.comment_id,
         Some(i64::try_from(comments[0].id).unwrap())
@@ -943,15 +947,7 @@ async fn a_comment_whose_id_was_lost_is_found_after_a_restart(backend: Backend) 
     assert_eq!(s.sync.publish_once().await.unwrap().handed, 1);
     wait_for("the first comment", || s.sticky(REPO, 1).len() == 1).await;
     assert_eq!(s.count("GET", "/issues/1/comments"), 0);
-    let pr = s.pr(1).await;
-    assert!(
-        pull_request_publication::Entity::find_by_id(pr.id.clone())
-            .one(&s.db)
-            .await
-            .unwrap()
-            .is_none(),
-        "nothing stored yet"
-    );
+    assert!(s.publication(1).await.is_none(), "nothing stored yet");
 
     // The restarted publisher's term began after the pull request was stored: it lists
     // the comments, finds the one created before the crash, and creates no second one.
@@ -967,11 +963,7 @@ async fn a_comment_whose_id_was_lost_is_found_after_a_restart(backend: Backend) 
         comments[0].body
     );
     assert_eq!(s.count("GET", "/issues/1/comments"), 1);
-    let publication = pull_request_publication::Entity::find_by_id(pr.id)
-        .one(&s.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let publication = s.publication(1).await.unwrap();
     assert_eq!(
         publication.comment_id,
         Some(i64::try_from(comments[0].id).unwrap())
