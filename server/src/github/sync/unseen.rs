@@ -10,7 +10,7 @@
 //! deployment, all in the installation's budget and on the same two cores as the rest.
 //! It is needed only when some Catalyst may have written without this replica knowing.
 //!
-//! For a comment that is ruled out when all of these hold:
+//! For a comment, that is ruled out when all of these hold:
 //! - the pull request's row was created from a timely `opened` webhook, so Catalyst
 //!   watched it from its first moment ([`opened_by_webhook`]);
 //! - the row was created after this replica began publishing (its *term*: the process
@@ -22,10 +22,10 @@
 //!   first hand-over of the term vouches, and the publisher uses the promise up on its
 //!   first try, so a create that failed half-way is followed by a listing.
 //!
-//!
-//! For an attempt's deployment, when the attempt was stored after the term began (by
-//! more than [`CLOCK_MARGIN`]), and this term has not handed it to the publisher before
-//! (the caller's part; the publisher again uses the promise up on its first try).
+//! For an attempt's deployment, that is ruled out when the attempt was stored after the
+//! term began (by more than [`CLOCK_MARGIN`]) and this term has not handed it to the
+//! publisher before (the caller's part; the publisher again uses the promise up on its
+//! first try).
 //!
 //! [`opened_by_webhook`]: crate::store::entities::pull_request::Model::opened_by_webhook
 
