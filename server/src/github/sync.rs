@@ -17,7 +17,7 @@
 //! PR's comment or deployment. A replica that stops leading drops what it had not
 //! written yet; the new leader starts from the fingerprints and ids stored.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,10 +113,9 @@ struct Inflight {
 struct LoopState {
     inflight: HashMap<String, Inflight>,
     /// Pull requests handed to the publisher in this term (with their stored comment id
-    /// and deployment, or the promise that they have no comment yet).
-    primed: HashSet<String>,
-    /// Per pull request, the attempt this term vouched has no GitHub deployment yet.
-    vouched_attempts: HashMap<String, String>,
+    /// and deployment, or the promise that they have no comment yet), each with the
+    /// attempt this term vouched has no GitHub deployment yet, if any.
+    primed: HashMap<String, Option<String>>,
     /// When this replica began publishing: its first pass since it started or became
     /// the leader ([`unseen`]). Reset with the rest when it stands down.
     term_started: Option<DateTime<Utc>>,
@@ -418,7 +417,8 @@ impl GithubSync {
             return false;
         }
         let publisher = &self.adapter.publisher;
-        if state.primed.insert(pull_request_id.to_owned()) {
+        if !state.primed.contains_key(pull_request_id) {
+            state.primed.insert(pull_request_id.to_owned(), None);
             match stored {
                 Some(stored) => {
                     if let Some(id) = stored.comment_id.and_then(|id| u64::try_from(id).ok()) {
@@ -457,11 +457,11 @@ impl GithubSync {
         if let Some(attempt) = unseen.attempt.as_ref().filter(|attempt| {
             deployment.as_ref().is_some_and(|i| &i.attempt == *attempt)
                 && stored.is_none_or(|s| s.deployment_attempt.as_ref() != Some(*attempt))
-                && state.vouched_attempts.get(pull_request_id) != Some(*attempt)
+                && state.primed.get(pull_request_id).and_then(Option::as_ref) != Some(*attempt)
         }) {
             state
-                .vouched_attempts
-                .insert(pull_request_id.to_owned(), attempt.clone());
+                .primed
+                .insert(pull_request_id.to_owned(), Some(attempt.clone()));
             publisher.assume_new_attempt(&pr, attempt.clone());
         }
         let posted = deployment
@@ -544,7 +544,6 @@ impl GithubSync {
             if inflight.last {
                 publisher.forget(&inflight.pr);
                 state.primed.remove(id);
-                state.vouched_attempts.remove(id);
             }
         }
         Ok(done.len())

@@ -289,14 +289,15 @@ pub(super) fn new_pull_request(
     source: Source,
     repo: Option<&repository::Model>,
 ) -> pull_request::ActiveModel {
+    let now = Utc::now();
     let mut fresh = pull_request::ActiveModel {
         id: Set(id),
         repository_key: Set(key),
         number: Set(number),
         config_missing_notified_at: Set(None),
         // The sweep's "opened" only means "not stored yet": the pull request may be old.
-        opened_by_webhook: Set(source == Source::Webhook && e.announces_opening(Utc::now())),
-        created_at: Set(Utc::now()),
+        opened_by_webhook: Set(source == Source::Webhook && e.announces_opening(now)),
+        created_at: Set(now),
         ..Default::default()
     };
     fill(&mut fresh, e, repo);
