@@ -318,4 +318,4 @@ fn capitalised(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -83,53 +83,23 @@ pub(super) fn certainly_undeployed(
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan::tests::{attempt as stored_attempt, candidate};
     use super::*;
 
+    /// The plan tests' pull request, seen opening or not, stored at `created_at`.
     fn pull(opened_by_webhook: bool, created_at: DateTime<Utc>) -> pull_request::Model {
         pull_request::Model {
-            id: "pr-1".into(),
-            repository_full_name: "acme/web".into(),
-            repository_key: "acme/web".into(),
-            repository_id: None,
-            number: 1,
-            title: "Fix".into(),
-            head_sha: "abc".into(),
-            head_ref: "fix".into(),
-            base_ref: "main".into(),
-            author: "dev".into(),
-            is_fork: false,
-            draft: false,
-            labels: "[]".into(),
-            state: "open".into(),
-            merged: false,
-            github_updated_at: created_at,
-            installation_id: Some(1),
-            configured: true,
-            config_missing_notified_at: None,
             opened_by_webhook,
             created_at,
-            updated_at: created_at,
+            ..candidate("pending", false, &[]).pull_request
         }
     }
 
+    /// The plan tests' attempt, stored at `created_at`.
     fn attempt(created_at: DateTime<Utc>) -> deployment::Model {
         deployment::Model {
-            id: "attempt-1".into(),
-            environment_id: "env-1".into(),
-            attempt: 1,
-            head_sha: "abc".into(),
-            phase: "queued".into(),
-            queued_at: created_at,
-            provisioning_at: None,
-            deploying_at: None,
-            verifying_at: None,
-            finished_at: None,
-            outcome: None,
-            error: None,
-            failed_check: None,
-            log_excerpt: None,
             created_at,
-            updated_at: created_at,
+            ..stored_attempt("queued")
         }
     }
 

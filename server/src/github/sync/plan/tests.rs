@@ -8,7 +8,11 @@ fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
 }
 
-fn candidate(status: &str, fork: bool, labels: &[&str]) -> PublishCandidate {
+pub(in crate::github::sync) fn candidate(
+    status: &str,
+    fork: bool,
+    labels: &[&str],
+) -> PublishCandidate {
     let labels: Vec<String> = labels.iter().map(|l| (*l).to_owned()).collect();
     PublishCandidate {
         environment: preview_environment::Model {
@@ -85,7 +89,7 @@ fn candidate(status: &str, fork: bool, labels: &[&str]) -> PublishCandidate {
     }
 }
 
-fn attempt(phase: &str) -> deployment::Model {
+pub(in crate::github::sync) fn attempt(phase: &str) -> deployment::Model {
     deployment::Model {
         id: "dep-1".into(),
         environment_id: "env-1".into(),
