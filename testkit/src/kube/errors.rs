@@ -65,6 +65,19 @@ impl ApiError {
         )
     }
 
+    /// A binding of a pod that is bound already (`BindingREST`'s `NewConflict` on
+    /// `pods/binding`).
+    pub fn conflict_bound(name: &str, node: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{node}\""
+            ),
+            Self::details("", "pods/binding", name),
+        )
+    }
+
     /// The optimistic-concurrency failure of a replace with a stale `resourceVersion`.
     pub fn conflict_stale(group: &str, plural: &str, name: &str) -> Self {
         Self::new(

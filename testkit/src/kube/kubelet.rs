@@ -150,10 +150,10 @@ fn write_status(
 fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
     let cap = st.sim().capacity;
     let mut inner = st.store.lock();
+    // Shared, not copied: the pod is only read here (and named in the event).
     let pod = inner
-        .get(rt("", "pods"), ns, name)
-        .filter(|p| p["metadata"]["uid"] == uid)?
-        .clone();
+        .get_shared(rt("", "pods"), ns, name)
+        .filter(|p| p["metadata"]["uid"] == uid)?;
     if pod["spec"]["nodeName"] == NODE_NAME {
         return Some(true);
     }
@@ -190,27 +190,7 @@ fn schedule(st: &KubeState, ns: &str, name: &str, uid: &str) -> Option<bool> {
             Some(false)
         }
         None => {
-            let _ = mutate(
-                &mut inner,
-                pods,
-                ns,
-                name,
-                WriteOpts::by("kube-scheduler"),
-                |p| p["spec"]["nodeName"] = json!(NODE_NAME),
-            );
-            let _ = mutate(
-                &mut inner,
-                pods,
-                ns,
-                name,
-                WriteOpts::status_by("kube-scheduler"),
-                |p| {
-                    set_condition(
-                        &mut p["status"],
-                        condition("PodScheduled", true, None, None),
-                    );
-                },
-            );
+            let _ = super::ops::bind(&mut inner, ns, name, NODE_NAME);
             drop(inner);
             let msg = format!("Successfully assigned {ns}/{name} to {NODE_NAME}");
             events::record(

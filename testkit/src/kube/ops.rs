@@ -495,6 +495,33 @@ pub fn mutate(
     finalize(inner, rt, Some(&old), new, opts, false)
 }
 
+/// What `POST pods/{name}/binding` does in the API server (`BindingREST` →
+/// `assignPod`): one storage update that sets `spec.nodeName` and the `PodScheduled`
+/// condition together, without admission, validation or `managedFields` bookkeeping
+/// (a pod bound at the first try names no `kube-scheduler` manager), and 409 when the
+/// pod is already bound elsewhere. One write and one `MODIFIED` event, as a watcher of
+/// real pods sees; two writes used to show a bound pod without the condition.
+pub fn bind(inner: &mut Inner, ns: &str, name: &str, node: &str) -> ApiResult<Arc<Value>> {
+    let pods = find("", "v1", "pods").expect("pods are served");
+    let old = inner
+        .get_shared(pods, ns, name)
+        .ok_or_else(|| ApiError::not_found("", "pods", name))?;
+    match old["spec"]["nodeName"].as_str() {
+        Some(bound) if bound == node => return Ok(old),
+        Some(bound) if !bound.is_empty() => {
+            return Err(ApiError::conflict_bound(name, bound));
+        }
+        _ => {}
+    }
+    let mut new = Value::clone(&old);
+    new["spec"]["nodeName"] = json!(node);
+    super::podstatus::set_condition(
+        &mut new["status"],
+        super::podstatus::condition("PodScheduled", true, None, None),
+    );
+    Ok(inner.put(pods, new, EventType::Modified))
+}
+
 /// Preconditions of a delete (`DeleteOptions.preconditions`).
 #[derive(Debug, Default, Clone)]
 pub struct Preconditions {

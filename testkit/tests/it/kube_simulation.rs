@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use catalyst_testkit::kube::ProxyResponse;
 use catalyst_testkit::{JobBehaviour, Match, Outage, WorkloadBehaviour};
-use futures::{AsyncBufReadExt, TryStreamExt};
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, LimitRange, Pod, ResourceQuota, Service};
-use kube::api::{Api, ListParams, LogParams, PostParams};
+use kube::api::{Api, ListParams, LogParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 
 use crate::{api_error, eventually, kit};
@@ -553,4 +553,54 @@ async fn latency_is_added_to_every_request() {
     let started = std::time::Instant::now();
     pods.list(&Default::default()).await.unwrap();
     assert!(started.elapsed() < Duration::from_millis(150), "cleared");
+}
+
+/// The simulated scheduler binds as the API server's `pods/binding` does: one update
+/// that sets `spec.nodeName` and `PodScheduled` together, with no `managedFields` entry
+/// of its own, so a watcher never sees a bound pod without its condition.
+#[tokio::test]
+async fn a_pod_is_bound_in_one_write_with_its_scheduled_condition() {
+    let kit = kit().await;
+    let client = kit.kube_client().unwrap();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "solo"},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]}}))
+    .unwrap();
+    let created = pods.create(&PostParams::default(), &pod).await.unwrap();
+    let from = created.metadata.resource_version.clone().unwrap();
+    let mut events = pods
+        .watch(&WatchParams::default().fields("metadata.name=solo"), &from)
+        .await
+        .unwrap()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+        .await
+        .expect("the pod is bound within 5 s")
+        .unwrap()
+        .expect("the watch stays open");
+    let WatchEvent::Modified(bound) = first else {
+        panic!("expected the binding's MODIFIED event, got {first:?}");
+    };
+    assert_eq!(
+        bound.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("catalyst-testkit-node")
+    );
+    let scheduled = bound
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
+        .expect("PodScheduled is set by the binding itself");
+    assert_eq!(scheduled.status, "True");
+    let managers: Vec<_> = bound
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        !managers.iter().any(|m| m == "kube-scheduler"),
+        "a binding records no manager: {managers:?}"
+    );
 }
