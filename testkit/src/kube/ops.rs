@@ -499,19 +499,16 @@ pub fn mutate(
 /// `assignPod`): one storage update that sets `spec.nodeName` and the `PodScheduled`
 /// condition together, without admission, validation or `managedFields` bookkeeping
 /// (a pod bound at the first try names no `kube-scheduler` manager), and 409 when the
-/// pod is already bound elsewhere. One write and one `MODIFIED` event, as a watcher of
+/// pod is bound already. One write and one `MODIFIED` event, as a watcher of
 /// real pods sees; two writes used to show a bound pod without the condition.
 pub fn bind(inner: &mut Inner, ns: &str, name: &str, node: &str) -> ApiResult<Arc<Value>> {
     let pods = find("", "v1", "pods").expect("pods are served");
     let old = inner
         .get_shared(pods, ns, name)
         .ok_or_else(|| ApiError::not_found("", "pods", name))?;
-    match old["spec"]["nodeName"].as_str() {
-        Some(bound) if bound == node => return Ok(old),
-        Some(bound) if !bound.is_empty() => {
-            return Err(ApiError::conflict_bound(name, bound));
-        }
-        _ => {}
+    // Any node, this one included: the API server refuses to bind a bound pod again.
+    if let Some(bound) = old["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+        return Err(ApiError::conflict_bound(name, bound));
     }
     let mut new = Value::clone(&old);
     new["spec"]["nodeName"] = json!(node);
@@ -766,7 +763,7 @@ mod write_tests {
 
     use super::super::resources::find;
     use super::super::store::Store;
-    use super::{WriteOpts, create, mutate};
+    use super::{WriteOpts, bind, create, mutate};
 
     #[test]
     fn a_controller_write_that_changes_nothing_keeps_the_version_and_sends_no_event() {
@@ -805,5 +802,55 @@ mod write_tests {
             .filter_map(|e| e["manager"].as_str())
             .collect();
         assert!(managers.contains(&"ctl"), "{managers:?}");
+    }
+
+    #[test]
+    fn a_pod_is_bound_once_in_one_event_and_a_second_binding_conflicts() {
+        let store = Store::new();
+        let mut inner = store.lock();
+        let nss = find("", "v1", "namespaces").unwrap();
+        let pods = find("", "v1", "pods").unwrap();
+        create(
+            &mut inner,
+            nss,
+            "",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}}),
+            WriteOpts::by("test"),
+        )
+        .unwrap();
+        create(
+            &mut inner,
+            pods,
+            "n",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                   "spec": {"containers": [{"name": "c", "image": "c:1"}]}}),
+            WriteOpts::by("test"),
+        )
+        .unwrap();
+        let events = inner.events_since(0).unwrap().len();
+
+        let bound = bind(&mut inner, "n", "p", "node-a").unwrap();
+        assert_eq!(bound["spec"]["nodeName"], "node-a");
+        let conditions = bound["status"]["conditions"].as_array().unwrap();
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c["type"] == "PodScheduled" && c["status"] == "True")
+        );
+        assert_eq!(inner.events_since(0).unwrap().len(), events + 1);
+
+        for node in ["node-a", "node-b"] {
+            let refused = bind(&mut inner, "n", "p", node).unwrap_err();
+            assert_eq!((refused.code, refused.reason.as_str()), (409, "Conflict"));
+            assert!(
+                refused
+                    .message
+                    .ends_with(r#"pod p is already assigned to node "node-a""#),
+                "{}",
+                refused.message
+            );
+        }
+        assert_eq!(inner.events_since(0).unwrap().len(), events + 1);
+        assert_eq!(bind(&mut inner, "n", "q", "node-a").unwrap_err().code, 404);
     }
 }
