@@ -69,7 +69,7 @@ pub(super) fn certainly_uncommented(
     pull: &pull_request::Model,
     term_started: DateTime<Utc>,
 ) -> bool {
-    pull.opened_by_webhook && pull.created_at >= term_started + CLOCK_MARGIN
+    pull.opened_by_webhook && stored_in_term(pull.created_at, term_started)
 }
 
 /// Whether no GitHub deployment can carry `attempt`'s id yet, in a term that started at
@@ -78,7 +78,13 @@ pub(super) fn certainly_undeployed(
     attempt: &deployment::Model,
     term_started: DateTime<Utc>,
 ) -> bool {
-    attempt.created_at >= term_started + CLOCK_MARGIN
+    stored_in_term(attempt.created_at, term_started)
+}
+
+/// Whether a row stamped `created_at` was stored after the term began, by more than
+/// [`CLOCK_MARGIN`]: no publisher of an earlier term can have seen it.
+fn stored_in_term(created_at: DateTime<Utc>, term_started: DateTime<Utc>) -> bool {
+    created_at >= term_started + CLOCK_MARGIN
 }
 
 #[cfg(test)]
