@@ -72,6 +72,7 @@ both_backends!(
     a_draft_pr_is_not_deployed_when_drafts_are_off,
     a_prs_preview_yaml_is_merged_and_a_broken_one_fails_without_retries,
     an_idle_pr_expires_unless_kept_and_a_push_brings_it_back,
+    a_new_pull_request_reads_its_world_once_on_its_way_to_its_job,
 );
 
 async fn open_creates_the_kit_and_becomes_ready(backend: Backend) {
@@ -1011,5 +1012,54 @@ async fn an_idle_pr_expires_unless_kept_and_a_push_brings_it_back(backend: Backe
     h.push(40, &sha(40, 2)).await;
     h.wait_status(40, "ready").await;
     assert!(h.namespace("pr-web-40").is_some());
+    h.finish().await;
+}
+
+/// The five steps from a new pull request to its Job (queue an attempt, read its
+/// `.catalyst/preview.yaml`, take a slot, apply the namespace kit, create the Job) each go
+/// on from what the step before stored instead of reading the world back: every
+/// reconcile until the Job exists read the world once.
+async fn a_new_pull_request_reads_its_world_once_on_its_way_to_its_job(backend: Backend) {
+    let mut h = start(backend, |_| {}).await;
+    h.start_engine_reading_config();
+    let head = sha(40, 1);
+    h.kit.github().set_file(
+        REPO,
+        &head,
+        ".catalyst/preview.yaml",
+        "values:\n  replicas: 2\n",
+    );
+    h.open(40, &head).await;
+    let ns = "pr-web-40";
+    h.wait_until("the deploy Job", LONG, || async { !h.jobs(ns).is_empty() })
+        .await;
+    let metrics = h.engine().metrics();
+    let reads = metrics
+        .world_reads
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let reconciles = metrics
+        .reconciles
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(reconciles >= 1);
+    assert_eq!(
+        reads, reconciles,
+        "world reads before the Job: {reads} in {reconciles} reconciles"
+    );
+
+    // What the steps went on from was what they stored: the Job carries the file's
+    // values, and the attempt every stamp of its way.
+    let values = job_values(&h, ns, &head).expect("merged values");
+    assert!(values.contains("replicas: 2"), "{values}");
+    assert_eq!(
+        recorded_config(&h, 40).await,
+        (head.clone(), "found".to_owned())
+    );
+    let attempts = h.attempts(40).await;
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert!(
+        attempts[0].provisioning_at.is_some() && attempts[0].deploying_at.is_some(),
+        "{attempts:?}"
+    );
+    h.wait_status(40, "ready").await;
     h.finish().await;
 }

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::core::deployment::{Event, transition};
 use crate::core::queue::{self, InFlight, WaitingItem};
@@ -25,8 +25,12 @@ use super::{Context, Kick, Result, claim};
 /// The answer for one queued attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
-    /// A slot was taken; the attempt is now `provisioning`.
-    Started,
+    /// This decision took a slot: the attempt is `provisioning` since `at`, and its
+    /// environment out of the line.
+    Started { at: DateTime<Utc> },
+    /// Another environment's decision took the slot for it meanwhile (at a time only
+    /// the database knows).
+    StartedElsewhere,
     /// No slot; `position` in the line (1 = next).
     Waiting { position: u32 },
 }
@@ -76,7 +80,7 @@ async fn decide(
         .any(|s| s.attempt_id == row.id && deployments::IN_FLIGHT.contains(&s.phase.as_str()))
     {
         positions.remove(&w.env.id);
-        return Ok(Admission::Started);
+        return Ok(Admission::StartedElsewhere);
     }
 
     let mut in_flight = InFlight::default();
@@ -157,7 +161,8 @@ async fn decide(
         transition(phase_of(row), &Event::Start)?;
         ids.push(row.id.clone());
     }
-    let moved = deployments::start_queued(db, &ids, Utc::now()).await?;
+    let now = Utc::now();
+    let moved = deployments::start_queued(db, &ids, now).await?;
     let granted = u64::from(in_flight.global) + moved;
     ctx.metrics.observe_in_flight(granted);
     for slot in &others {
@@ -178,7 +183,7 @@ async fn decide(
             in_flight = granted,
             "deployment slot granted"
         );
-        return Ok(Admission::Started);
+        return Ok(Admission::Started { at: now });
     }
     let position = now_waiting
         .get(&w.env.id)

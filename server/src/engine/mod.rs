@@ -98,6 +98,9 @@ pub enum Kick {
 #[derive(Debug, Default)]
 pub struct EngineMetrics {
     pub reconciles: AtomicU64,
+    /// Reads of an environment's world from the database: one as each reconcile
+    /// starts, and one after each step that cannot go on from what it stored itself.
+    pub world_reads: AtomicU64,
     pub notifications: AtomicU64,
     /// Most deployments ever seen holding a slot at once.
     pub max_in_flight: AtomicU64,

@@ -51,6 +51,7 @@ pub enum Next {
 const MAX_STEPS: usize = 24;
 
 /// One environment's world as recorded in the database.
+#[derive(Clone)]
 pub(crate) struct World {
     pub env: preview_environment::Model,
     pub pr: Option<pull_request::Model>,
@@ -73,6 +74,9 @@ impl World {
         // Two statements (see `store::world`), side by side: on PostgreSQL they run on
         // the pool; SQLite's one writer queues them back to back.
         let db = &ctx.db;
+        ctx.metrics
+            .world_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (rows, attempts) = tokio::try_join!(
             world::environment_rows(db, id),
             deployments::for_environment(db, id),
@@ -135,6 +139,23 @@ impl World {
 
     fn next_attempt_number(&self) -> i32 {
         self.latest().map_or(1, |a| a.attempt + 1)
+    }
+
+    /// This world after a step stored `row` as the newest attempt.
+    fn with_new_attempt(&self, row: deployment::Model) -> Box<Self> {
+        let mut next = Box::new(self.clone());
+        next.attempts.push(row);
+        next
+    }
+
+    /// This world after a step stored `row` over the newest attempt.
+    fn with_latest(&self, row: deployment::Model) -> Box<Self> {
+        let mut next = Box::new(self.clone());
+        match next.attempts.last_mut() {
+            Some(latest) if latest.id == row.id => *latest = row,
+            _ => next.attempts.push(row),
+        }
+        next
     }
 
     fn repository_name(&self) -> String {
@@ -231,8 +252,15 @@ impl Learnt {
 }
 
 enum Step {
-    /// The world changed; look again at once.
+    /// The world changed; read it again and look at once.
     Continue,
+    /// The world changed by what this step stored and nothing else this step knows of,
+    /// and is this: look at once without reading it back. A new pull request's way to
+    /// its Job is five steps, and reading the world after each one was two statements
+    /// on the SQLite writer per step. What others change meanwhile (a push, a close) is
+    /// not missed: it makes the environment due again, and the scheduler runs it once
+    /// more, from a fresh read, after this reconcile ends.
+    Then(Box<World>),
     /// Wait; something was written, so the status is synced once more from a fresh read.
     Wait(Next),
     /// Wait; nothing was written, so the status synced from the world the step saw
@@ -256,9 +284,14 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut waiting = None;
     let mut learnt = Learnt::default();
+    let mut known: Option<Box<World>> = None;
     for _ in 0..MAX_STEPS {
-        let Some(world) = World::read(ctx, environment_id).await? else {
-            return Ok(Next::Done);
+        let mut world = match known.take() {
+            Some(world) => *world,
+            None => match World::read(ctx, environment_id).await? {
+                Some(world) => world,
+                None => return Ok(Next::Done),
+            },
         };
         ctx.namespaces
             .lock()
@@ -271,12 +304,13 @@ pub async fn reconcile_environment(ctx: &Context, environment_id: &str) -> Resul
             tracing::Span::current().record("deployment_id", latest.id.as_str());
             recorded_deployment = Some(latest.id.clone());
         }
-        sync_status(ctx, &world).await?;
+        sync_status(ctx, &mut world).await?;
         if let Some(next) = waiting {
             return Ok(next);
         }
         match step(ctx, &world, &mut learnt).await? {
             Step::Continue => {}
+            Step::Then(next) => known = Some(next),
             Step::Wait(next) => waiting = Some(next),
             Step::Idle(next) => return Ok(next),
         }
@@ -335,9 +369,9 @@ async fn step(ctx: &Context, w: &World, learnt: &mut Learnt) -> Result<Step> {
 
 async fn new_attempt(ctx: &Context, w: &World, sha: &str) -> Result<Step> {
     let n = w.next_attempt_number();
-    deployments::insert_queued(&ctx.db, &w.env.id, n, sha, Utc::now()).await?;
+    let row = deployments::insert_queued(&ctx.db, &w.env.id, n, sha, Utc::now()).await?;
     tracing::info!(environment = %w.env.namespace, attempt = n, sha, "deployment queued");
-    Ok(Step::Continue)
+    Ok(Step::Then(w.with_new_attempt(row)))
 }
 
 /// Records the next phase of `row` after `event`, with its timestamp and details.
@@ -446,7 +480,17 @@ async fn supersede(
 
 async fn queued(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
     match admission::admit(ctx, w, row).await? {
-        Admission::Started => Ok(Step::Continue),
+        Admission::Started { at } => {
+            // What `deployments::start_queued` stored, and the line this leaves.
+            let mut started = row.clone();
+            started.phase = Phase::Provisioning.as_str().to_owned();
+            started.provisioning_at = Some(at);
+            started.updated_at = at;
+            let mut next = w.with_latest(started);
+            next.state.queue_position = None;
+            Ok(Step::Then(next))
+        }
+        Admission::StartedElsewhere => Ok(Step::Continue),
         Admission::Waiting { .. } => Ok(Step::Wait(Next::Queued)),
     }
 }
@@ -519,9 +563,11 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
         }
     };
     let (state, body) = record.to_row();
-    pull_request_configs::put(&ctx.db, &pr.id, &row.head_sha, state, body).await?;
+    let stored = pull_request_configs::put(&ctx.db, &pr.id, &row.head_sha, state, body).await?;
     tracing::info!(environment = %w.env.namespace, sha = %row.head_sha, config = state, "preview configuration recorded");
-    Ok(Some(Step::Continue))
+    let mut next = Box::new(w.clone());
+    next.config = Some(stored);
+    Ok(Some(Step::Then(next)))
 }
 
 /// How long to wait before asking again for a preview file that cannot be read for now:
@@ -611,8 +657,8 @@ async fn provision(
     match applied {
         Ok(applied) => {
             learnt.kit_applied(row, applied);
-            advance(ctx, row, Event::Provisioned, Details::default()).await?;
-            Ok(Step::Continue)
+            let deploying = advance(ctx, row, Event::Provisioned, Details::default()).await?;
+            Ok(Step::Then(w.with_latest(deploying)))
         }
         Err(ClusterError::NamespaceTerminating { .. }) => {
             Ok(Step::Idle(Next::After(ctx.settings.poll_interval)))
@@ -989,11 +1035,13 @@ fn scheduled_retry(ctx: &Context, w: &World) -> Option<ScheduledRetry> {
 }
 
 /// Writes the status the recorded world implies (for wanted environments) and sends an
-/// event when anything a subscriber cares about changed.
-async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
-    let latest = w.latest();
+/// event when anything a subscriber cares about changed. `w` is left as stored, for a
+/// step that goes on from it without reading it back ([`Step::Then`]).
+async fn sync_status(ctx: &Context, w: &mut World) -> Result<()> {
     let mut env = w.env.clone();
+    let mut stored_state = None;
     if w.wanted(&ctx.settings.default_policy) {
+        let latest = w.latest();
         // An attempt at an older commit says nothing about the current one (a push, or
         // an environment coming back after it was removed): the new commit is queued.
         let head = w.pr.as_ref().map(|p| p.head_sha.as_str());
@@ -1043,12 +1091,17 @@ async fn sync_status(ctx: &Context, w: &World) -> Result<()> {
         state.retry_limit = retry.and_then(|r| r.limit);
         if state != w.state {
             engine_store::put_state(&ctx.db, &state).await?;
+            stored_state = Some(state);
         }
         if let Some(written) = engine_store::update_environment(&ctx.db, &w.env, update).await? {
             env = written;
         }
     }
-    emit(ctx, w, &env, latest);
+    emit(ctx, w, &env, w.latest());
+    w.env = env;
+    if let Some(state) = stored_state {
+        w.state = state;
+    }
     Ok(())
 }
 

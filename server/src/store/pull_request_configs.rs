@@ -43,20 +43,29 @@ pub async fn of(db: &impl ConnectionTrait, pull_request_id: &str) -> Result<Opti
         .await?)
 }
 
-/// Records what was read at `head_sha` (replacing an older SHA's record).
+/// Records what was read at `head_sha` (replacing an older SHA's record), and returns
+/// the row as stored, so the reconcile that read the file goes on without reading it
+/// back.
 pub async fn put(
     db: &impl ConnectionTrait,
     pull_request_id: &str,
     head_sha: &str,
     state: &str,
     body: Option<String>,
-) -> Result<()> {
+) -> Result<Model> {
+    let stored = Model {
+        pull_request_id: pull_request_id.to_owned(),
+        head_sha: head_sha.to_owned(),
+        state: state.to_owned(),
+        body,
+        fetched_at: Utc::now(),
+    };
     let row = ActiveModel {
-        pull_request_id: Set(pull_request_id.to_owned()),
-        head_sha: Set(head_sha.to_owned()),
-        state: Set(state.to_owned()),
-        body: Set(body),
-        fetched_at: Set(Utc::now()),
+        pull_request_id: Set(stored.pull_request_id.clone()),
+        head_sha: Set(stored.head_sha.clone()),
+        state: Set(stored.state.clone()),
+        body: Set(stored.body.clone()),
+        fetched_at: Set(stored.fetched_at),
     };
     Entity::insert(row)
         .on_conflict(
@@ -71,5 +80,5 @@ pub async fn put(
         )
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(stored)
 }
