@@ -393,15 +393,21 @@ async fn writes_to_one_pull_request_keep_their_spacing_and_coalesce() {
     let spacing = Duration::from_millis(400);
     let publisher = s.paced_publisher(spacing);
 
-    // The first write goes out at once.
+    // The first comment goes out at once; the deployment waits the spacing, and the
+    // update is not settled before it is written.
     let started = tokio::time::Instant::now();
     let g = publisher.publish(
         &pr,
         Some(body("queued")),
         Some(intent("a1", &sha, DeploymentState::Queued)),
     );
-    settle(&publisher, &pr, g).await;
+    wait_for(|| s.sticky_comments(1).len() == 1).await;
     assert!(started.elapsed() < spacing, "{:?}", started.elapsed());
+    assert!(
+        s.gh.deployments(REPO).is_empty(),
+        "no deployment before the spacing"
+    );
+    assert!(publisher.state(&pr).published < g);
 
     // Two states in quick succession, then a first write to another pull request.
     publisher.publish(
@@ -423,31 +429,43 @@ async fn writes_to_one_pull_request_keep_their_spacing_and_coalesce() {
     );
     settle(&publisher, &pr, last).await;
 
-    // One edit with the newest state, one status after the first.
+    // One edit with the newest state, and the deployment created then with it: the
+    // `queued` status it would have had for a moment was never sent.
     let comments = s.sticky_comments(1);
     assert_eq!(comments.len(), 1);
     assert_eq!(comments[0].body, body("ready"));
     assert_eq!(s.count("PATCH", "/issues/comments/"), 1);
-    let deployment = s.gh.deployments(REPO)[0].id;
+    let deployments = s.gh.deployments(REPO);
+    assert_eq!(deployments.len(), 1);
     let states: Vec<String> =
-        s.gh.deployment_statuses(deployment)
+        s.gh.deployment_statuses(deployments[0].id)
             .into_iter()
             .map(|status| status.state)
             .collect();
-    assert_eq!(states, ["queued", "success"]);
-    // The edit started no sooner than the spacing after the first round ended.
-    let first_round_end =
-        s.gh.requests()
-            .iter()
-            .filter(|r| r.path.contains("/deployments/") && r.path.ends_with("/statuses"))
-            .map(|r| r.at)
-            .min()
-            .unwrap();
-    let edit = s.gh.state().recorder.matching("PATCH", "/issues/comments/")[0].received;
-    assert!(
-        (edit - first_round_end).to_std().unwrap() >= spacing,
-        "edit {edit} after the first round {first_round_end}"
-    );
+    assert_eq!(states, ["success"]);
+    // The edit and the deployment started no sooner than the spacing after the first
+    // round (the comment) ended.
+    let recorder = &s.gh.state().recorder;
+    let first_round_end = recorder
+        .matching("POST", "/issues/1/comments")
+        .iter()
+        .map(|r| r.at)
+        .min()
+        .unwrap();
+    let edit = recorder.matching("PATCH", "/issues/comments/")[0].received;
+    let created = recorder
+        .matching("POST", "/deployments")
+        .iter()
+        .filter(|r| !r.path.ends_with("/statuses"))
+        .map(|r| r.received)
+        .min()
+        .unwrap();
+    for (what, at) in [("edit", edit), ("deployment", created)] {
+        assert!(
+            (at - first_round_end).to_std().unwrap() >= spacing,
+            "{what} at {at}, the first round ended at {first_round_end}"
+        );
+    }
 }
 
 #[tokio::test]

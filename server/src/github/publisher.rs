@@ -67,7 +67,8 @@ pub struct PublisherTuning {
     /// from queued to ready within a second, and writing every step cost about four
     /// comment edits and three deployment statuses per pull request, each counted
     /// against the installation's hourly budget and GitHub's secondary limit on
-    /// content-creating requests. A PR's first write is never held back.
+    /// content-creating requests. A PR's first comment is never held back; its first
+    /// deployment is, like an edit.
     pub edit_spacing: Duration,
 }
 
@@ -413,6 +414,18 @@ fn take(inner: &Inner, pr: &PullRequestRef) -> Option<Round> {
     if pending.comment.is_some() && pending.comment == slot.written_comment {
         pending.comment = None;
     }
+    // A PR's first write is its comment alone: the deployment waits the spacing like an
+    // edit, and is then created with the state of that moment. In a burst the first
+    // rounds are what every new pull request's first comment (and every Job, on the
+    // same cores) waits behind, and a deployment created at once only had its `queued`
+    // status overtaken within the second anyway.
+    let held = slot.written_at.is_none()
+        && !inner.tuning.edit_spacing.is_zero()
+        && pending.comment.is_some()
+        && pending.deployment.is_some();
+    if held {
+        slot.pending.deployment = pending.deployment.take();
+    }
     let uncommented = pending.comment.is_some() && std::mem::take(&mut slot.uncommented);
     let state = slot.state.borrow();
     let known_comment = match state.comment_id {
@@ -441,7 +454,12 @@ fn take(inner: &Inner, pr: &PullRequestRef) -> Option<Round> {
         _ => false,
     };
     Some(Round {
-        generation: state.requested,
+        // A round that leaves part of the update behind does not settle it.
+        generation: if held {
+            state.published
+        } else {
+            state.requested
+        },
         epoch: inner.epoch.load(std::sync::atomic::Ordering::SeqCst),
         comment: pending.comment,
         deployment: pending.deployment,
