@@ -158,6 +158,13 @@ impl World {
         next
     }
 
+    /// This world after a step recorded `config` as the pull request's preview file.
+    fn with_config(&self, config: pull_request_config::Model) -> Box<Self> {
+        let mut next = Box::new(self.clone());
+        next.config = Some(config);
+        next
+    }
+
     fn repository_name(&self) -> String {
         self.repo
             .as_ref()
@@ -481,12 +488,8 @@ async fn supersede(
 async fn queued(ctx: &Context, w: &World, row: &deployment::Model) -> Result<Step> {
     match admission::admit(ctx, w, row).await? {
         Admission::Started { at } => {
-            // What `deployments::start_queued` stored, and the line this leaves.
-            let mut started = row.clone();
-            started.phase = Phase::Provisioning.as_str().to_owned();
-            started.provisioning_at = Some(at);
-            started.updated_at = at;
-            let mut next = w.with_latest(started);
+            // The attempt as the decision stored it, out of the line.
+            let mut next = w.with_latest(deployments::started(row, at));
             next.state.queue_position = None;
             Ok(Step::Then(next))
         }
@@ -565,9 +568,7 @@ async fn read_config(ctx: &Context, w: &World, row: &deployment::Model) -> Resul
     let (state, body) = record.to_row();
     let stored = pull_request_configs::put(&ctx.db, &pr.id, &row.head_sha, state, body).await?;
     tracing::info!(environment = %w.env.namespace, sha = %row.head_sha, config = state, "preview configuration recorded");
-    let mut next = Box::new(w.clone());
-    next.config = Some(stored);
-    Ok(Some(Step::Then(next)))
+    Ok(Some(Step::Then(w.with_config(stored))))
 }
 
 /// How long to wait before asking again for a preview file that cannot be read for now:

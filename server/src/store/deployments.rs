@@ -144,6 +144,17 @@ pub async fn unfinished_slots(db: &impl ConnectionTrait) -> Result<Vec<Slot>> {
         .map_err(Into::into)
 }
 
+/// `row` as [`start_queued`] leaves it when it moved it at `now`: what the decision that
+/// started it goes on from without reading it back.
+pub fn started(row: &deployment::Model, now: DateTime<Utc>) -> deployment::Model {
+    deployment::Model {
+        phase: Phase::Provisioning.as_str().to_owned(),
+        provisioning_at: Some(now),
+        updated_at: now,
+        ..row.clone()
+    }
+}
+
 /// Moves queued attempts to `provisioning` (slots admission granted them); an attempt
 /// that left `queued` meanwhile (superseded, cancelled) is left alone. Returns how many
 /// moved.

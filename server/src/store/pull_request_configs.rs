@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait};
 
 use super::Result;
 
@@ -60,14 +60,7 @@ pub async fn put(
         body,
         fetched_at: Utc::now(),
     };
-    let row = ActiveModel {
-        pull_request_id: Set(stored.pull_request_id.clone()),
-        head_sha: Set(stored.head_sha.clone()),
-        state: Set(stored.state.clone()),
-        body: Set(stored.body.clone()),
-        fetched_at: Set(stored.fetched_at),
-    };
-    Entity::insert(row)
+    Entity::insert(ActiveModel::from(stored.clone()).reset_all())
         .on_conflict(
             OnConflict::column(Column::PullRequestId)
                 .update_columns([
